@@ -1,0 +1,11 @@
+//! The `heimdall` binary's library: what `main` parses and runs, shaped so tests can start the
+//! server on port 0 and stop it on demand.
+//!
+//! # Layout
+//! - [`args`]: the command line (clap), every option also from a `HEIMDALL_` variable.
+//! - [`serve`]: `heimdall serve`: the whole platform in one process on the local adapters.
+//! - [`telemetry`]: tracing set-up (JSON when stderr is not a terminal).
+
+pub mod args;
+pub mod serve;
+pub mod telemetry;

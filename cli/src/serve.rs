@@ -1,0 +1,138 @@
+//! `heimdall serve`: the REST API, sync and async jobs, and a durable store, in one process.
+//!
+//! Data dir layout: `heimdall.db` (jobs, SQLite), `jobs/<id>/{stdout,stderr,result.json}`,
+//! `work/<id>/` (scratch folders of running jobs), `heimdall.lock` (one server per data dir).
+
+use std::fs::File;
+use std::future::Future;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, anyhow};
+use heimdall_adapters_local::{FsArtifactStore, InProcessJobQueue, LocalWorkers, SqliteJobStore};
+use heimdall_api::{AppState, Identity, router};
+use heimdall_plugins::builtin_plugins;
+use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceSettings};
+use tokio::net::TcpListener;
+
+use crate::args::ServeArgs;
+
+/// The example config, built into the binary: `heimdall serve` works with no file at all.
+pub const BUNDLED_CONFIG: &str = include_str!("../../config/example.yml");
+
+/// A sync job's result is answered inline up to this size.
+const INLINE_RESULT_LIMIT: u64 = 8 * 1024 * 1024;
+
+/// Everything `run` needs besides the listener.
+#[derive(Debug, Clone)]
+pub struct ServeSettings {
+    pub data_dir: PathBuf,
+    /// `None`: the bundled example config.
+    pub config: Option<PathBuf>,
+    pub default_user: Option<String>,
+    pub shutdown_grace: Duration,
+}
+
+impl From<ServeArgs> for ServeSettings {
+    fn from(args: ServeArgs) -> Self {
+        Self {
+            data_dir: args.data_dir,
+            config: args.config,
+            default_user: args.default_user,
+            shutdown_grace: Duration::from_secs(args.shutdown_grace),
+        }
+    }
+}
+
+/// Binds the address and serves until Ctrl-C or SIGTERM.
+pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let listener = TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("Failed to listen on {}", args.listen))?;
+    run(listener, args.into(), shutdown_signal()).await
+}
+
+/// Serves on `listener` until `shutdown` completes, then drains: in-flight requests finish,
+/// async jobs get the grace period.
+pub async fn run(
+    listener: TcpListener,
+    settings: ServeSettings,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> anyhow::Result<()> {
+    let (config_text, config_name) = read_config(settings.config.as_deref())?;
+    let plugins = PluginRegistry::new(builtin_plugins());
+    let catalog = Catalog::load(&config_text, &config_name, &plugins).map_err(|error| anyhow!("{error}"))?;
+
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("Failed to create the data dir {}", settings.data_dir.display()))?;
+    let _lock = lock_data_dir(&settings.data_dir)?;
+    let jobs = SqliteJobStore::open(&settings.data_dir.join("heimdall.db")).context("Failed to open the job database")?;
+    let artifacts = FsArtifactStore::new(settings.data_dir.join("jobs"));
+    let (queue, queue_receiver) = InProcessJobQueue::new();
+    let pool_size = catalog.pool().size;
+    let service = Arc::new(JobService::new(
+        Arc::new(catalog),
+        plugins,
+        Arc::new(jobs),
+        Arc::new(artifacts),
+        Arc::new(queue),
+        ServiceSettings { work_root: settings.data_dir.join("work"), inline_result_limit: INLINE_RESULT_LIMIT },
+    ));
+
+    let recovery = service.recover_after_restart().await.context("Failed to recover jobs from the last run")?;
+    tracing::info!(failed = recovery.failed, canceled = recovery.canceled, requeued = recovery.requeued, "recovered jobs of the last run");
+    let workers = LocalWorkers::spawn(Arc::clone(&service), queue_receiver, pool_size, settings.shutdown_grace);
+
+    let app = router(AppState { service, identity: Identity::Header { default_user: settings.default_user } });
+    let address = listener.local_addr().context("Failed to read the listening address")?;
+    tracing::info!(%address, config = %config_name, data_dir = %settings.data_dir.display(), "heimdall is serving");
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown)
+        .await
+        .context("The HTTP server failed")?;
+    tracing::info!("stopping: waiting for running async jobs");
+    workers.shutdown().await;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+fn read_config(path: Option<&Path>) -> anyhow::Result<(String, String)> {
+    match path {
+        None => Ok((BUNDLED_CONFIG.to_owned(), "bundled config/example.yml".to_owned())),
+        Some(path) => {
+            let text = std::fs::read_to_string(path)
+                .with_context(|| format!("Failed to read the config file {}", path.display()))?;
+            Ok((text, path.display().to_string()))
+        }
+    }
+}
+
+/// One server per data dir: two would both run and recover the same jobs.
+fn lock_data_dir(data_dir: &Path) -> anyhow::Result<File> {
+    let path = data_dir.join("heimdall.lock");
+    let file = File::create(&path).with_context(|| format!("Failed to create {}", path.display()))?;
+    file.try_lock().map_err(|_| {
+        anyhow!("another heimdall serve is using the data dir {}; stop it or pass another --data-dir", data_dir.display())
+    })?;
+    Ok(file)
+}
+
+async fn shutdown_signal() {
+    let interrupt = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    tokio::select! {
+        () = interrupt => {},
+        () = terminate => {},
+    }
+    tracing::info!("shutdown requested");
+}

@@ -1,0 +1,151 @@
+use std::io::ErrorKind;
+use std::path::{Path, PathBuf};
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::TryStreamExt;
+use heimdall_domain::JobId;
+use heimdall_ports::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, StoreError};
+use tokio::io::AsyncWriteExt;
+use tokio_util::io::ReaderStream;
+
+const READ_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Artifacts as files: `<root>/<job id>/stdout`, `stderr`, `result.json`. Logs are written in
+/// place so they can be followed while the job runs; a result appears whole (written aside,
+/// then renamed) so a reader never sees half of one.
+pub struct FsArtifactStore {
+    root: PathBuf,
+}
+
+impl FsArtifactStore {
+    pub fn new(root: impl Into<PathBuf>) -> Self {
+        Self { root: root.into() }
+    }
+
+    fn path(&self, job: JobId, artifact: Artifact) -> PathBuf {
+        self.root.join(job.to_string()).join(artifact.file_name())
+    }
+}
+
+fn unavailable(action: &str, path: &Path, error: std::io::Error) -> StoreError {
+    StoreError::Unavailable(format!("could not {action} {}: {error}", path.display()))
+}
+
+#[async_trait]
+impl ArtifactStore for FsArtifactStore {
+    async fn create(&self, job: JobId, artifact: Artifact) -> Result<Box<dyn ArtifactWriter>, StoreError> {
+        let final_path = self.path(job, artifact);
+        let folder = final_path.parent().expect("artifact paths have a job folder");
+        tokio::fs::create_dir_all(folder)
+            .await
+            .map_err(|e| unavailable("create", folder, e))?;
+        let write_path = match artifact {
+            Artifact::Result => final_path.with_extension("json.partial"),
+            Artifact::Stdout | Artifact::Stderr => final_path.clone(),
+        };
+        let file = tokio::fs::File::create(&write_path)
+            .await
+            .map_err(|e| unavailable("create", &write_path, e))?;
+        Ok(Box::new(FileWriter { file, write_path, final_path, written: 0 }))
+    }
+
+    async fn open(&self, job: JobId, artifact: Artifact) -> Result<Option<ArtifactReader>, StoreError> {
+        let path = self.path(job, artifact);
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(file) => file,
+            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+            Err(error) => return Err(unavailable("open", &path, error)),
+        };
+        let length = file.metadata().await.ok().map(|m| m.len());
+        let stream = ReaderStream::with_capacity(file, READ_CHUNK_BYTES)
+            .map_err(move |error| unavailable("read", &path, error));
+        Ok(Some(ArtifactReader { length, stream: Box::pin(stream) }))
+    }
+}
+
+struct FileWriter {
+    file: tokio::fs::File,
+    write_path: PathBuf,
+    final_path: PathBuf,
+    written: u64,
+}
+
+#[async_trait]
+impl ArtifactWriter for FileWriter {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.file
+            .write_all(&chunk)
+            .await
+            .map_err(|e| unavailable("write", &self.write_path, e))?;
+        self.written += chunk.len() as u64;
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        self.file.flush().await.map_err(|e| unavailable("flush", &self.write_path, e))?;
+        self.file.sync_data().await.map_err(|e| unavailable("sync", &self.write_path, e))?;
+        if self.write_path != self.final_path {
+            tokio::fs::rename(&self.write_path, &self.final_path)
+                .await
+                .map_err(|e| unavailable("rename", &self.write_path, e))?;
+        }
+        Ok(self.written)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    async fn read_all(reader: ArtifactReader) -> Vec<u8> {
+        let chunks: Vec<Bytes> = reader.stream.try_collect().await.unwrap();
+        chunks.concat()
+    }
+
+    #[tokio::test]
+    async fn a_log_written_in_chunks_reads_back_whole() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsArtifactStore::new(dir.path());
+        let job = JobId::new();
+        let mut writer = store.create(job, Artifact::Stdout).await.unwrap();
+        writer.write(Bytes::from_static(b"hello ")).await.unwrap();
+        writer.write(Bytes::from_static(b"world\n")).await.unwrap();
+        assert_eq!(writer.finish().await.unwrap(), 12);
+        let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
+        assert_eq!(reader.length, Some(12));
+        assert_eq!(read_all(reader).await, b"hello world\n");
+    }
+
+    #[tokio::test]
+    async fn a_log_is_readable_while_it_is_written() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsArtifactStore::new(dir.path());
+        let job = JobId::new();
+        let mut writer = store.create(job, Artifact::Stderr).await.unwrap();
+        writer.write(Bytes::from_static(b"partial")).await.unwrap();
+        let reader = store.open(job, Artifact::Stderr).await.unwrap().unwrap();
+        assert_eq!(read_all(reader).await, b"partial");
+    }
+
+    #[tokio::test]
+    async fn a_result_is_invisible_until_finished() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsArtifactStore::new(dir.path());
+        let job = JobId::new();
+        let mut writer = store.create(job, Artifact::Result).await.unwrap();
+        writer.write(Bytes::from_static(b"{\"columns\":")).await.unwrap();
+        assert!(store.open(job, Artifact::Result).await.unwrap().is_none());
+        writer.write(Bytes::from_static(b"[],\"data\":[]}")).await.unwrap();
+        writer.finish().await.unwrap();
+        let reader = store.open(job, Artifact::Result).await.unwrap().unwrap();
+        assert_eq!(read_all(reader).await, b"{\"columns\":[],\"data\":[]}");
+    }
+
+    #[tokio::test]
+    async fn a_missing_artifact_is_none() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = FsArtifactStore::new(dir.path());
+        assert!(store.open(JobId::new(), Artifact::Stdout).await.unwrap().is_none());
+    }
+}

@@ -1,0 +1,377 @@
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+
+use async_trait::async_trait;
+use heimdall_domain::{Job, JobId};
+use heimdall_ports::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+
+/// Jobs in an embedded SQLite database. The whole job is kept as JSON in `body`; the fields
+/// the API filters and orders on are columns with indexes. `seq` (insertion order) breaks ties
+/// between jobs created in the same second, so pages are stable.
+#[derive(Clone)]
+pub struct SqliteJobStore {
+    connection: Arc<Mutex<Connection>>,
+}
+
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS jobs (
+    seq          INTEGER PRIMARY KEY AUTOINCREMENT,
+    id           TEXT NOT NULL UNIQUE,
+    user         TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    version      TEXT NOT NULL,
+    status       TEXT NOT NULL,
+    command_id   TEXT,
+    command_name TEXT,
+    cluster_id   TEXT,
+    cluster_name TEXT,
+    created_at   INTEGER NOT NULL,
+    updated_at   INTEGER NOT NULL,
+    body         TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_updated ON jobs (updated_at, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name, created_at, seq);
+"#;
+
+fn unavailable(error: impl std::fmt::Display) -> StoreError {
+    StoreError::Unavailable(format!("job database: {error}"))
+}
+
+impl SqliteJobStore {
+    /// Opens (creating if needed) the database file at `path`.
+    pub fn open(path: &Path) -> Result<Self, StoreError> {
+        let connection = Connection::open(path).map_err(unavailable)?;
+        Self::setup(connection)
+    }
+
+    /// A private database in memory, for tests.
+    pub fn in_memory() -> Result<Self, StoreError> {
+        Self::setup(Connection::open_in_memory().map_err(unavailable)?)
+    }
+
+    fn setup(connection: Connection) -> Result<Self, StoreError> {
+        // WAL: readers never block the writer; NORMAL sync survives a process crash.
+        connection
+            .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
+            .map_err(unavailable)?;
+        connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+    }
+
+    /// Runs `work` on the connection off the async threads.
+    async fn with_connection<T: Send + 'static>(
+        &self,
+        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+    ) -> Result<T, StoreError> {
+        let connection = Arc::clone(&self.connection);
+        tokio::task::spawn_blocking(move || {
+            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+            work(&mut connection)
+        })
+        .await
+        .map_err(unavailable)?
+    }
+}
+
+fn encode(job: &Job) -> Result<String, StoreError> {
+    serde_json::to_string(job).map_err(unavailable)
+}
+
+fn decode(body: &str) -> Result<Job, StoreError> {
+    serde_json::from_str(body).map_err(|error| unavailable(format!("a stored job cannot be read: {error}")))
+}
+
+#[async_trait]
+impl JobStore for SqliteJobStore {
+    async fn insert(&self, job: &Job) -> Result<(), StoreError> {
+        let job = job.clone();
+        self.with_connection(move |connection| {
+            let body = encode(&job)?;
+            let inserted = connection.execute(
+                "INSERT INTO jobs (id, user, name, version, status, command_id, command_name, cluster_id, cluster_name, created_at, updated_at, body)
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING",
+                params![
+                    job.id.to_string(), job.user, job.name, job.version, job.status.as_str(),
+                    job.command_id, job.command_name, job.cluster_id, job.cluster_name,
+                    job.created_at, job.updated_at, body
+                ],
+            ).map_err(unavailable)?;
+            if inserted == 0 { Err(StoreError::AlreadyExists) } else { Ok(()) }
+        })
+        .await
+    }
+
+    async fn get(&self, id: JobId) -> Result<Job, StoreError> {
+        self.with_connection(move |connection| {
+            let body: Option<String> = connection
+                .query_row("SELECT body FROM jobs WHERE id = ?1", [id.to_string()], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            decode(&body.ok_or(StoreError::NotFound)?)
+        })
+        .await
+    }
+
+    async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
+        let change = change.clone();
+        self.with_connection(move |connection| {
+            let transaction = connection
+                .transaction_with_behavior(TransactionBehavior::Immediate)
+                .map_err(unavailable)?;
+            let body: Option<String> = transaction
+                .query_row("SELECT body FROM jobs WHERE id = ?1", [id.to_string()], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            let mut job = decode(&body.ok_or(StoreError::NotFound)?)?;
+            if job.status != change.from() {
+                return Err(StoreError::Conflict { current: job.status });
+            }
+            change.apply(&mut job);
+            transaction
+                .execute(
+                    "UPDATE jobs SET status = ?2, updated_at = ?3, body = ?4 WHERE id = ?1",
+                    params![id.to_string(), job.status.as_str(), job.updated_at, encode(&job)?],
+                )
+                .map_err(unavailable)?;
+            transaction.commit().map_err(unavailable)?;
+            Ok(job)
+        })
+        .await
+    }
+
+    async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
+        let query = query.clone();
+        self.with_connection(move |connection| list_jobs(connection, &query)).await
+    }
+}
+
+/// Where a page ends: the sort value and the `seq` of its last job.
+struct Cursor {
+    value: SqlValue,
+    seq: i64,
+}
+
+impl Cursor {
+    fn encode(&self) -> String {
+        match &self.value {
+            SqlValue::Integer(number) => format!("{number}.{}", self.seq),
+            SqlValue::Text(text) => format!("{text}.{}", self.seq),
+            _ => self.seq.to_string(),
+        }
+    }
+
+    fn decode(text: &str, order_by: SortField) -> Result<Self, StoreError> {
+        let invalid = || StoreError::InvalidCursor(format!("`{text}` is not a cursor of this listing"));
+        let (value, seq) = text.rsplit_once('.').ok_or_else(invalid)?;
+        let seq = seq.parse::<i64>().map_err(|_| invalid())?;
+        let value = match order_by {
+            SortField::CreatedAt | SortField::UpdatedAt => SqlValue::Integer(value.parse().map_err(|_| invalid())?),
+            SortField::Id => SqlValue::Text(value.parse::<JobId>().map_err(|_| invalid())?.to_string()),
+        };
+        Ok(Self { value, seq })
+    }
+}
+
+fn list_jobs(connection: &Connection, query: &JobQuery) -> Result<JobPage, StoreError> {
+    let mut conditions: Vec<String> = Vec::new();
+    let mut values: Vec<SqlValue> = Vec::new();
+    let id = query.id.map(|id| id.to_string());
+    for (column, value) in [("id", &id), ("user", &query.user), ("name", &query.name), ("version", &query.version)] {
+        if let Some(value) = value {
+            values.push(SqlValue::Text(value.clone()));
+            conditions.push(format!("{column} = ?{}", values.len()));
+        }
+    }
+    for (value, id_column, name_column) in [
+        (&query.command, "command_id", "command_name"),
+        (&query.cluster, "cluster_id", "cluster_name"),
+    ] {
+        if let Some(value) = value {
+            values.push(SqlValue::Text(value.clone()));
+            let n = values.len();
+            conditions.push(format!("({id_column} = ?{n} OR {name_column} = ?{n})"));
+        }
+    }
+    if !query.statuses.is_empty() {
+        let mut placeholders = Vec::new();
+        for status in &query.statuses {
+            values.push(SqlValue::Text(status.as_str().to_owned()));
+            placeholders.push(format!("?{}", values.len()));
+        }
+        conditions.push(format!("status IN ({})", placeholders.join(", ")));
+    }
+    for tag in &query.tags {
+        values.push(SqlValue::Text(tag.clone()));
+        conditions.push(format!(
+            "EXISTS (SELECT 1 FROM json_each(body, '$.tags') WHERE json_each.value = ?{})",
+            values.len()
+        ));
+    }
+    if let Some(after) = query.created_after {
+        values.push(SqlValue::Integer(after));
+        conditions.push(format!("created_at >= ?{}", values.len()));
+    }
+    if let Some(before) = query.created_before {
+        values.push(SqlValue::Integer(before));
+        conditions.push(format!("created_at < ?{}", values.len()));
+    }
+
+    let sort_column = match query.order_by {
+        SortField::CreatedAt => "created_at",
+        SortField::UpdatedAt => "updated_at",
+        SortField::Id => "id",
+    };
+    let (comparison, direction) = match query.direction {
+        SortDirection::Asc => (">", "ASC"),
+        SortDirection::Desc => ("<", "DESC"),
+    };
+    if let Some(text) = &query.cursor {
+        let cursor = Cursor::decode(text, query.order_by)?;
+        values.push(cursor.value);
+        let value_index = values.len();
+        values.push(SqlValue::Integer(cursor.seq));
+        conditions.push(format!("({sort_column}, seq) {comparison} (?{value_index}, ?{})", values.len()));
+    }
+    let filter = if conditions.is_empty() { String::new() } else { format!("WHERE {}", conditions.join(" AND ")) };
+    let limit = query.limit.max(1);
+    let sql = format!(
+        "SELECT body, {sort_column}, seq FROM jobs {filter} ORDER BY {sort_column} {direction}, seq {direction} LIMIT {}",
+        limit + 1
+    );
+    let mut statement = connection.prepare(&sql).map_err(unavailable)?;
+    let rows = statement
+        .query_map(params_from_iter(values.iter()), |row| {
+            Ok((row.get::<_, String>(0)?, row.get::<_, SqlValue>(1)?, row.get::<_, i64>(2)?))
+        })
+        .map_err(unavailable)?;
+    let mut jobs = Vec::with_capacity(limit);
+    let mut last_key = None;
+    let mut has_more = false;
+    for row in rows {
+        let (body, sort_value, seq) = row.map_err(unavailable)?;
+        if jobs.len() == limit {
+            has_more = true;
+            break;
+        }
+        jobs.push(decode(&body)?);
+        last_key = Some(Cursor { value: sort_value, seq });
+    }
+    Ok(JobPage { jobs, next_cursor: if has_more { last_key.map(|c| c.encode()) } else { None } })
+}
+
+#[cfg(test)]
+mod tests {
+    use heimdall_domain::{JobRequest, JobStatus};
+
+    use super::*;
+
+    fn job(name: &str, user: &str, created_at: i64) -> Job {
+        let request: JobRequest = serde_json::from_value(serde_json::json!({
+            "name": name, "version": "1", "command_criteria": ["type:ping"], "tags": ["team:data"]
+        }))
+        .unwrap();
+        let mut job = Job::from_request(request, user, created_at);
+        job.status = JobStatus::Accepted;
+        job.command_id = Some("ping-0.0.1".into());
+        job
+    }
+
+    #[tokio::test]
+    async fn a_job_round_trips() {
+        let store = SqliteJobStore::in_memory().unwrap();
+        let job = job("a", "alice", 10);
+        store.insert(&job).await.unwrap();
+        assert_eq!(store.get(job.id).await.unwrap(), job);
+        assert!(matches!(store.insert(&job).await, Err(StoreError::AlreadyExists)));
+        assert!(matches!(store.get(JobId::new()).await, Err(StoreError::NotFound)));
+    }
+
+    #[tokio::test]
+    async fn a_transition_from_the_wrong_status_is_a_conflict_naming_the_current_one() {
+        let store = SqliteJobStore::in_memory().unwrap();
+        let job = job("a", "alice", 10);
+        store.insert(&job).await.unwrap();
+        let to_running = StatusChange::new(JobStatus::Accepted, JobStatus::Running, 11).unwrap();
+        let running = store.transition(job.id, &to_running).await.unwrap();
+        assert_eq!((running.status, running.started_at), (JobStatus::Running, Some(11)));
+        let again = store.transition(job.id, &to_running).await.unwrap_err();
+        assert!(matches!(again, StoreError::Conflict { current: JobStatus::Running }));
+    }
+
+    #[tokio::test]
+    async fn of_many_racing_claims_exactly_one_wins() {
+        let store = SqliteJobStore::in_memory().unwrap();
+        let job = job("a", "alice", 10);
+        store.insert(&job).await.unwrap();
+        let claims = (0..16).map(|_| {
+            let store = store.clone();
+            tokio::spawn(async move {
+                let change = StatusChange::new(JobStatus::Accepted, JobStatus::Running, 11).unwrap();
+                store.transition(job.id, &change).await.is_ok()
+            })
+        });
+        let wins = futures::future::join_all(claims).await.into_iter().filter(|r| *r.as_ref().unwrap()).count();
+        assert_eq!(wins, 1);
+    }
+
+    #[tokio::test]
+    async fn listing_filters_orders_newest_first_and_pages_without_gaps() {
+        let store = SqliteJobStore::in_memory().unwrap();
+        let mut ids = Vec::new();
+        for i in 0..7 {
+            // Several jobs share a second: seq keeps the order stable.
+            let job = job(if i % 2 == 0 { "even" } else { "odd" }, "alice", 100 + i / 3);
+            ids.push(job.id);
+            store.insert(&job).await.unwrap();
+        }
+        store.insert(&job("even", "bob", 200)).await.unwrap();
+
+        let mut query = JobQuery { user: Some("alice".into()), limit: 3, ..JobQuery::default() };
+        let mut seen = Vec::new();
+        loop {
+            let page = store.list(&query).await.unwrap();
+            assert!(page.jobs.len() <= 3);
+            seen.extend(page.jobs.iter().map(|j| j.id));
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => break,
+            }
+        }
+        let newest_first: Vec<JobId> = ids.iter().rev().copied().collect();
+        assert_eq!(seen, newest_first);
+
+        let evens = store
+            .list(&JobQuery { name: Some("even".into()), statuses: vec![JobStatus::Accepted], limit: 50, ..JobQuery::default() })
+            .await
+            .unwrap();
+        assert_eq!(evens.jobs.len(), 5);
+        let tagged = store
+            .list(&JobQuery { tags: vec!["team:data".into()], command: Some("ping-0.0.1".into()), created_after: Some(101), created_before: Some(200), limit: 50, ..JobQuery::default() })
+            .await
+            .unwrap();
+        assert_eq!(tagged.jobs.len(), 4);
+        let none = store.list(&JobQuery { tags: vec!["team:web".into()], limit: 50, ..JobQuery::default() }).await.unwrap();
+        assert!(none.jobs.is_empty() && none.next_cursor.is_none());
+    }
+
+    #[tokio::test]
+    async fn a_forged_cursor_is_refused() {
+        let store = SqliteJobStore::in_memory().unwrap();
+        let query = JobQuery { cursor: Some("nonsense".into()), limit: 5, ..JobQuery::default() };
+        assert!(matches!(store.list(&query).await, Err(StoreError::InvalidCursor(_))));
+    }
+
+    #[tokio::test]
+    async fn jobs_survive_reopening_the_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("jobs.db");
+        let job = job("a", "alice", 10);
+        SqliteJobStore::open(&path).unwrap().insert(&job).await.unwrap();
+        assert_eq!(SqliteJobStore::open(&path).unwrap().get(job.id).await.unwrap(), job);
+    }
+}

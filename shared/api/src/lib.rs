@@ -1,0 +1,19 @@
+//! The REST API: the Heimdall endpoints under `/api/v1`, the same router for `heimdall serve`
+//! and for the API Lambda, with its OpenAPI document generated from the same code.
+//!
+//! # Layout
+//! - [`router`]: `router(state)`, composing every route, and `openapi()`, the document.
+//! - [`app_state`]: `AppState` (the service and how callers are identified).
+//! - [`api_error`]: `ApiError`, the one place that maps errors to status codes and bodies.
+//! - [`extract`]: extractors whose rejections answer in the API's error shape (`AppJson`,
+//!   `AppQuery`, `Caller`, `JobIdPath`).
+//! - [`routes`]: the handlers, one file per resource.
+
+pub mod api_error;
+pub mod app_state;
+pub mod extract;
+pub mod router;
+pub mod routes;
+
+pub use app_state::{AppState, Identity};
+pub use router::{openapi, router};

@@ -1,0 +1,139 @@
+//! Commands and clusters (read-only: they come from the config file).
+
+use axum::Json;
+use axum::extract::{Path, State};
+use heimdall_domain::{Cluster, Command, ResourceStatus};
+use serde::{Deserialize, Serialize};
+
+use crate::api_error::{ApiError, ErrorBody};
+use crate::app_state::AppState;
+use crate::extract::AppQuery;
+use heimdall_service::ServiceError;
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CommandList {
+    pub data: Vec<Command>,
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ClusterList {
+    pub data: Vec<Cluster>,
+}
+
+/// Filters of the command and cluster lists (Heimdall's names). Unknown parameters are ignored.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct CatalogFilters {
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// ACTIVE, INACTIVE or DELETED (any case).
+    pub status: Option<String>,
+    /// Commands only: the plugin name.
+    pub plugin: Option<String>,
+    /// The owner.
+    pub username: Option<String>,
+}
+
+struct Matcher {
+    filters: CatalogFilters,
+    status: Option<ResourceStatus>,
+}
+
+impl Matcher {
+    fn new(filters: CatalogFilters) -> Result<Self, ApiError> {
+        let status = match filters.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
+            None => None,
+            Some(text) => Some(ResourceStatus::parse(text).ok_or_else(|| {
+                ApiError::bad_request(format!("status must be ACTIVE, INACTIVE or DELETED; got `{text}`"))
+            })?),
+        };
+        Ok(Self { filters, status })
+    }
+
+    fn accepts(&self, id: &str, name: &str, version: &str, status: ResourceStatus, user: &str, plugin: Option<&str>) -> bool {
+        let same = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f.is_empty() || f == value);
+        same(&self.filters.id, id)
+            && same(&self.filters.name, name)
+            && same(&self.filters.version, version)
+            && same(&self.filters.username, user)
+            && self.status.is_none_or(|s| s == status)
+            && plugin.is_none_or(|p| same(&self.filters.plugin, p))
+    }
+}
+
+/// The commands of the config.
+#[utoipa::path(
+    get, path = "/api/v1/commands", tag = "catalog", params(CatalogFilters),
+    responses((status = 200, description = "Commands", body = CommandList), (status = 400, description = "A filter that cannot be read", body = ErrorBody))
+)]
+pub async fn list_commands(
+    State(state): State<AppState>,
+    AppQuery(filters): AppQuery<CatalogFilters>,
+) -> Result<Json<CommandList>, ApiError> {
+    let matcher = Matcher::new(filters)?;
+    let data = state
+        .service
+        .catalog()
+        .commands()
+        .iter()
+        .filter(|c| matcher.accepts(&c.id, &c.name, &c.version, c.status, &c.user, Some(&c.plugin)))
+        .cloned()
+        .collect();
+    Ok(Json(CommandList { data }))
+}
+
+/// The clusters of the config.
+#[utoipa::path(
+    get, path = "/api/v1/clusters", tag = "catalog", params(CatalogFilters),
+    responses((status = 200, description = "Clusters", body = ClusterList), (status = 400, description = "A filter that cannot be read", body = ErrorBody))
+)]
+pub async fn list_clusters(
+    State(state): State<AppState>,
+    AppQuery(filters): AppQuery<CatalogFilters>,
+) -> Result<Json<ClusterList>, ApiError> {
+    let matcher = Matcher::new(filters)?;
+    let data = state
+        .service
+        .catalog()
+        .clusters()
+        .iter()
+        .filter(|c| matcher.accepts(&c.id, &c.name, &c.version, c.status, &c.user, None))
+        .cloned()
+        .collect();
+    Ok(Json(ClusterList { data }))
+}
+
+/// One command.
+#[utoipa::path(
+    get, path = "/api/v1/command/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "The command id")),
+    responses((status = 200, description = "The command", body = Command), (status = 404, description = "No such command", body = ErrorBody))
+)]
+pub async fn get_command(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Command>, ApiError> {
+    let command = state.service.catalog().command(&id).cloned();
+    command.map(Json).ok_or_else(|| ServiceError::NotFound(format!("command `{id}` not found")).into())
+}
+
+/// One cluster.
+#[utoipa::path(
+    get, path = "/api/v1/cluster/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "The cluster id")),
+    responses((status = 200, description = "The cluster", body = Cluster), (status = 404, description = "No such cluster", body = ErrorBody))
+)]
+pub async fn get_cluster(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Cluster>, ApiError> {
+    let cluster = state.service.catalog().cluster(&id).cloned();
+    cluster.map(Json).ok_or_else(|| ServiceError::NotFound(format!("cluster `{id}` not found")).into())
+}
+
+/// Every command status name.
+#[utoipa::path(get, path = "/api/v1/command/statuses", tag = "catalog", responses((status = 200, description = "Status names", body = Vec<ResourceStatus>)))]
+pub async fn list_command_statuses() -> Json<Vec<ResourceStatus>> {
+    Json(ResourceStatus::ALL.to_vec())
+}
+
+/// Every cluster status name.
+#[utoipa::path(get, path = "/api/v1/cluster/statuses", tag = "catalog", responses((status = 200, description = "Status names", body = Vec<ResourceStatus>)))]
+pub async fn list_cluster_statuses() -> Json<Vec<ResourceStatus>> {
+    Json(ResourceStatus::ALL.to_vec())
+}

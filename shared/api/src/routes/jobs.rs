@@ -1,0 +1,298 @@
+use axum::Json;
+use axum::body::Body;
+use axum::extract::State;
+use axum::http::header;
+use axum::response::{IntoResponse, Response};
+use futures::TryStreamExt;
+use heimdall_domain::{Job, JobRequest, JobResult, JobStatus};
+use heimdall_ports::{Artifact, ArtifactReader, JobQuery, SortDirection, SortField};
+use serde::{Deserialize, Serialize};
+
+use crate::api_error::{ApiError, ErrorBody};
+use crate::app_state::AppState;
+use crate::extract::{AppJson, AppQuery, Caller, JobIdPath};
+
+/// A job, with its result inline when it ran synchronously.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobResponse {
+    #[serde(flatten)]
+    pub job: Job,
+    /// The result of a finished sync job (absent for async jobs and large results: use `/result`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub result: Option<JobResult>,
+}
+
+/// Where a job stands.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobStatusResponse {
+    pub status: JobStatus,
+    pub error: Option<String>,
+    pub exit_code: Option<i32>,
+    pub updated_at: i64,
+}
+
+/// The answer to a cancel: `CANCELING` while the job is being stopped, `CANCELED` when there
+/// was nothing to stop.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct CancelResponse {
+    pub id: String,
+    pub status: JobStatus,
+}
+
+/// One page of jobs.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct JobList {
+    pub data: Vec<Job>,
+    pub has_more: bool,
+    /// Pass as `cursor` to get the next page; null on the last page.
+    pub next_cursor: Option<String>,
+}
+
+pub const DEFAULT_PAGE_SIZE: usize = 20;
+pub const MAX_PAGE_SIZE: usize = 101;
+
+/// Filters of `GET /api/v1/jobs` (Heimdall's names). Unknown parameters are ignored.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct JobFilters {
+    /// Jobs of this user.
+    pub username: Option<String>,
+    /// One job by id.
+    pub id: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// Command id or name.
+    pub command: Option<String>,
+    /// Cluster id or name.
+    pub cluster: Option<String>,
+    /// Comma-separated statuses, any of which matches, e.g. `RUNNING,ACCEPTED`.
+    pub status: Option<String>,
+    /// Comma-separated tags, all of which must match.
+    pub tags: Option<String>,
+    /// Jobs created at or after this time (epoch seconds).
+    pub created_after: Option<String>,
+    /// Jobs created before this time (epoch seconds).
+    pub created_before: Option<String>,
+    /// Page size, 1 to 101 (default 20).
+    pub limit: Option<String>,
+    /// `created_at` (default), `updated_at` or `id`.
+    pub order_by: Option<String>,
+    /// `desc` (default, newest first) or `asc`.
+    pub direction: Option<String>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+impl JobFilters {
+    fn into_query(self) -> Result<JobQuery, ApiError> {
+        let non_empty = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
+        let comma_list = |value: Option<String>| -> Vec<String> {
+            non_empty(value)
+                .map(|v| v.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())
+                .unwrap_or_default()
+        };
+        let epoch = |field: &str, value: Option<String>| -> Result<Option<i64>, ApiError> {
+            non_empty(value)
+                .map(|v| v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("{field} must be epoch seconds, e.g. 1767225600; got `{v}`"))))
+                .transpose()
+        };
+        let statuses = comma_list(self.status)
+            .iter()
+            .map(|s| s.parse::<JobStatus>().map_err(|e| ApiError::bad_request(format!("status: {e}"))))
+            .collect::<Result<Vec<_>, _>>()?;
+        let limit = match non_empty(self.limit) {
+            None => DEFAULT_PAGE_SIZE,
+            Some(text) => match text.parse::<usize>() {
+                Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+                _ => return Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}; got `{text}`"))),
+            },
+        };
+        let order_by = match non_empty(self.order_by).as_deref() {
+            None | Some("created_at") => SortField::CreatedAt,
+            Some("updated_at") => SortField::UpdatedAt,
+            Some("id") => SortField::Id,
+            Some(other) => return Err(ApiError::bad_request(format!("order_by must be created_at, updated_at or id; got `{other}`"))),
+        };
+        let direction = match non_empty(self.direction).map(|d| d.to_ascii_lowercase()).as_deref() {
+            None | Some("desc") => SortDirection::Desc,
+            Some("asc") => SortDirection::Asc,
+            Some(other) => return Err(ApiError::bad_request(format!("direction must be asc or desc; got `{other}`"))),
+        };
+        let id = match non_empty(self.id) {
+            None => None,
+            Some(text) => Some(text.parse().map_err(|e: heimdall_domain::job_id::InvalidJobId| ApiError::bad_request(format!("id: {e}")))?),
+        };
+        Ok(JobQuery {
+            id,
+            user: non_empty(self.username),
+            name: non_empty(self.name),
+            version: non_empty(self.version),
+            command: non_empty(self.command),
+            cluster: non_empty(self.cluster),
+            statuses,
+            tags: comma_list(self.tags),
+            created_after: epoch("created_after", self.created_after)?,
+            created_before: epoch("created_before", self.created_before)?,
+            order_by,
+            direction,
+            limit,
+            cursor: non_empty(self.cursor),
+        })
+    }
+}
+
+/// Submits a job. A sync job runs inside this call and comes back finished with its result;
+/// an async job comes back `ACCEPTED` and runs in the background.
+#[utoipa::path(
+    post, path = "/api/v1/job", tag = "jobs",
+    request_body = JobRequest,
+    responses(
+        (status = 200, description = "The job: finished if sync, ACCEPTED if async", body = JobResponse),
+        (status = 400, description = "Malformed request, no matching command or cluster (the job is recorded FAILED and its id given), or a context the command refuses", body = ErrorBody),
+        (status = 401, description = "No X-Heimdall-User header", body = ErrorBody),
+        (status = 403, description = "The command's allowed_callers exclude the user", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
+        (status = 503, description = "The queue or store is unavailable", body = ErrorBody),
+    ),
+    security(("user_header" = []))
+)]
+pub async fn submit_job(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    AppJson(request): AppJson<JobRequest>,
+) -> Result<Json<JobResponse>, ApiError> {
+    let submitted = state.service.submit(&user, request).await?;
+    Ok(Json(JobResponse { job: submitted.job, result: submitted.result }))
+}
+
+/// A job.
+#[utoipa::path(
+    get, path = "/api/v1/job/{id}", tag = "jobs",
+    params(("id" = String, Path, description = "The job id (a UUID)")),
+    responses(
+        (status = 200, description = "The job", body = Job),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    )
+)]
+pub async fn get_job(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> Result<Json<Job>, ApiError> {
+    Ok(Json(state.service.get(id).await?))
+}
+
+/// A job's status, error and exit code.
+#[utoipa::path(
+    get, path = "/api/v1/job/{id}/status", tag = "jobs",
+    params(("id" = String, Path, description = "The job id (a UUID)")),
+    responses(
+        (status = 200, description = "The job's status", body = JobStatusResponse),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    )
+)]
+pub async fn get_job_status(
+    State(state): State<AppState>,
+    JobIdPath(id): JobIdPath,
+) -> Result<Json<JobStatusResponse>, ApiError> {
+    let job = state.service.get(id).await?;
+    Ok(Json(JobStatusResponse { status: job.status, error: job.error, exit_code: job.exit_code, updated_at: job.updated_at }))
+}
+
+/// A job's standard output so far, streamed (it grows while the job runs).
+#[utoipa::path(
+    get, path = "/api/v1/job/{id}/stdout", tag = "jobs",
+    params(("id" = String, Path, description = "The job id (a UUID)")),
+    responses(
+        (status = 200, description = "The output (empty if none yet)", body = String, content_type = "text/plain"),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    )
+)]
+pub async fn get_job_stdout(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> Result<Response, ApiError> {
+    let reader = state.service.open_log(id, Artifact::Stdout).await?;
+    Ok(stream_response(reader, "text/plain; charset=utf-8"))
+}
+
+/// A job's standard error so far, streamed.
+#[utoipa::path(
+    get, path = "/api/v1/job/{id}/stderr", tag = "jobs",
+    params(("id" = String, Path, description = "The job id (a UUID)")),
+    responses(
+        (status = 200, description = "The error output (empty if none yet)", body = String, content_type = "text/plain"),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+    )
+)]
+pub async fn get_job_stderr(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> Result<Response, ApiError> {
+    let reader = state.service.open_log(id, Artifact::Stderr).await?;
+    Ok(stream_response(reader, "text/plain; charset=utf-8"))
+}
+
+/// A job's result table, streamed.
+#[utoipa::path(
+    get, path = "/api/v1/job/{id}/result", tag = "jobs",
+    params(("id" = String, Path, description = "The job id (a UUID)")),
+    responses(
+        (status = 200, description = "The result", body = JobResult),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 404, description = "No such job, or it has no result (the message says why)", body = ErrorBody),
+    )
+)]
+pub async fn get_job_result(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> Result<Response, ApiError> {
+    let reader = state.service.open_result(id).await?;
+    Ok(stream_response(reader, "application/json"))
+}
+
+fn stream_response(reader: ArtifactReader, content_type: &'static str) -> Response {
+    let body = Body::from_stream(reader.stream.map_err(|error| {
+        tracing::error!(error.message = %error, "an artifact stream broke mid-answer");
+        error
+    }));
+    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+}
+
+/// Asks a job to stop. Only its owner may.
+#[utoipa::path(
+    post, path = "/api/v1/job/{id}/cancel", tag = "jobs",
+    params(("id" = String, Path, description = "The job id (a UUID)")),
+    responses(
+        (status = 200, description = "CANCELING while it stops, CANCELED if it had not started", body = CancelResponse),
+        (status = 400, description = "Not a job id", body = ErrorBody),
+        (status = 401, description = "No X-Heimdall-User header", body = ErrorBody),
+        (status = 403, description = "Not the job's owner", body = ErrorBody),
+        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 409, description = "The job already ended", body = ErrorBody),
+    ),
+    security(("user_header" = []))
+)]
+pub async fn cancel_job(
+    State(state): State<AppState>,
+    Caller(user): Caller,
+    JobIdPath(id): JobIdPath,
+) -> Result<Json<CancelResponse>, ApiError> {
+    let job = state.service.cancel(id, &user).await?;
+    Ok(Json(CancelResponse { id: job.id.to_string(), status: job.status }))
+}
+
+/// Jobs, filtered, newest first by default, one page at a time.
+#[utoipa::path(
+    get, path = "/api/v1/jobs", tag = "jobs",
+    params(JobFilters),
+    responses(
+        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 400, description = "A filter that cannot be read (the message names it)", body = ErrorBody),
+    )
+)]
+pub async fn list_jobs(
+    State(state): State<AppState>,
+    AppQuery(filters): AppQuery<JobFilters>,
+) -> Result<Json<JobList>, ApiError> {
+    let page = state.service.list(&filters.into_query()?).await?;
+    Ok(Json(JobList { has_more: page.next_cursor.is_some(), next_cursor: page.next_cursor, data: page.jobs }))
+}
+
+/// Every job status name.
+#[utoipa::path(get, path = "/api/v1/job/statuses", tag = "jobs", responses((status = 200, description = "Status names", body = Vec<JobStatus>)))]
+pub async fn list_job_statuses() -> Json<Vec<JobStatus>> {
+    Json(JobStatus::ALL.to_vec())
+}

@@ -1,0 +1,5 @@
+//! The handlers, one file per resource.
+
+pub mod catalog;
+pub mod health;
+pub mod jobs;

@@ -1,0 +1,91 @@
+use regex::Regex;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::resource_status::ResourceStatus;
+use crate::tags::TagSet;
+
+/// How a job runs: inside the submit call (`sync`) or queued and driven to the end in the
+/// background (`async`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum ExecutionMode {
+    Sync,
+    Async,
+}
+
+impl ExecutionMode {
+    pub fn from_is_sync(is_sync: bool) -> Self {
+        if is_sync { ExecutionMode::Sync } else { ExecutionMode::Async }
+    }
+
+    pub fn is_sync(self) -> bool {
+        self == ExecutionMode::Sync
+    }
+}
+
+/// What to run: a plugin and its settings, offered to jobs whose `command_criteria` it carries.
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub struct Command {
+    pub id: String,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    /// Who owns the command (from the config file).
+    pub user: String,
+    /// The command's tags, system tags (`_id:`, `_name:`, `_version:`) included.
+    #[schema(value_type = Vec<String>)]
+    pub tags: TagSet,
+    pub status: ResourceStatus,
+    /// The plugin that runs this command's jobs (`ping`, `shell`, …).
+    pub plugin: String,
+    /// The default mode of its jobs (Heimdall's `is_sync`).
+    pub is_sync: bool,
+    /// The modes a job may ask for with `is_sync` in its request.
+    pub allowed_modes: Vec<ExecutionMode>,
+    /// Tags a cluster must carry to run this command.
+    #[schema(value_type = Vec<String>)]
+    pub cluster_tags: TagSet,
+    /// Regexes over the user name; empty means anyone may run the command.
+    pub allowed_callers: Vec<String>,
+    /// Plugin settings.
+    #[schema(value_type = Object)]
+    pub context: Value,
+    pub created_at: i64,
+    pub updated_at: i64,
+    #[serde(skip)]
+    pub(crate) caller_patterns: Vec<Regex>,
+}
+
+impl Command {
+    pub fn is_active(&self) -> bool {
+        self.status == ResourceStatus::Active
+    }
+
+    /// The mode a job runs in: the one it asked for if the command allows it, else an error
+    /// naming what is allowed.
+    pub fn resolve_mode(&self, requested_is_sync: Option<bool>) -> Result<ExecutionMode, String> {
+        let mode = requested_is_sync
+            .map(ExecutionMode::from_is_sync)
+            .unwrap_or(ExecutionMode::from_is_sync(self.is_sync));
+        if self.allowed_modes.contains(&mode) {
+            return Ok(mode);
+        }
+        let allowed: Vec<&str> = self
+            .allowed_modes
+            .iter()
+            .map(|m| if m.is_sync() { "\"is_sync\": true" } else { "\"is_sync\": false" })
+            .collect();
+        Err(format!(
+            "command `{}` does not run {} jobs; send {} or leave is_sync out",
+            self.id,
+            if mode.is_sync() { "sync" } else { "async" },
+            allowed.join(" or ")
+        ))
+    }
+
+    /// Whether `user` may run this command (`allowed_callers`).
+    pub fn admits_caller(&self, user: &str) -> bool {
+        self.caller_patterns.is_empty() || self.caller_patterns.iter().any(|p| p.is_match(user))
+    }
+}

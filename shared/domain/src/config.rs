@@ -1,0 +1,423 @@
+//! The config file: commands and clusters in Heimdall's YAML format.
+//!
+//! ```yaml
+//! commands:
+//!   - name: ping-0.0.1
+//!     version: 0.0.1
+//!     status: active
+//!     plugin: ping
+//!     is_sync: true
+//!     tags: [type:ping]
+//!     cluster_tags: [type:localhost]
+//! clusters:
+//!   - name: localhost-0.0.1
+//!     version: 0.0.1
+//!     tags: [type:localhost]
+//! ```
+//! Unknown keys are errors (a typo must not be ignored silently). Syntax errors carry the line
+//! and column; every other problem names the entry and the field, and all are reported at once.
+//! Plugin-specific context checks happen where the plugins are known (the service's catalog).
+
+use std::collections::HashSet;
+
+use regex::Regex;
+use serde::Deserialize;
+use serde_json::Value;
+
+use crate::clock::now_epoch_seconds;
+use crate::cluster::Cluster;
+use crate::command::{Command, ExecutionMode};
+use crate::resource_status::ResourceStatus;
+use crate::tags::{TagSet, system_tags};
+
+/// A parsed and validated config.
+#[derive(Debug, Clone)]
+pub struct Config {
+    pub commands: Vec<Command>,
+    pub clusters: Vec<Cluster>,
+    pub pool: PoolSettings,
+}
+
+/// Heimdall's `pool`: how many async jobs run at once in one process.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PoolSettings {
+    #[serde(default = "default_pool_size")]
+    pub size: usize,
+}
+
+impl Default for PoolSettings {
+    fn default() -> Self {
+        Self { size: default_pool_size() }
+    }
+}
+
+fn default_pool_size() -> usize {
+    8
+}
+
+/// What is wrong with a config file.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ConfigError {
+    #[error("{source_name}: {message}")]
+    Syntax { source_name: String, message: String },
+    #[error("{source_name}: {} problem(s):\n  - {}", problems.len(), problems.join("\n  - "))]
+    Invalid { source_name: String, problems: Vec<String> },
+}
+
+impl ConfigError {
+    /// The individual problems (one for a syntax error).
+    pub fn problems(&self) -> Vec<String> {
+        match self {
+            ConfigError::Syntax { message, .. } => vec![message.clone()],
+            ConfigError::Invalid { problems, .. } => problems.clone(),
+        }
+    }
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    #[serde(default)]
+    commands: Vec<CommandEntry>,
+    #[serde(default)]
+    clusters: Vec<ClusterEntry>,
+    #[serde(default)]
+    pool: PoolSettings,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CommandEntry {
+    id: Option<String>,
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: String,
+    user: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    status: ResourceStatus,
+    plugin: String,
+    #[serde(default)]
+    is_sync: bool,
+    allowed_modes: Option<Vec<ExecutionMode>>,
+    #[serde(default)]
+    cluster_tags: Vec<String>,
+    #[serde(default)]
+    allowed_callers: Vec<String>,
+    #[serde(default)]
+    context: Option<Value>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ClusterEntry {
+    id: Option<String>,
+    name: String,
+    version: String,
+    #[serde(default)]
+    description: String,
+    user: Option<String>,
+    #[serde(default)]
+    tags: Vec<String>,
+    #[serde(default)]
+    status: ResourceStatus,
+    #[serde(default)]
+    health_check: bool,
+    #[serde(default)]
+    context: Option<Value>,
+}
+
+/// The owner recorded for config entries that name none.
+const CONFIG_OWNER: &str = "heimdall";
+
+impl Config {
+    /// Parses and validates `text`; `source_name` (the file path) prefixes every error.
+    pub fn parse(text: &str, source_name: &str) -> Result<Self, ConfigError> {
+        let file: ConfigFile = serde_saphyr::from_str(text).map_err(|error| ConfigError::Syntax {
+            source_name: source_name.to_owned(),
+            message: error.to_string(),
+        })?;
+        let mut problems = Vec::new();
+        let now = now_epoch_seconds();
+        let commands: Vec<Command> = file
+            .commands
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, entry)| build_command(index, entry, now, &mut problems))
+            .collect();
+        let clusters: Vec<Cluster> = file
+            .clusters
+            .into_iter()
+            .enumerate()
+            .filter_map(|(index, entry)| build_cluster(index, entry, now, &mut problems))
+            .collect();
+        find_duplicates("commands", commands.iter().map(|c| c.id.as_str()), &mut problems);
+        find_duplicates("clusters", clusters.iter().map(|c| c.id.as_str()), &mut problems);
+        if file.pool.size == 0 {
+            problems.push("pool: field `size` must be at least 1".to_owned());
+        }
+        if problems.is_empty() {
+            Ok(Config { commands, clusters, pool: file.pool })
+        } else {
+            Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems })
+        }
+    }
+}
+
+fn entry_label(list: &str, index: usize, id: &str) -> String {
+    format!("{list}[{index}] (id `{id}`)")
+}
+
+fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec<String>) -> Option<Command> {
+    let id = entry.id.clone().unwrap_or_else(|| entry.name.clone());
+    let label = entry_label("commands", index, &id);
+    let before = problems.len();
+    check_identity(&label, &id, &entry.name, &entry.version, problems);
+    check_tag_list(&label, "tags", &entry.tags, problems);
+    check_tag_list(&label, "cluster_tags", &entry.cluster_tags, problems);
+    if entry.plugin.trim().is_empty() {
+        problems.push(format!("{label}: field `plugin` must name a plugin, e.g. ping or shell"));
+    }
+    let context = check_context(&label, entry.context, problems);
+    let mut caller_patterns = Vec::new();
+    for (i, pattern) in entry.allowed_callers.iter().enumerate() {
+        match Regex::new(&format!("^(?:{pattern})$")) {
+            Ok(regex) => caller_patterns.push(regex),
+            Err(error) => problems.push(format!(
+                "{label}: field `allowed_callers[{i}]`: `{pattern}` is not a valid regex: {error}"
+            )),
+        }
+    }
+    let default_mode = ExecutionMode::from_is_sync(entry.is_sync);
+    let allowed_modes = entry
+        .allowed_modes
+        .unwrap_or_else(|| vec![ExecutionMode::Sync, ExecutionMode::Async]);
+    if !allowed_modes.contains(&default_mode) {
+        problems.push(format!(
+            "{label}: field `allowed_modes` must include the default mode `{}` set by `is_sync: {}`",
+            if entry.is_sync { "sync" } else { "async" },
+            entry.is_sync
+        ));
+    }
+    if problems.len() > before {
+        return None;
+    }
+    Some(Command {
+        tags: with_system_tags(&entry.tags, &id, &entry.name, &entry.version),
+        id,
+        name: entry.name,
+        version: entry.version,
+        description: entry.description,
+        user: entry.user.unwrap_or_else(|| CONFIG_OWNER.to_owned()),
+        status: entry.status,
+        plugin: entry.plugin,
+        is_sync: entry.is_sync,
+        allowed_modes,
+        cluster_tags: entry.cluster_tags.into_iter().collect(),
+        allowed_callers: entry.allowed_callers,
+        context,
+        created_at: now,
+        updated_at: now,
+        caller_patterns,
+    })
+}
+
+fn build_cluster(index: usize, entry: ClusterEntry, now: i64, problems: &mut Vec<String>) -> Option<Cluster> {
+    let id = entry.id.clone().unwrap_or_else(|| entry.name.clone());
+    let label = entry_label("clusters", index, &id);
+    let before = problems.len();
+    check_identity(&label, &id, &entry.name, &entry.version, problems);
+    check_tag_list(&label, "tags", &entry.tags, problems);
+    let context = check_context(&label, entry.context, problems);
+    if problems.len() > before {
+        return None;
+    }
+    Some(Cluster {
+        tags: with_system_tags(&entry.tags, &id, &entry.name, &entry.version),
+        id,
+        name: entry.name,
+        version: entry.version,
+        description: entry.description,
+        user: entry.user.unwrap_or_else(|| CONFIG_OWNER.to_owned()),
+        status: entry.status,
+        health_check: entry.health_check,
+        context,
+        created_at: now,
+        updated_at: now,
+    })
+}
+
+fn check_identity(label: &str, id: &str, name: &str, version: &str, problems: &mut Vec<String>) {
+    for (field, value) in [("id", id), ("name", name), ("version", version)] {
+        if value.trim().is_empty() {
+            problems.push(format!("{label}: field `{field}` must not be empty"));
+        } else if value.chars().any(char::is_whitespace) {
+            problems.push(format!("{label}: field `{field}` must not contain spaces: `{value}`"));
+        }
+    }
+}
+
+fn check_tag_list(label: &str, field: &str, tags: &[String], problems: &mut Vec<String>) {
+    for (i, tag) in tags.iter().enumerate() {
+        if tag.trim().is_empty() {
+            problems.push(format!("{label}: field `{field}[{i}]` must not be empty"));
+        } else if tag.starts_with('_') {
+            problems.push(format!(
+                "{label}: field `{field}[{i}]`: `{tag}` starts with `_`, which is kept for the system tags _id:, _name: and _version:"
+            ));
+        }
+    }
+}
+
+fn check_context(label: &str, context: Option<Value>, problems: &mut Vec<String>) -> Value {
+    match context {
+        None | Some(Value::Null) => Value::Object(Default::default()),
+        Some(Value::Object(map)) => Value::Object(map),
+        Some(other) => {
+            problems.push(format!(
+                "{label}: field `context` must be a mapping, got {}",
+                crate::job::json_kind(&other)
+            ));
+            Value::Null
+        }
+    }
+}
+
+fn with_system_tags(own: &[String], id: &str, name: &str, version: &str) -> TagSet {
+    own.iter().cloned().chain(system_tags(id, name, version)).collect()
+}
+
+fn find_duplicates<'a>(list: &str, ids: impl Iterator<Item = &'a str>, problems: &mut Vec<String>) {
+    let mut seen = HashSet::new();
+    for id in ids {
+        if !seen.insert(id) {
+            problems.push(format!("{list}: id `{id}` is used by more than one entry (a missing id defaults to the name)"));
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const GOOD: &str = r#"
+commands:
+  - name: ping-0.0.1
+    version: 0.0.1
+    status: active
+    plugin: ping
+    is_sync: true
+    tags: [type:ping]
+    cluster_tags: [type:localhost]
+clusters:
+  - name: localhost-0.0.1
+    version: 0.0.1
+    status: active
+    tags: [type:localhost, data:local]
+    context: {}
+"#;
+
+    fn problems_of(text: &str) -> Vec<String> {
+        Config::parse(text, "test.yml").unwrap_err().problems()
+    }
+
+    #[test]
+    fn heimdalls_example_config_loads_with_system_tags() {
+        let config = Config::parse(GOOD, "test.yml").unwrap();
+        let ping = &config.commands[0];
+        assert_eq!(ping.id, "ping-0.0.1");
+        assert!(ping.tags.contains("_id:ping-0.0.1") && ping.tags.contains("_version:0.0.1"));
+        assert!(ping.is_sync);
+        assert_eq!(config.clusters[0].tags.len(), 5);
+        assert_eq!(config.pool.size, 8);
+    }
+
+    #[test]
+    fn a_syntax_error_names_the_file_and_the_line() {
+        let error = Config::parse("commands:\n  - name: [unclosed\n", "bad.yml").unwrap_err();
+        let text = error.to_string();
+        assert!(text.starts_with("bad.yml: "), "{text}");
+        assert!(text.contains("line 2") || text.contains(":2:") || text.contains("2:"), "{text}");
+    }
+
+    #[test]
+    fn an_unknown_key_is_an_error_not_ignored() {
+        let problems = problems_of("database:\n  url: x\n");
+        assert!(problems[0].contains("database"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_misspelt_field_in_an_entry_is_named() {
+        let problems = problems_of(&GOOD.replace("cluster_tags:", "cluster_tag:"));
+        assert!(problems[0].contains("cluster_tag"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_bad_status_says_which_values_are_allowed() {
+        let problems = problems_of(&GOOD.replacen("status: active", "status: enabled", 1));
+        assert!(problems[0].contains("active, inactive or deleted"), "{problems:?}");
+    }
+
+    #[test]
+    fn every_semantic_problem_names_entry_and_field_and_all_are_reported() {
+        let text = r#"
+commands:
+  - name: a
+    version: "1"
+    plugin: ping
+    allowed_callers: ["[unclosed"]
+  - name: a
+    version: ""
+    plugin: ping
+    tags: [_id:fake]
+clusters:
+  - name: k
+    version: "1"
+    context: [1, 2]
+"#;
+        let problems = problems_of(text);
+        let expect = [
+            "commands[0] (id `a`): field `allowed_callers[0]`",
+            "commands[1] (id `a`): field `version` must not be empty",
+            "commands[1] (id `a`): field `tags[0]`",
+            "clusters[0] (id `k`): field `context` must be a mapping",
+        ];
+        for needle in expect {
+            assert!(problems.iter().any(|p| p.contains(needle)), "missing `{needle}` in {problems:#?}");
+        }
+    }
+
+    #[test]
+    fn duplicate_ids_are_reported() {
+        let text = "commands:\n  - {name: a, version: '1', plugin: ping}\n  - {name: a, version: '2', plugin: ping}\n";
+        let problems = problems_of(text);
+        assert!(problems.iter().any(|p| p.contains("id `a` is used by more than one entry")), "{problems:?}");
+    }
+
+    #[test]
+    fn allowed_modes_must_contain_the_default_mode() {
+        let text = "commands:\n  - {name: a, version: '1', plugin: ping, is_sync: true, allowed_modes: [async]}\n";
+        let problems = problems_of(text);
+        assert!(problems[0].contains("allowed_modes"), "{problems:?}");
+    }
+
+    #[test]
+    fn a_requested_mode_outside_allowed_modes_is_refused_with_the_alternative() {
+        let text = "commands:\n  - {name: a, version: '1', plugin: ping, is_sync: true, allowed_modes: [sync]}\n";
+        let command = &Config::parse(text, "t").unwrap().commands[0];
+        assert_eq!(command.resolve_mode(None), Ok(ExecutionMode::Sync));
+        let message = command.resolve_mode(Some(false)).unwrap_err();
+        assert!(message.contains("\"is_sync\": true"), "{message}");
+    }
+
+    #[test]
+    fn allowed_callers_are_anchored_regexes() {
+        let text = "commands:\n  - {name: a, version: '1', plugin: ping, allowed_callers: ['data-.*']}\n";
+        let command = &Config::parse(text, "t").unwrap().commands[0];
+        assert!(command.admits_caller("data-eng"));
+        assert!(!command.admits_caller("x-data-eng"));
+    }
+}

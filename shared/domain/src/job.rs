@@ -1,0 +1,213 @@
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::job_id::JobId;
+use crate::job_status::JobStatus;
+
+/// What a client submits (`POST /api/v1/job`).
+#[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct JobRequest {
+    /// A name for the job, e.g. `daily-report`.
+    pub name: String,
+    /// The job's version, e.g. `0.0.1`.
+    pub version: String,
+    #[serde(default)]
+    pub description: Option<String>,
+    #[serde(default)]
+    pub tags: Vec<String>,
+    /// Plugin input (e.g. `{"arguments": ["-n", "3"]}` for shell). An object.
+    #[serde(default = "empty_object")]
+    #[schema(value_type = Object)]
+    pub context: Value,
+    /// Tags the command must carry, e.g. `["type:ping"]`.
+    pub command_criteria: Vec<String>,
+    /// Tags the cluster must carry, e.g. `["type:localhost"]`.
+    #[serde(default)]
+    pub cluster_criteria: Vec<String>,
+    /// Run inside the call (`true`) or queued (`false`); default: the command's mode.
+    #[serde(default)]
+    pub is_sync: Option<bool>,
+    /// Heimdall's flag to store a sync job's result; results are always stored here.
+    #[serde(default)]
+    pub store_result_sync: bool,
+}
+
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+
+pub const MAX_NAME_LENGTH: usize = 255;
+pub const MAX_TAGS: usize = 64;
+
+impl JobRequest {
+    /// Checks what needs no catalog: non-empty names, well-formed tags, an object context.
+    pub fn validate(&self) -> Result<(), String> {
+        check_text("name", &self.name)?;
+        check_text("version", &self.version)?;
+        if self.command_criteria.is_empty() {
+            return Err(
+                "command_criteria must name at least one tag, e.g. [\"type:ping\"]".to_owned()
+            );
+        }
+        check_tags("command_criteria", &self.command_criteria)?;
+        check_tags("cluster_criteria", &self.cluster_criteria)?;
+        check_tags("tags", &self.tags)?;
+        if !self.context.is_object() {
+            return Err(format!(
+                "context must be a JSON object, e.g. {{}}; got {}",
+                json_kind(&self.context)
+            ));
+        }
+        Ok(())
+    }
+}
+
+fn check_text(field: &str, value: &str) -> Result<(), String> {
+    if value.trim().is_empty() {
+        return Err(format!("{field} must not be empty"));
+    }
+    if value.chars().count() > MAX_NAME_LENGTH {
+        return Err(format!("{field} is longer than {MAX_NAME_LENGTH} characters"));
+    }
+    Ok(())
+}
+
+fn check_tags(field: &str, tags: &[String]) -> Result<(), String> {
+    if tags.len() > MAX_TAGS {
+        return Err(format!("{field} has {} tags; at most {MAX_TAGS} are allowed", tags.len()));
+    }
+    match tags.iter().position(|tag| tag.trim().is_empty() || tag.chars().count() > MAX_NAME_LENGTH) {
+        Some(index) => Err(format!(
+            "{field}[{index}] must be a non-empty tag of at most {MAX_NAME_LENGTH} characters, e.g. \"type:ping\""
+        )),
+        None => Ok(()),
+    }
+}
+
+/// The JSON type name of a value, for error messages.
+pub fn json_kind(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "an array",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// A job as stored and answered (`GET /api/v1/job/{id}`). Times are Unix epoch seconds.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct Job {
+    #[schema(value_type = String, format = Uuid)]
+    pub id: JobId,
+    pub name: String,
+    pub version: String,
+    pub description: String,
+    pub tags: Vec<String>,
+    #[schema(value_type = Object)]
+    pub context: Value,
+    pub user: String,
+    pub command_criteria: Vec<String>,
+    pub cluster_criteria: Vec<String>,
+    pub is_sync: bool,
+    pub store_result_sync: bool,
+    pub status: JobStatus,
+    /// Why the job failed or was canceled.
+    pub error: Option<String>,
+    /// The exit code of a process the job ran (shell), when it ran one.
+    pub exit_code: Option<i32>,
+    pub command_id: Option<String>,
+    pub command_name: Option<String>,
+    pub cluster_id: Option<String>,
+    pub cluster_name: Option<String>,
+    pub canceled_by: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+    pub started_at: Option<i64>,
+    pub finished_at: Option<i64>,
+}
+
+impl Job {
+    /// A new job record for `request`, submitted by `user`, not yet matched or stored.
+    pub fn from_request(request: JobRequest, user: &str, now: i64) -> Self {
+        Self {
+            id: JobId::new(),
+            name: request.name,
+            version: request.version,
+            description: request.description.unwrap_or_default(),
+            tags: request.tags,
+            context: request.context,
+            user: user.to_owned(),
+            command_criteria: request.command_criteria,
+            cluster_criteria: request.cluster_criteria,
+            is_sync: request.is_sync.unwrap_or(false),
+            store_result_sync: request.store_result_sync,
+            status: JobStatus::New,
+            error: None,
+            exit_code: None,
+            command_id: None,
+            command_name: None,
+            cluster_id: None,
+            cluster_name: None,
+            canceled_by: None,
+            created_at: now,
+            updated_at: now,
+            started_at: None,
+            finished_at: None,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(json: Value) -> Result<JobRequest, serde_json::Error> {
+        serde_json::from_value(json)
+    }
+
+    #[test]
+    fn the_readme_ping_request_is_valid() {
+        let request = request(serde_json::json!({
+            "name": "ping-test", "version": "0.0.1", "context": {},
+            "command_criteria": ["type:ping"], "cluster_criteria": ["type:localhost"]
+        }))
+        .unwrap();
+        assert!(request.validate().is_ok());
+        assert_eq!(request.is_sync, None);
+    }
+
+    #[test]
+    fn a_missing_command_criteria_is_a_parse_error_that_names_it() {
+        let error = request(serde_json::json!({"name": "a", "version": "1"})).unwrap_err();
+        assert!(error.to_string().contains("command_criteria"), "{error}");
+    }
+
+    #[test]
+    fn an_unknown_field_is_rejected_by_name() {
+        let error = request(serde_json::json!({
+            "name": "a", "version": "1", "command_criteria": ["x"], "comand": 1
+        }))
+        .unwrap_err();
+        assert!(error.to_string().contains("comand"), "{error}");
+    }
+
+    #[test]
+    fn empty_criteria_blank_names_and_non_object_context_are_rejected() {
+        let base = serde_json::json!({"name": "a", "version": "1", "command_criteria": ["t:x"]});
+        let cases = [
+            ("command_criteria", serde_json::json!([])),
+            ("name", serde_json::json!("  ")),
+            ("context", serde_json::json!([1])),
+            ("cluster_criteria", serde_json::json!([""])),
+        ];
+        for (field, value) in cases {
+            let mut json = base.clone();
+            json[field] = value;
+            let message = request(json).unwrap().validate().unwrap_err();
+            assert!(message.starts_with(field), "{field}: {message}");
+        }
+    }
+}

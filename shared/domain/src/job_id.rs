@@ -1,0 +1,59 @@
+use std::fmt;
+use std::str::FromStr;
+
+use serde::{Deserialize, Serialize};
+
+/// The id of a job: a UUID made by the server at submission.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct JobId(uuid::Uuid);
+
+impl JobId {
+    pub fn new() -> Self {
+        Self(uuid::Uuid::new_v4())
+    }
+}
+
+impl Default for JobId {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl fmt::Display for JobId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.0.fmt(f)
+    }
+}
+
+/// A string that is not a job id.
+#[derive(Debug, thiserror::Error)]
+#[error("`{0}` is not a job id: job ids are UUIDs such as 0b5a3bd6-7a1e-4b8e-9d35-4c1f6f3b1c2d")]
+pub struct InvalidJobId(pub String);
+
+impl FromStr for JobId {
+    type Err = InvalidJobId;
+
+    fn from_str(text: &str) -> Result<Self, Self::Err> {
+        uuid::Uuid::parse_str(text)
+            .map(Self)
+            .map_err(|_| InvalidJobId(text.to_owned()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_job_id_round_trips_through_its_text() {
+        let id = JobId::new();
+        assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
+    }
+
+    #[test]
+    fn a_non_uuid_is_rejected_with_the_text_in_the_message() {
+        let error = "not-a-uuid".parse::<JobId>().unwrap_err();
+        assert!(error.to_string().contains("`not-a-uuid`"));
+    }
+}

@@ -1,0 +1,38 @@
+//! The domain of Heimdall: what a command, a cluster and a job are, the rules a job's status
+//! follows, how a job picks its command and cluster, and the YAML config file.
+//!
+//! No I/O, no async runtime, no AWS: every other crate builds on these types.
+//!
+//! # Layout
+//! - [`job_id`]: `JobId`, the server-made UUID of a job.
+//! - [`job_status`]: `JobStatus` and its transition table, enforced in one place.
+//! - [`resource_status`]: `ResourceStatus` of commands and clusters (active, inactive, deleted).
+//! - [`tags`]: tag sets and the system tags (`_id:`, `_name:`, `_version:`).
+//! - [`command`], [`cluster`]: what to run and where.
+//! - [`job`]: `Job` (the stored record) and `JobRequest` (what a client submits).
+//! - [`job_result`]: a job's result table (`columns` + `data`).
+//! - [`selection`]: the pure function that picks (command, cluster) pairs for a job.
+//! - [`config`]: the YAML config file (Heimdall's format), parsed and validated.
+//! - [`clock`]: epoch-second timestamps.
+//! - [`names`]: the machine error codes shared by every layer.
+
+pub mod clock;
+pub mod cluster;
+pub mod command;
+pub mod config;
+pub mod job;
+pub mod job_id;
+pub mod job_result;
+pub mod job_status;
+pub mod names;
+pub mod resource_status;
+pub mod selection;
+pub mod tags;
+
+pub use cluster::Cluster;
+pub use command::Command;
+pub use job::{Job, JobRequest};
+pub use job_id::JobId;
+pub use job_result::{JobResult, ResultColumn};
+pub use job_status::{IllegalTransition, JobStatus};
+pub use resource_status::ResourceStatus;

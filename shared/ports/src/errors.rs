@@ -1,0 +1,71 @@
+use heimdall_domain::JobStatus;
+
+/// A job store or artifact store failure, already translated from the backend's own errors.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("not found")]
+    NotFound,
+    /// A conditional status change found the job in another status.
+    #[error("the job is {current}, not in the status this change expects")]
+    Conflict { current: JobStatus },
+    #[error("already exists")]
+    AlreadyExists,
+    /// The cursor a client sent cannot be read.
+    #[error("invalid cursor: {0}")]
+    InvalidCursor(String),
+    #[error("store unavailable: {0}")]
+    Unavailable(String),
+}
+
+/// A queue failure.
+#[derive(Debug, thiserror::Error)]
+#[error("queue unavailable: {0}")]
+pub struct QueueError(pub String);
+
+/// Why a plugin step did not succeed. [`PluginError::error_type`] gives the stable names that
+/// state machine Retry/Catch clauses match on.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum PluginError {
+    /// The job's context (or the command's settings) cannot be used; retrying will not help.
+    #[error("{0}")]
+    InvalidContext(String),
+    /// The job ran and failed (a non-zero exit, a failed query).
+    #[error("{message}")]
+    JobFailed { message: String, exit_code: Option<i32> },
+    /// The job ran longer than allowed and was stopped.
+    #[error("the job ran longer than its timeout of {seconds} s and was stopped")]
+    TimedOut { seconds: u64 },
+    /// Something the plugin depends on failed in a way that may pass on a retry.
+    #[error("{0}")]
+    Unavailable(String),
+}
+
+impl PluginError {
+    pub const INVALID_CONTEXT: &'static str = "InvalidContext";
+    pub const JOB_FAILED: &'static str = "JobFailed";
+    pub const TIMED_OUT: &'static str = "TimedOut";
+    pub const UNAVAILABLE: &'static str = "Unavailable";
+
+    /// The stable name of this kind of error.
+    pub fn error_type(&self) -> &'static str {
+        match self {
+            PluginError::InvalidContext(_) => Self::INVALID_CONTEXT,
+            PluginError::JobFailed { .. } => Self::JOB_FAILED,
+            PluginError::TimedOut { .. } => Self::TIMED_OUT,
+            PluginError::Unavailable(_) => Self::UNAVAILABLE,
+        }
+    }
+
+    pub fn exit_code(&self) -> Option<i32> {
+        match self {
+            PluginError::JobFailed { exit_code, .. } => *exit_code,
+            _ => None,
+        }
+    }
+}
+
+impl From<StoreError> for PluginError {
+    fn from(error: StoreError) -> Self {
+        PluginError::Unavailable(format!("could not store the job's output: {error}"))
+    }
+}

@@ -1,0 +1,11 @@
+use async_trait::async_trait;
+use heimdall_domain::JobId;
+
+use crate::errors::QueueError;
+
+/// Where async jobs wait for a worker. Delivery is at least once: consumers must treat a job
+/// that already left `ACCEPTED` as done, not as an error.
+#[async_trait]
+pub trait JobQueue: Send + Sync {
+    async fn enqueue(&self, job: JobId) -> Result<(), QueueError>;
+}

@@ -1,0 +1,135 @@
+use async_trait::async_trait;
+use heimdall_domain::{IllegalTransition, Job, JobId, JobStatus};
+
+use crate::errors::StoreError;
+
+/// Job records. Implementations must make [`JobStore::transition`] atomic (a conditional
+/// write): two workers can never both move a job out of the same status.
+#[async_trait]
+pub trait JobStore: Send + Sync {
+    /// Stores a new job; `AlreadyExists` if its id is taken.
+    async fn insert(&self, job: &Job) -> Result<(), StoreError>;
+
+    /// The job, or `NotFound`.
+    async fn get(&self, id: JobId) -> Result<Job, StoreError>;
+
+    /// Applies `change` if the job is still in `change.from()`; `Conflict` with the current
+    /// status otherwise. Returns the job as stored after the change.
+    async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError>;
+
+    /// Jobs matching `query`, in its order, one page at a time.
+    async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError>;
+}
+
+/// A legal status change with what it records. Built only through [`StatusChange::new`], so
+/// an illegal move cannot reach a store.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StatusChange {
+    from: JobStatus,
+    to: JobStatus,
+    pub at: i64,
+    pub error: Option<String>,
+    pub exit_code: Option<i32>,
+    pub canceled_by: Option<String>,
+}
+
+impl StatusChange {
+    pub fn new(from: JobStatus, to: JobStatus, at: i64) -> Result<Self, IllegalTransition> {
+        from.transition_to(to)?;
+        Ok(Self { from, to, at, error: None, exit_code: None, canceled_by: None })
+    }
+
+    pub fn with_error(mut self, error: impl Into<String>) -> Self {
+        self.error = Some(error.into());
+        self
+    }
+
+    pub fn with_exit_code(mut self, exit_code: Option<i32>) -> Self {
+        self.exit_code = exit_code.or(self.exit_code);
+        self
+    }
+
+    pub fn with_canceled_by(mut self, user: impl Into<String>) -> Self {
+        self.canceled_by = Some(user.into());
+        self
+    }
+
+    pub fn from(&self) -> JobStatus {
+        self.from
+    }
+
+    pub fn to(&self) -> JobStatus {
+        self.to
+    }
+
+    /// Writes the change into `job` (what every store persists): status, times, error.
+    pub fn apply(&self, job: &mut Job) {
+        job.status = self.to;
+        job.updated_at = self.at;
+        if self.to == JobStatus::Running {
+            job.started_at = Some(self.at);
+        }
+        if self.to.is_terminal() {
+            job.finished_at = Some(self.at);
+        }
+        if let Some(error) = &self.error {
+            job.error = Some(error.clone());
+        }
+        if self.exit_code.is_some() {
+            job.exit_code = self.exit_code;
+        }
+        if let Some(user) = &self.canceled_by {
+            job.canceled_by = Some(user.clone());
+        }
+    }
+}
+
+/// Which field orders a job listing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortField {
+    #[default]
+    CreatedAt,
+    UpdatedAt,
+    Id,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum SortDirection {
+    Asc,
+    #[default]
+    Desc,
+}
+
+/// A filtered job listing. Empty filters match everything; all given filters must match.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct JobQuery {
+    pub id: Option<JobId>,
+    pub user: Option<String>,
+    pub name: Option<String>,
+    pub version: Option<String>,
+    /// Matches the command's id or name.
+    pub command: Option<String>,
+    /// Matches the cluster's id or name.
+    pub cluster: Option<String>,
+    /// Any of these statuses.
+    pub statuses: Vec<JobStatus>,
+    /// All of these tags.
+    pub tags: Vec<String>,
+    /// `created_at >= created_after` (epoch seconds).
+    pub created_after: Option<i64>,
+    /// `created_at < created_before` (epoch seconds).
+    pub created_before: Option<i64>,
+    pub order_by: SortField,
+    pub direction: SortDirection,
+    pub limit: usize,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<String>,
+}
+
+/// One page of a listing.
+#[derive(Debug, Clone, PartialEq)]
+pub struct JobPage {
+    pub jobs: Vec<Job>,
+    /// Where the next page starts; `None` on the last page.
+    pub next_cursor: Option<String>,
+}

@@ -1,0 +1,23 @@
+//! The ports: one small trait per capability the service layer needs from the outside world.
+//! Each has a local adapter (`heimdall-adapters-local`) and, later, an AWS adapter; the service
+//! layer only ever sees these traits, as `Arc<dyn Port>`.
+//!
+//! # Layout
+//! - [`job_store`]: `JobStore`, job records with conditional status changes and filtered,
+//!   paginated listing (`JobQuery`, `JobPage`, `StatusChange`).
+//! - [`artifact_store`]: `ArtifactStore`, a job's stdout, stderr and result, streamed in and out.
+//! - [`job_queue`]: `JobQueue`, where async jobs wait for a worker.
+//! - [`plugin`]: `Plugin`, what runs a job (sync `run`; async `submit`/`poll`/`cancel`/`finalize`).
+//! - [`errors`]: `StoreError`, `QueueError`, `PluginError`.
+
+pub mod artifact_store;
+pub mod errors;
+pub mod job_queue;
+pub mod job_store;
+pub mod plugin;
+
+pub use artifact_store::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter};
+pub use errors::{PluginError, QueueError, StoreError};
+pub use job_queue::JobQueue;
+pub use job_store::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange};
+pub use plugin::{Plugin, PluginRun, PollBackoff, RunOutcome, Step};

@@ -1,0 +1,125 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use heimdall_domain::{Cluster, Command, Job, JobResult};
+use serde_json::Value;
+
+use crate::artifact_store::{Artifact, ArtifactStore, write_whole};
+use crate::errors::PluginError;
+
+/// Everything a plugin sees of one job: the job, the command and cluster it was matched to,
+/// and where its output goes.
+#[derive(Clone)]
+pub struct PluginRun {
+    pub job: Job,
+    pub command: Command,
+    pub cluster: Cluster,
+    pub artifacts: Arc<dyn ArtifactStore>,
+    /// A scratch folder the plugin may create and use for this job (removed by the plugin).
+    pub work_dir: PathBuf,
+}
+
+impl PluginRun {
+    /// Stores `result` as the job's result.
+    pub async fn write_result(&self, result: &JobResult) -> Result<(), PluginError> {
+        result.validate().map_err(PluginError::InvalidContext)?;
+        let bytes = serde_json::to_vec(result)
+            .map_err(|error| PluginError::Unavailable(format!("could not encode the result: {error}")))?;
+        write_whole(self.artifacts.as_ref(), self.job.id, Artifact::Result, bytes.into()).await?;
+        Ok(())
+    }
+}
+
+/// How a finished job ended, beyond success (the result itself is written by the plugin).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct RunOutcome {
+    pub exit_code: Option<i32>,
+}
+
+/// Where an async job stands after `submit` or `poll`. The handle is small JSON (a statement
+/// handle, a job run id): state machines carry it between steps, never logs or results.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Step {
+    /// Still running: poll again later with this handle.
+    Pending(Value),
+    /// Done: call `finalize` with this handle.
+    Complete(Value),
+}
+
+/// What runs a job, in steps: `submit`, then `poll` until complete, then `finalize`, with
+/// `cancel` at any point. A Step Functions state machine drives these steps on AWS (one Lambda
+/// call each, waiting between polls for free); in one process the service drives them itself,
+/// inside the submit call for a sync job or on a worker for an async one.
+///
+/// Plugins whose work fits in one call (ping, shell) do it in `submit` and answer
+/// [`Step::Complete`]; the defaults of `poll`, `cancel` and `finalize` fit them.
+#[async_trait]
+pub trait Plugin: Send + Sync {
+    /// The name commands use in their `plugin` field.
+    fn name(&self) -> &'static str;
+
+    /// Checks a command's `context` when the config is loaded.
+    fn validate_command(&self, _command: &Command) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Checks a cluster's `context` when the config is loaded, for clusters its commands use.
+    fn validate_cluster(&self, _cluster: &Cluster) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Checks a job's `context` against the command at submission (a 400 for the client).
+    fn validate_job(&self, _context: &Value, _command: &Command) -> Result<(), String> {
+        Ok(())
+    }
+
+    /// Whether the plugin can run a job inside one call.
+    fn supports_sync(&self) -> bool {
+        true
+    }
+
+    /// Starts the job.
+    async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError>;
+
+    /// Asks how the job started by `submit` is doing.
+    async fn poll(&self, _run: &PluginRun, handle: &Value) -> Result<Step, PluginError> {
+        Ok(Step::Complete(handle.clone()))
+    }
+
+    /// Stops the job (best effort); `handle` is `None` when it was never submitted.
+    async fn cancel(&self, _run: &PluginRun, _handle: Option<&Value>) -> Result<(), PluginError> {
+        Ok(())
+    }
+
+    /// Collects the outcome of a complete job (and stores its result if not done yet).
+    async fn finalize(&self, _run: &PluginRun, handle: &Value) -> Result<RunOutcome, PluginError> {
+        Ok(RunOutcome { exit_code: handle.get("exit_code").and_then(Value::as_i64).map(|c| c as i32) })
+    }
+}
+
+/// The wait between polls of a pending job: starts short, grows by half each time, capped,
+/// so a quick query finishes quickly and a two-hour one costs few polls. The state machine's
+/// Wait loop uses the same numbers.
+#[derive(Debug, Clone)]
+pub struct PollBackoff {
+    next: Duration,
+}
+
+impl PollBackoff {
+    pub const FIRST: Duration = Duration::from_secs(1);
+    pub const CAP: Duration = Duration::from_secs(30);
+
+    pub fn next_delay(&mut self) -> Duration {
+        let delay = self.next;
+        self.next = (self.next * 3 / 2).min(Self::CAP);
+        delay
+    }
+}
+
+impl Default for PollBackoff {
+    fn default() -> Self {
+        Self { next: Self::FIRST }
+    }
+}

@@ -1,0 +1,130 @@
+//! Driving one job through its plugin's steps in this process: the in-process counterpart of
+//! the Step Functions state machine (claim RUNNING, submit, poll with a growing wait, finalize,
+//! record the outcome), used for sync jobs and for async jobs of `heimdall serve`.
+
+use std::sync::Arc;
+
+use heimdall_domain::{Job, JobStatus};
+use heimdall_domain::clock::now_epoch_seconds;
+use heimdall_ports::{Plugin, PluginError, PluginRun, PollBackoff, RunOutcome, StatusChange, Step, StoreError};
+use serde_json::Value;
+
+use crate::job_service::JobService;
+
+enum Ended {
+    Finished(Result<RunOutcome, PluginError>),
+    CancelRequested,
+}
+
+impl JobService {
+    /// Runs `job` (NEW or ACCEPTED) to a final status and answers it as stored.
+    pub(crate) async fn execute(self: &Arc<Self>, job: Job) -> Job {
+        let registration = self.running.register(job.id);
+        let job = match self.claim(job).await {
+            Ok(job) => job,
+            Err(job) => return job,
+        };
+        let Some(run) = self.plugin_run(&job) else {
+            let message = format!(
+                "command `{}` or cluster `{}` is no longer in the config",
+                job.command_id.as_deref().unwrap_or("?"),
+                job.cluster_id.as_deref().unwrap_or("?")
+            );
+            return self.settle(job, JobStatus::Failed, Some(message), None).await;
+        };
+        let Some(plugin) = self.plugins.get(&run.command.plugin).cloned() else {
+            let message = format!("plugin `{}` is not loaded", run.command.plugin);
+            return self.settle(job, JobStatus::Failed, Some(message), None).await;
+        };
+
+        let mut handle = None;
+        let ended = tokio::select! {
+            biased;
+            () = registration.token.cancelled() => Ended::CancelRequested,
+            finished = drive_steps(plugin.as_ref(), &run, &mut handle) => Ended::Finished(finished),
+        };
+        match ended {
+            Ended::Finished(Ok(outcome)) => self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await,
+            Ended::Finished(Err(error)) => {
+                tracing::info!(job_id = %job.id, error_type = error.error_type(), error.message = %error, "job failed");
+                self.record_end(job, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await
+            }
+            Ended::CancelRequested => {
+                if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
+                    tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
+                }
+                let job = self.jobs.get(job.id).await.unwrap_or(job);
+                self.settle(job, JobStatus::Canceled, None, None).await
+            }
+        }
+    }
+
+    /// Moves the job to RUNNING. `Err` carries the job as found when it may not run: claimed
+    /// by another worker, or canceled meanwhile (then settled as CANCELED here).
+    async fn claim(&self, job: Job) -> Result<Job, Job> {
+        let change = match StatusChange::new(job.status, JobStatus::Running, now_epoch_seconds()) {
+            Ok(change) => change,
+            Err(_) => return Err(job),
+        };
+        match self.jobs.transition(job.id, &change).await {
+            Ok(running) => Ok(running),
+            Err(StoreError::Conflict { current }) => {
+                let found = self.jobs.get(job.id).await.unwrap_or(job);
+                if current == JobStatus::Canceling {
+                    return Err(self.settle(found, JobStatus::Canceled, None, None).await);
+                }
+                tracing::info!(job_id = %found.id, %current, "job already claimed; not run twice");
+                Err(found)
+            }
+            Err(error) => {
+                tracing::error!(job_id = %job.id, error.message = %error, "could not claim a job");
+                Err(job)
+            }
+        }
+    }
+
+    /// A finished plugin run meets a job that may have been asked to cancel meanwhile: the
+    /// cancel wins (the client asked for it), otherwise the plugin's outcome is recorded.
+    async fn record_end(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>) -> Job {
+        let ended = self.settle(job, to, error, exit_code).await;
+        if ended.status == JobStatus::Canceling {
+            return self.settle(ended, JobStatus::Canceled, None, None).await;
+        }
+        ended
+    }
+
+    fn plugin_run(&self, job: &Job) -> Option<PluginRun> {
+        let command = self.catalog.command(job.command_id.as_deref()?)?.clone();
+        let cluster = self.catalog.cluster(job.cluster_id.as_deref()?)?.clone();
+        Some(PluginRun {
+            job: job.clone(),
+            command,
+            cluster,
+            artifacts: Arc::clone(&self.artifacts),
+            work_dir: self.settings.work_root.join(job.id.to_string()),
+        })
+    }
+}
+
+/// submit → (wait, poll)* → finalize, keeping the latest handle for a cancel.
+async fn drive_steps(
+    plugin: &dyn Plugin,
+    run: &PluginRun,
+    handle: &mut Option<Value>,
+) -> Result<RunOutcome, PluginError> {
+    let mut step = plugin.submit(run).await?;
+    let mut backoff = PollBackoff::default();
+    loop {
+        match step {
+            Step::Pending(pending) => {
+                *handle = Some(pending.clone());
+                tokio::time::sleep(backoff.next_delay()).await;
+                step = plugin.poll(run, &pending).await?;
+            }
+            Step::Complete(complete) => {
+                *handle = Some(complete.clone());
+                return plugin.finalize(run, &complete).await;
+            }
+        }
+    }
+}

@@ -1,0 +1,322 @@
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use futures::TryStreamExt;
+use heimdall_domain::clock::now_epoch_seconds;
+use heimdall_domain::selection::{SelectionError, candidates};
+use heimdall_domain::{Job, JobId, JobRequest, JobResult, JobStatus, names};
+use heimdall_ports::{
+    Artifact, ArtifactReader, ArtifactStore, JobPage, JobQuery, JobQueue, JobStore, StatusChange, StoreError,
+};
+use rand::Rng;
+
+use crate::catalog::Catalog;
+use crate::plugin_registry::PluginRegistry;
+use crate::running_jobs::RunningJobs;
+use crate::service_error::ServiceError;
+
+/// Settings of the service layer itself.
+#[derive(Debug, Clone)]
+pub struct ServiceSettings {
+    /// Where plugins get per-job scratch folders.
+    pub work_root: PathBuf,
+    /// A sync job's result is answered inline up to this size; larger ones via `/result`.
+    pub inline_result_limit: u64,
+}
+
+/// A submitted job as answered: a sync job comes back finished with its result.
+#[derive(Debug, Clone)]
+pub struct SubmittedJob {
+    pub job: Job,
+    pub result: Option<JobResult>,
+}
+
+/// The use cases. Shared as `Arc<JobService>` by the API and the workers.
+pub struct JobService {
+    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) plugins: PluginRegistry,
+    pub(crate) jobs: Arc<dyn JobStore>,
+    pub(crate) artifacts: Arc<dyn ArtifactStore>,
+    pub(crate) queue: Arc<dyn JobQueue>,
+    pub(crate) settings: ServiceSettings,
+    pub(crate) running: RunningJobs,
+}
+
+/// What start-up recovery did.
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Recovery {
+    /// Jobs left RUNNING (or NEW) by a stop, now FAILED.
+    pub failed: usize,
+    /// Jobs left CANCELING, now CANCELED.
+    pub canceled: usize,
+    /// Queued jobs put back on the queue.
+    pub requeued: usize,
+}
+
+impl JobService {
+    pub fn new(
+        catalog: Arc<Catalog>,
+        plugins: PluginRegistry,
+        jobs: Arc<dyn JobStore>,
+        artifacts: Arc<dyn ArtifactStore>,
+        queue: Arc<dyn JobQueue>,
+        settings: ServiceSettings,
+    ) -> Self {
+        Self { catalog, plugins, jobs, artifacts, queue, settings, running: RunningJobs::default() }
+    }
+
+    pub fn catalog(&self) -> &Catalog {
+        &self.catalog
+    }
+
+    /// Submits a job for `user`: matches it, records it, and either runs it now (sync, answered
+    /// finished) or queues it (async, answered ACCEPTED).
+    #[tracing::instrument(skip(self, request), fields(job_name = %request.name))]
+    pub async fn submit(self: &Arc<Self>, user: &str, request: JobRequest) -> Result<SubmittedJob, ServiceError> {
+        request.validate().map_err(ServiceError::BadRequest)?;
+        let requested_is_sync = request.is_sync;
+        let now = now_epoch_seconds();
+        let mut job = Job::from_request(request, user, now);
+
+        let pairs = match candidates(
+            self.catalog.commands(),
+            self.catalog.clusters(),
+            &job.command_criteria,
+            &job.cluster_criteria,
+        ) {
+            Ok(pairs) => pairs,
+            Err(error) => return Err(self.record_unmatched(job, error).await),
+        };
+        let (command, cluster) = pairs[rand::rng().random_range(0..pairs.len())];
+        if !command.admits_caller(user) {
+            return Err(ServiceError::Forbidden(format!(
+                "user `{user}` may not run command `{}` (its allowed_callers do not match)",
+                command.id
+            )));
+        }
+        let plugin = self.plugins.get(&command.plugin).ok_or_else(|| {
+            ServiceError::Internal(format!("command `{}` names plugin `{}`, which is not loaded", command.id, command.plugin))
+        })?;
+        let mode = command.resolve_mode(requested_is_sync).map_err(ServiceError::ModeNotAllowed)?;
+        plugin
+            .validate_job(&job.context, command)
+            .map_err(ServiceError::InvalidJobContext)?;
+
+        job.is_sync = mode.is_sync();
+        job.command_id = Some(command.id.clone());
+        job.command_name = Some(command.name.clone());
+        job.cluster_id = Some(cluster.id.clone());
+        job.cluster_name = Some(cluster.name.clone());
+        job.status = if job.is_sync { JobStatus::New } else { JobStatus::Accepted };
+        self.jobs.insert(&job).await.map_err(|e| ServiceError::from_store(e, Some(job.id)))?;
+        tracing::info!(job_id = %job.id, command = %command.id, cluster = %cluster.id, is_sync = job.is_sync, "job accepted");
+
+        if !job.is_sync {
+            if let Err(error) = self.queue.enqueue(job.id).await {
+                let change = StatusChange::new(JobStatus::Accepted, JobStatus::Failed, now_epoch_seconds())?
+                    .with_error(format!("the job could not be queued: {error}"));
+                let _ = self.jobs.transition(job.id, &change).await;
+                return Err(error.into());
+            }
+            return Ok(SubmittedJob { job, result: None });
+        }
+
+        // Run on its own task: a client that hangs up must not abandon a job half-way.
+        let service = Arc::clone(self);
+        let job = tokio::spawn(async move { service.execute(job).await })
+            .await
+            .map_err(|error| ServiceError::Internal(format!("a sync job's task failed: {error}")))?;
+        let result = self.inline_result(job.id).await;
+        Ok(SubmittedJob { job, result })
+    }
+
+    /// Records a job that matched nothing as FAILED, so the client can look it up, and
+    /// returns the error to answer.
+    async fn record_unmatched(&self, mut job: Job, error: SelectionError) -> ServiceError {
+        let code = match error {
+            SelectionError::NoCommand { .. } => names::NO_MATCHING_COMMAND,
+            SelectionError::NoCluster { .. } => names::NO_MATCHING_CLUSTER,
+        };
+        let message = error.to_string();
+        job.status = JobStatus::Failed;
+        job.error = Some(message.clone());
+        job.finished_at = Some(job.created_at);
+        if let Err(store_error) = self.jobs.insert(&job).await {
+            return ServiceError::from_store(store_error, Some(job.id));
+        }
+        ServiceError::NoMatch { code, message, job_id: job.id }
+    }
+
+    pub async fn get(&self, id: JobId) -> Result<Job, ServiceError> {
+        self.jobs.get(id).await.map_err(|e| ServiceError::from_store(e, Some(id)))
+    }
+
+    pub async fn list(&self, query: &JobQuery) -> Result<JobPage, ServiceError> {
+        self.jobs.list(query).await.map_err(|e| ServiceError::from_store(e, None))
+    }
+
+    /// A job's stdout or stderr as written so far (empty when nothing was written).
+    pub async fn open_log(&self, id: JobId, artifact: Artifact) -> Result<ArtifactReader, ServiceError> {
+        self.get(id).await?;
+        let reader = self
+            .artifacts
+            .open(id, artifact)
+            .await
+            .map_err(|e| ServiceError::from_store(e, Some(id)))?;
+        Ok(reader.unwrap_or_else(|| ArtifactReader { length: Some(0), stream: Box::pin(futures::stream::empty()) }))
+    }
+
+    /// A job's result, as stored JSON; `NotFound` saying why when there is none.
+    pub async fn open_result(&self, id: JobId) -> Result<ArtifactReader, ServiceError> {
+        let job = self.get(id).await?;
+        let reader = self
+            .artifacts
+            .open(id, Artifact::Result)
+            .await
+            .map_err(|e| ServiceError::from_store(e, Some(id)))?;
+        reader.ok_or_else(|| {
+            ServiceError::NotFound(if job.status.is_terminal() {
+                format!("job {id} ended {} without a result", job.status)
+            } else {
+                format!("job {id} has no result yet: it is {}", job.status)
+            })
+        })
+    }
+
+    async fn inline_result(&self, id: JobId) -> Option<JobResult> {
+        let reader = self.artifacts.open(id, Artifact::Result).await.ok()??;
+        if reader.length.is_some_and(|length| length > self.settings.inline_result_limit) {
+            return None;
+        }
+        let chunks: Vec<bytes::Bytes> = reader.stream.try_collect().await.ok()?;
+        serde_json::from_slice(&chunks.concat()).ok()
+    }
+
+    /// Asks a job to stop. Only its owner may. Answers the job as it is after the request:
+    /// CANCELING while the plugin cleans up, CANCELED when there was nothing to stop.
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    pub async fn cancel(&self, id: JobId, user: &str) -> Result<Job, ServiceError> {
+        let mut job = self.get(id).await?;
+        if job.user != user {
+            return Err(ServiceError::Forbidden(format!(
+                "job {id} belongs to `{}`; only its owner can cancel it",
+                job.user
+            )));
+        }
+        loop {
+            if job.status == JobStatus::Canceling {
+                return Ok(job);
+            }
+            if job.status.is_terminal() {
+                return Err(ServiceError::Conflict(format!(
+                    "job {id} already ended {}; only NEW, ACCEPTED or RUNNING jobs can be canceled",
+                    job.status
+                )));
+            }
+            let change = StatusChange::new(job.status, JobStatus::Canceling, now_epoch_seconds())?
+                .with_canceled_by(user);
+            match self.jobs.transition(id, &change).await {
+                Ok(canceling) => {
+                    let was_running_elsewhere = job.status == JobStatus::Running;
+                    job = canceling;
+                    if self.running.cancel(id) || was_running_elsewhere {
+                        // The execution stops its plugin and records CANCELED.
+                        return Ok(job);
+                    }
+                    // Queued, not started: nothing to stop.
+                    return Ok(self.settle(job, JobStatus::Canceled, None, None).await);
+                }
+                Err(StoreError::Conflict { .. }) => job = self.get(id).await?,
+                Err(error) => return Err(ServiceError::from_store(error, Some(id))),
+            }
+        }
+    }
+
+    /// Runs a queued job to its end (what a queue consumer calls). A job that already left
+    /// ACCEPTED (a duplicate delivery, a cancel) is answered as it is.
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    pub async fn run_queued(self: &Arc<Self>, id: JobId) -> Result<Job, ServiceError> {
+        let job = self.get(id).await?;
+        if job.status != JobStatus::Accepted {
+            tracing::info!(status = %job.status, "queued job is no longer waiting; skipped");
+            return Ok(job);
+        }
+        Ok(self.execute(job).await)
+    }
+
+    /// After a stop of the single process that owns every job: jobs it was running failed,
+    /// cancels finish, and queued jobs go back on the queue (oldest first).
+    pub async fn recover_after_restart(&self) -> Result<Recovery, ServiceError> {
+        let mut recovery = Recovery::default();
+        for job in self.all_in(&[JobStatus::Running, JobStatus::New]).await? {
+            let message = format!(
+                "the server stopped while this job was {}; it did not finish",
+                job.status
+            );
+            self.settle(job, JobStatus::Failed, Some(message), None).await;
+            recovery.failed += 1;
+        }
+        for job in self.all_in(&[JobStatus::Canceling]).await? {
+            self.settle(job, JobStatus::Canceled, None, None).await;
+            recovery.canceled += 1;
+        }
+        let mut queued = self.all_in(&[JobStatus::Accepted]).await?;
+        queued.sort_by_key(|job| job.created_at);
+        for job in queued {
+            self.queue.enqueue(job.id).await?;
+            recovery.requeued += 1;
+        }
+        Ok(recovery)
+    }
+
+    async fn all_in(&self, statuses: &[JobStatus]) -> Result<Vec<Job>, ServiceError> {
+        let mut query = JobQuery { statuses: statuses.to_vec(), limit: 100, ..JobQuery::default() };
+        let mut all = Vec::new();
+        loop {
+            let page = self.list(&query).await?;
+            all.extend(page.jobs);
+            match page.next_cursor {
+                Some(cursor) => query.cursor = Some(cursor),
+                None => return Ok(all),
+            }
+        }
+    }
+
+    /// Moves `job` to `to`, recording error and exit code. A conflict means another actor moved
+    /// it first; the stored job is answered then. Store failures are logged, never raised:
+    /// callers are finishing work and have no one to report to.
+    pub(crate) async fn settle(
+        &self,
+        job: Job,
+        to: JobStatus,
+        error: Option<String>,
+        exit_code: Option<i32>,
+    ) -> Job {
+        let change = match StatusChange::new(job.status, to, now_epoch_seconds()) {
+            Ok(change) => change,
+            Err(illegal) => {
+                tracing::warn!(job_id = %job.id, %illegal, "status change skipped");
+                return job;
+            }
+        };
+        let change = match error {
+            Some(message) => change.with_error(message),
+            None => change,
+        }
+        .with_exit_code(exit_code);
+        match self.jobs.transition(job.id, &change).await {
+            Ok(stored) => {
+                tracing::info!(job_id = %job.id, from = %job.status, to = %to, "job status changed");
+                stored
+            }
+            Err(StoreError::Conflict { current }) => {
+                tracing::info!(job_id = %job.id, %current, wanted = %to, "job was moved by someone else");
+                self.jobs.get(job.id).await.unwrap_or(job)
+            }
+            Err(error) => {
+                tracing::error!(job_id = %job.id, error.message = %error, wanted = %to, "could not record a job's status");
+                job
+            }
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The use cases of Heimdall, written once over the ports so they run the same in one process
+//! and on AWS. Handlers (HTTP, Lambda) call these and do nothing else.
+//!
+//! # Layout
+//! - [`catalog`]: `Catalog`, the commands and clusters of a config, checked against the plugins.
+//! - [`plugin_registry`]: `PluginRegistry`, the plugins a deployment offers, by name.
+//! - [`job_service`]: `JobService`: submit, get, list, read output, cancel, run, recover.
+//! - [`job_execution`]: how one job is driven through its plugin's steps to a final status.
+//! - [`running_jobs`]: the cancel handles of the jobs this process is running.
+//! - [`service_error`]: `ServiceError`, what went wrong in terms a client can act on.
+
+pub mod catalog;
+pub mod job_execution;
+pub mod job_service;
+pub mod plugin_registry;
+pub mod running_jobs;
+pub mod service_error;
+
+pub use catalog::Catalog;
+pub use job_service::{JobService, ServiceSettings, SubmittedJob};
+pub use plugin_registry::PluginRegistry;
+pub use service_error::ServiceError;
