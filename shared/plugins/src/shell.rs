@@ -311,3 +311,201 @@ impl Drop for WorkDir {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use futures::TryStreamExt;
+    use heimdall_adapters_local::FsArtifactStore;
+    use heimdall_domain::config::Config;
+    use heimdall_domain::{Job, JobRequest};
+
+    use super::*;
+
+    struct Fixture {
+        run: PluginRun,
+        _dir: tempfile::TempDir,
+    }
+
+    impl Fixture {
+        /// A shell command with `context` (YAML flow mapping) and a job with `job_context`.
+        fn new(context: &str, job_context: Value) -> Self {
+            let yaml = format!(
+                "commands:\n  - {{name: sh, version: '1', plugin: shell, context: {context}}}\nclusters:\n  - {{name: local, version: '1'}}\n"
+            );
+            let config = Config::parse(&yaml, "test.yml").unwrap();
+            let request: JobRequest = serde_json::from_value(json!({
+                "name": "t", "version": "1", "command_criteria": ["_id:sh"], "context": job_context
+            }))
+            .unwrap();
+            let dir = tempfile::tempdir().unwrap();
+            let run = PluginRun {
+                job: Job::from_request(request, "alice", 0),
+                command: config.commands[0].clone(),
+                cluster: config.clusters[0].clone(),
+                artifacts: Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
+                work_dir: dir.path().join("work"),
+            };
+            Self { run, _dir: dir }
+        }
+
+        async fn submit(&self) -> Result<Step, PluginError> {
+            ShellPlugin.validate_job(&self.run.job.context, &self.run.command).map_err(PluginError::InvalidContext)?;
+            ShellPlugin.submit(&self.run).await
+        }
+
+        async fn artifact(&self, artifact: Artifact) -> String {
+            let reader = self.run.artifacts.open(self.run.job.id, artifact).await.unwrap().unwrap();
+            let chunks: Vec<Bytes> = reader.stream.try_collect().await.unwrap();
+            String::from_utf8(chunks.concat()).unwrap()
+        }
+    }
+
+    #[tokio::test]
+    async fn arguments_reach_the_program_as_separate_argv_entries_never_through_a_shell() {
+        // GIVEN arguments a shell would expand, split or run
+        let fixture = Fixture::new(
+            "{command: [/usr/bin/printf, '%s|'], allow_arguments: true}",
+            json!({"arguments": ["a b", "$HOME", "; rm -rf /", "`id`", "*"]}),
+        );
+        // WHEN the job runs
+        assert_eq!(fixture.submit().await.unwrap(), Step::Complete(json!({"exit_code": 0})));
+        // THEN each arrives verbatim
+        assert_eq!(fixture.artifact(Artifact::Stdout).await, "a b|$HOME|; rm -rf /|`id`|*|");
+    }
+
+    #[tokio::test]
+    async fn arguments_are_refused_unless_the_command_allows_them() {
+        let fixture = Fixture::new("{command: [/bin/echo]}", json!({"arguments": ["x"]}));
+        let error = fixture.submit().await.unwrap_err();
+        assert!(matches!(&error, PluginError::InvalidContext(m) if m.contains("allow_arguments")), "{error}");
+    }
+
+    #[tokio::test]
+    async fn an_unknown_job_context_key_is_named() {
+        let fixture = Fixture::new("{command: [/bin/echo]}", json!({"argv": ["x"]}));
+        let error = fixture.submit().await.unwrap_err();
+        assert!(error.to_string().contains("unknown field `argv`"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_non_zero_exit_fails_the_job_with_its_code_and_keeps_stderr() {
+        let fixture = Fixture::new(
+            "{command: [/bin/sh, -c, 'echo oops >&2; exit 3']}",
+            json!({}),
+        );
+        let error = fixture.submit().await.unwrap_err();
+        assert_eq!(error.exit_code(), Some(3));
+        assert_eq!(error.error_type(), PluginError::JOB_FAILED);
+        assert!(error.to_string().contains("exited with code 3"), "{error}");
+        assert_eq!(fixture.artifact(Artifact::Stderr).await, "oops\n");
+    }
+
+    #[tokio::test]
+    async fn a_missing_program_fails_with_a_message_naming_it() {
+        let fixture = Fixture::new("{command: [/nonexistent/tool]}", json!({}));
+        let error = fixture.submit().await.unwrap_err();
+        assert!(error.to_string().contains("could not start `/nonexistent/tool`"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_job_past_its_timeout_is_stopped_with_every_process_it_started() {
+        // GIVEN a job that starts a background child and then sleeps past its timeout
+        let fixture = Fixture::new(
+            "{command: [/bin/sh, -c, 'sleep 30 & echo $! > child.pid; cp child.pid \"$HOME/../child.pid\"; sleep 30'], timeout_seconds: 1}",
+            json!({}),
+        );
+        let started = std::time::Instant::now();
+        // WHEN it runs
+        let error = fixture.submit().await.unwrap_err();
+        // THEN it is stopped at the timeout, and so is its background child
+        assert_eq!(error, PluginError::TimedOut { seconds: 1 });
+        assert!(started.elapsed() < Duration::from_secs(10));
+        let pid_file = fixture.run.work_dir.parent().unwrap().join("child.pid");
+        let pid: i32 = std::fs::read_to_string(pid_file).unwrap().trim().parse().unwrap();
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        // SAFETY: signal 0 only checks whether the process exists.
+        let alive = unsafe { libc::kill(pid, 0) } == 0 && !is_zombie(pid);
+        assert!(!alive, "background child {pid} survived the timeout");
+    }
+
+    fn is_zombie(pid: i32) -> bool {
+        std::fs::read_to_string(format!("/proc/{pid}/stat"))
+            .map(|stat| stat.split(' ').nth(2) == Some("Z"))
+            .unwrap_or(true)
+    }
+
+    #[tokio::test]
+    async fn a_job_may_shorten_but_not_lengthen_the_timeout() {
+        let fixture = Fixture::new("{command: [/bin/sleep], allow_arguments: true, timeout_seconds: 5}", json!({"timeout_seconds": 6}));
+        let error = fixture.submit().await.unwrap_err();
+        assert!(error.to_string().contains("above the command's limit of 5"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn the_child_sees_a_clean_environment_plus_what_config_allows() {
+        // SAFETY: set before any child is spawned in this test; the variable is unique to it.
+        unsafe { std::env::set_var("HEIMDALL_TEST_SERVER_SECRET", "do-not-leak") };
+        let fixture = Fixture::new(
+            "{command: [/usr/bin/env], env: {FIXED: one}, allowed_env: [DAY]}",
+            json!({"env": {"DAY": "monday"}}),
+        );
+        fixture.submit().await.unwrap();
+        let env = fixture.artifact(Artifact::Stdout).await;
+        assert!(env.contains("FIXED=one\n") && env.contains("DAY=monday\n"), "{env}");
+        assert!(env.contains(&format!("HEIMDALL_JOB_ID={}\n", fixture.run.job.id)), "{env}");
+        assert!(!env.contains("do-not-leak"), "the server's environment leaked: {env}");
+    }
+
+    #[tokio::test]
+    async fn a_job_may_not_set_an_environment_variable_the_command_does_not_allow() {
+        let fixture = Fixture::new("{command: [/usr/bin/env], allowed_env: [DAY]}", json!({"env": {"LD_PRELOAD": "/x.so"}}));
+        let error = fixture.submit().await.unwrap_err();
+        assert!(error.to_string().contains("does not let jobs set `LD_PRELOAD`"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn a_result_json_left_in_the_working_directory_becomes_the_result() {
+        let fixture = Fixture::new(
+            r#"{command: [/bin/sh, -c, 'printf "{\"columns\":[{\"name\":\"n\",\"type\":\"int\"}],\"data\":[[1],[2]]}" > result.json']}"#,
+            json!({}),
+        );
+        fixture.submit().await.unwrap();
+        let result: JobResult = serde_json::from_str(&fixture.artifact(Artifact::Result).await).unwrap();
+        assert_eq!(result.data, vec![vec![json!(1)], vec![json!(2)]]);
+        assert!(!fixture.run.work_dir.exists(), "the work dir must be removed");
+    }
+
+    #[tokio::test]
+    async fn a_malformed_result_json_fails_the_job_saying_so() {
+        let fixture = Fixture::new(r#"{command: [/bin/sh, -c, 'echo "{\"rows\": 1}" > result.json']}"#, json!({}));
+        let error = fixture.submit().await.unwrap_err();
+        assert!(error.to_string().contains("result.json is not a result"), "{error}");
+    }
+
+    #[tokio::test]
+    async fn large_output_streams_to_the_store_whole() {
+        // 8 MiB through the pipe in 64 KiB chunks arrives byte for byte.
+        let fixture = Fixture::new("{command: [/usr/bin/head, -c, '8388608', /dev/zero]}", json!({}));
+        fixture.submit().await.unwrap();
+        let reader = fixture.run.artifacts.open(fixture.run.job.id, Artifact::Stdout).await.unwrap().unwrap();
+        assert_eq!(reader.length, Some(8 * 1024 * 1024));
+    }
+
+    #[test]
+    fn command_settings_are_checked_when_the_config_loads() {
+        let bad = [
+            ("{command: []}", "non-empty argv"),
+            ("{command: [/bin/echo], timeout_seconds: 0}", "at least 1"),
+            ("{command: [/bin/echo], allowed_env: ['1BAD']}", "not an environment variable name"),
+            ("{command: [/bin/echo], shell: true}", "unknown field `shell`"),
+            ("{}", "missing field `command`"),
+        ];
+        for (context, expected) in bad {
+            let fixture = Fixture::new(context, json!({}));
+            let message = ShellPlugin.validate_command(&fixture.run.command).unwrap_err();
+            assert!(message.contains(expected), "{context}: {message}");
+        }
+    }
+}

@@ -1,0 +1,59 @@
+//! `GET /api/v1/jobs`: filters, newest first, cursor pages.
+
+use heimdall_tests::{id_of, job, spawn_app};
+use serde_json::{Value, json};
+
+#[tokio::test]
+async fn jobs_list_newest_first_and_pages_cover_everything_once() {
+    let app = spawn_app().await;
+    let mut submitted = Vec::new();
+    for i in 0..7 {
+        let mut request = job(&format!("job-{i}"), &["type:ping"], json!({}));
+        request["tags"] = json!([format!("batch:{}", i % 2)]);
+        submitted.push(id_of(&app.submit_ok(&request).await));
+    }
+
+    let mut seen = Vec::new();
+    let mut path = "/api/v1/jobs?limit=3".to_owned();
+    loop {
+        let page = app.get_json(&path).await;
+        let data = page["data"].as_array().unwrap();
+        assert!(data.len() <= 3);
+        seen.extend(data.iter().map(id_of));
+        if page["has_more"] == json!(false) {
+            assert_eq!(page["next_cursor"], json!(null));
+            break;
+        }
+        path = format!("/api/v1/jobs?limit=3&cursor={}", page["next_cursor"].as_str().unwrap());
+    }
+    submitted.reverse();
+    assert_eq!(seen, submitted);
+
+    let oldest_first = app.get_json("/api/v1/jobs?direction=asc&limit=1").await;
+    assert_eq!(id_of(&oldest_first["data"][0]), *submitted.last().unwrap());
+}
+
+#[tokio::test]
+async fn jobs_filter_by_user_status_name_command_tags_and_time() {
+    let app = spawn_app().await;
+    app.submit_ok(&job("alpha", &["type:ping"], json!({}))).await;
+    app.submit_job_as("other", &job("beta", &["type:ping"], json!({}))).await;
+    app.submit_ok(&job("gamma", &["shell:exit-3"], json!({}))).await;
+    let mut tagged = job("delta", &["shell:echo"], json!({"arguments": ["x"]}));
+    tagged["tags"] = json!(["team:data", "env:test"]);
+    app.submit_ok(&tagged).await;
+
+    let names = |page: Value| -> Vec<String> {
+        page["data"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap().to_owned()).collect()
+    };
+    assert_eq!(names(app.get_json("/api/v1/jobs?username=other").await), ["beta"]);
+    assert_eq!(names(app.get_json("/api/v1/jobs?status=FAILED").await), ["gamma"]);
+    assert_eq!(names(app.get_json("/api/v1/jobs?status=failed,running").await), ["gamma"]);
+    assert_eq!(names(app.get_json("/api/v1/jobs?name=alpha").await), ["alpha"]);
+    assert_eq!(names(app.get_json("/api/v1/jobs?command=echo").await), ["delta"]);
+    assert_eq!(names(app.get_json("/api/v1/jobs?cluster=localhost-0.0.1&command=exit-3").await), ["gamma"]);
+    assert_eq!(names(app.get_json("/api/v1/jobs?tags=team:data,env:test").await), ["delta"]);
+    assert!(names(app.get_json("/api/v1/jobs?tags=team:data,env:prod").await).is_empty());
+    assert_eq!(names(app.get_json("/api/v1/jobs?created_after=4102444800").await).len(), 0);
+    assert_eq!(names(app.get_json("/api/v1/jobs?created_before=4102444800&unknown_param=1").await).len(), 4);
+}

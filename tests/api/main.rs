@@ -1,0 +1,9 @@
+//! The HTTP API, tested through the real server on a loopback port. One module per feature.
+
+mod cancel;
+mod concurrency;
+mod durability;
+mod errors;
+mod listing;
+mod openapi;
+mod walkthrough;

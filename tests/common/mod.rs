@@ -1,0 +1,200 @@
+//! Test helpers: `spawn_app()` starts the real server (the same `run` as `heimdall serve`) on
+//! a loopback port with its own data dir, and `TestApp` has one method per API call.
+//! Set `TEST_LOG=1` to see the server's logs.
+
+use std::path::{Path, PathBuf};
+use std::sync::Once;
+use std::time::{Duration, Instant};
+
+use heimdall_cli::serve::{ServeSettings, run};
+use serde_json::{Value, json};
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+pub const USER: &str = "test_user";
+const TEST_CONFIG: &str = include_str!("../fixtures/test-config.yml");
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub base_url: String,
+    pub client: reqwest::Client,
+    pub data_dir: PathBuf,
+    /// The file the `record-run` command appends each run's job id to.
+    pub runs_log: PathBuf,
+    stop: Option<oneshot::Sender<()>>,
+    server: tokio::task::JoinHandle<anyhow::Result<()>>,
+    _scratch: Option<tempfile::TempDir>,
+}
+
+fn init_logs() {
+    static ONCE: Once = Once::new();
+    ONCE.call_once(|| {
+        if std::env::var_os("TEST_LOG").is_some() {
+            tracing_subscriber::fmt().with_env_filter("info").with_test_writer().init();
+        }
+    });
+}
+
+/// A server with the test config and a fresh data dir.
+pub async fn spawn_app() -> TestApp {
+    let scratch = tempfile::tempdir().expect("a temp dir");
+    let mut app = spawn_app_on(scratch.path().to_owned(), Duration::from_secs(5)).await;
+    app._scratch = Some(scratch);
+    app
+}
+
+/// A server with the test config on `data_dir` (kept after the server stops, for restarts).
+pub async fn spawn_app_on(data_dir: PathBuf, shutdown_grace: Duration) -> TestApp {
+    init_logs();
+    let runs_log = data_dir.join("runs.log");
+    let config_path = data_dir.with_extension("config.yml");
+    std::fs::write(&config_path, TEST_CONFIG.replace("{{RUNS_LOG}}", &runs_log.display().to_string()))
+        .expect("write the test config");
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
+    let base_url = format!("http://{}", listener.local_addr().unwrap());
+    let settings = ServeSettings {
+        data_dir: data_dir.clone(),
+        config: Some(config_path),
+        default_user: None,
+        shutdown_grace,
+    };
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tokio::spawn(run(listener, settings, async move {
+        let _ = stopped.await;
+    }));
+    let app = TestApp {
+        base_url,
+        client: reqwest::Client::new(),
+        data_dir,
+        runs_log,
+        stop: Some(stop),
+        server,
+        _scratch: None,
+    };
+    app.wait_until_healthy().await;
+    app
+}
+
+impl TestApp {
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{path}", self.base_url)
+    }
+
+    async fn wait_until_healthy(&self) {
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if let Ok(response) = self.client.get(self.url("/health")).send().await {
+                if response.status().is_success() {
+                    return;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        panic!("the server did not become healthy");
+    }
+
+    /// Stops the server gracefully and waits for it; the data dir stays.
+    pub async fn stop(mut self) -> PathBuf {
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
+        let server = std::mem::replace(&mut self.server, tokio::spawn(async { Ok(()) }));
+        server.await.expect("the server task").expect("the server stopped cleanly");
+        self.data_dir.clone()
+    }
+
+    pub async fn submit_job_as(&self, user: &str, body: &Value) -> reqwest::Response {
+        self.client
+            .post(self.url("/api/v1/job"))
+            .header("X-Heimdall-User", user)
+            .json(body)
+            .send()
+            .await
+            .expect("POST /api/v1/job")
+    }
+
+    pub async fn submit_job(&self, body: &Value) -> reqwest::Response {
+        self.submit_job_as(USER, body).await
+    }
+
+    /// Submits and returns the answered job, asserting a 200.
+    pub async fn submit_ok(&self, body: &Value) -> Value {
+        let response = self.submit_job(body).await;
+        let status = response.status();
+        let json: Value = response.json().await.expect("a JSON answer");
+        assert_eq!(status, 200, "submit answered {status}: {json}");
+        json
+    }
+
+    pub async fn get(&self, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).send().await.expect("GET")
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.json().await.expect("a JSON answer")
+    }
+
+    pub async fn get_text(&self, path: &str) -> String {
+        let response = self.get(path).await;
+        assert_eq!(response.status(), 200, "GET {path}");
+        response.text().await.expect("a text answer")
+    }
+
+    pub async fn get_job(&self, id: &str) -> Value {
+        self.get_json(&format!("/api/v1/job/{id}")).await
+    }
+
+    pub async fn cancel_job_as(&self, user: &str, id: &str) -> reqwest::Response {
+        self.client
+            .post(self.url(&format!("/api/v1/job/{id}/cancel")))
+            .header("X-Heimdall-User", user)
+            .send()
+            .await
+            .expect("POST cancel")
+    }
+
+    /// Polls `/status` until `done` accepts the status, or fails after `timeout`.
+    pub async fn wait_for_status(&self, id: &str, timeout: Duration, done: impl Fn(&str) -> bool) -> Value {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.get_json(&format!("/api/v1/job/{id}/status")).await;
+            if done(status["status"].as_str().unwrap_or_default()) {
+                return status;
+            }
+            assert!(Instant::now() < deadline, "job {id} still {status} after {timeout:?}");
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Waits for a final status.
+    pub async fn wait_until_final(&self, id: &str) -> Value {
+        self.wait_for_status(id, Duration::from_secs(30), is_final).await
+    }
+}
+
+pub fn is_final(status: &str) -> bool {
+    matches!(status, "SUCCEEDED" | "FAILED" | "CANCELED" | "KILLED")
+}
+
+/// A job request with the walkthrough's shape.
+pub fn job(name: &str, command_criteria: &[&str], context: Value) -> Value {
+    json!({
+        "name": name,
+        "version": "0.0.1",
+        "context": context,
+        "command_criteria": command_criteria,
+        "cluster_criteria": ["type:localhost"],
+    })
+}
+
+/// The id of an answered job.
+pub fn id_of(job: &Value) -> String {
+    job["id"].as_str().expect("the job has an id").to_owned()
+}
+
+/// The lines of a text file; none if it does not exist.
+pub fn file_lines(path: &Path) -> Vec<String> {
+    std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
+}
