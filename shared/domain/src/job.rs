@@ -7,6 +7,10 @@ use crate::job_status::JobStatus;
 /// What a client submits (`POST /api/v1/job`).
 #[derive(Debug, Clone, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(example = json!({
+    "name": "ping-test", "version": "0.0.1", "context": {},
+    "command_criteria": ["type:ping"], "cluster_criteria": ["type:localhost"]
+}))]
 pub struct JobRequest {
     /// A name for the job, e.g. `daily-report`.
     pub name: String,

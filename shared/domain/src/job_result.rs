@@ -5,8 +5,7 @@ use serde_json::Value;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobResult {
     pub columns: Vec<ResultColumn>,
-    /// Rows, each with one value per column.
-    #[schema(value_type = Vec<Vec<Object>>)]
+    /// Rows, each with one value (any JSON) per column.
     pub data: Vec<Vec<Value>>,
 }
 

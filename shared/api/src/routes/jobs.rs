@@ -169,7 +169,7 @@ pub async fn submit_job(
 /// A job.
 #[utoipa::path(
     get, path = "/api/v1/job/{id}", tag = "jobs",
-    params(("id" = String, Path, description = "The job id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
         (status = 200, description = "The job", body = Job),
         (status = 400, description = "Not a job id", body = ErrorBody),
@@ -183,7 +183,7 @@ pub async fn get_job(State(state): State<AppState>, JobIdPath(id): JobIdPath) ->
 /// A job's status, error and exit code.
 #[utoipa::path(
     get, path = "/api/v1/job/{id}/status", tag = "jobs",
-    params(("id" = String, Path, description = "The job id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
         (status = 200, description = "The job's status", body = JobStatusResponse),
         (status = 400, description = "Not a job id", body = ErrorBody),
@@ -201,7 +201,7 @@ pub async fn get_job_status(
 /// A job's standard output so far, streamed (it grows while the job runs).
 #[utoipa::path(
     get, path = "/api/v1/job/{id}/stdout", tag = "jobs",
-    params(("id" = String, Path, description = "The job id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
         (status = 200, description = "The output (empty if none yet)", body = String, content_type = "text/plain"),
         (status = 400, description = "Not a job id", body = ErrorBody),
@@ -216,7 +216,7 @@ pub async fn get_job_stdout(State(state): State<AppState>, JobIdPath(id): JobIdP
 /// A job's standard error so far, streamed.
 #[utoipa::path(
     get, path = "/api/v1/job/{id}/stderr", tag = "jobs",
-    params(("id" = String, Path, description = "The job id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
         (status = 200, description = "The error output (empty if none yet)", body = String, content_type = "text/plain"),
         (status = 400, description = "Not a job id", body = ErrorBody),
@@ -231,7 +231,7 @@ pub async fn get_job_stderr(State(state): State<AppState>, JobIdPath(id): JobIdP
 /// A job's result table, streamed.
 #[utoipa::path(
     get, path = "/api/v1/job/{id}/result", tag = "jobs",
-    params(("id" = String, Path, description = "The job id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
         (status = 200, description = "The result", body = JobResult),
         (status = 400, description = "Not a job id", body = ErrorBody),
@@ -254,7 +254,7 @@ fn stream_response(reader: ArtifactReader, content_type: &'static str) -> Respon
 /// Asks a job to stop. Only its owner may.
 #[utoipa::path(
     post, path = "/api/v1/job/{id}/cancel", tag = "jobs",
-    params(("id" = String, Path, description = "The job id (a UUID)")),
+    params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
         (status = 200, description = "CANCELING while it stops, CANCELED if it had not started", body = CancelResponse),
         (status = 400, description = "Not a job id", body = ErrorBody),
