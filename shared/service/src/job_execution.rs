@@ -19,7 +19,10 @@ enum Ended {
 impl JobService {
     /// Runs `job` (NEW or ACCEPTED) to a final status and answers it as stored.
     pub(crate) async fn execute(self: &Arc<Self>, job: Job) -> Job {
-        let registration = self.running.register(job.id);
+        let Some(registration) = self.running.register(job.id) else {
+            tracing::info!(job_id = %job.id, "job is already running in this process; not run twice");
+            return self.jobs.get(job.id).await.unwrap_or(job);
+        };
         let job = match self.claim(job).await {
             Ok(job) => job,
             Err(job) => return job,

@@ -6,7 +6,8 @@ use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::selection::{SelectionError, candidates};
 use heimdall_domain::{Job, JobId, JobRequest, JobResult, JobStatus, names};
 use heimdall_ports::{
-    Artifact, ArtifactReader, ArtifactStore, JobPage, JobQuery, JobQueue, JobStore, StatusChange, StoreError,
+    Artifact, ArtifactReader, ArtifactStore, JobPage, JobQuery, JobQueue, JobStore, SortDirection, StatusChange,
+    StoreError,
 };
 use rand::Rng;
 
@@ -260,17 +261,21 @@ impl JobService {
             self.settle(job, JobStatus::Canceled, None, None).await;
             recovery.canceled += 1;
         }
-        let mut queued = self.all_in(&[JobStatus::Accepted]).await?;
-        queued.sort_by_key(|job| job.created_at);
-        for job in queued {
+        for job in self.all_in(&[JobStatus::Accepted]).await? {
             self.queue.enqueue(job.id).await?;
             recovery.requeued += 1;
         }
         Ok(recovery)
     }
 
+    /// Every job in one of `statuses`, oldest first.
     async fn all_in(&self, statuses: &[JobStatus]) -> Result<Vec<Job>, ServiceError> {
-        let mut query = JobQuery { statuses: statuses.to_vec(), limit: 100, ..JobQuery::default() };
+        let mut query = JobQuery {
+            statuses: statuses.to_vec(),
+            direction: SortDirection::Asc,
+            limit: 100,
+            ..JobQuery::default()
+        };
         let mut all = Vec::new();
         loop {
             let page = self.list(&query).await?;

@@ -12,11 +12,16 @@ pub struct RunningJobs {
 }
 
 impl RunningJobs {
-    /// Registers `job`; the registration ends when the returned guard drops.
-    pub fn register(&self, job: JobId) -> RunningJob {
+    /// Registers `job`; the registration ends when the returned guard drops. `None` when this
+    /// process already runs it (a duplicate delivery): the caller must not run it again.
+    pub fn register(&self, job: JobId) -> Option<RunningJob> {
         let token = CancellationToken::new();
-        self.lock().insert(job, token.clone());
-        RunningJob { job, token, jobs: self.clone() }
+        let mut tokens = self.lock();
+        if tokens.contains_key(&job) {
+            return None;
+        }
+        tokens.insert(job, token.clone());
+        Some(RunningJob { job, token, jobs: self.clone() })
     }
 
     /// Fires the cancel token of `job`; false when this process is not running it.
@@ -28,10 +33,6 @@ impl RunningJobs {
             }
             None => false,
         }
-    }
-
-    pub fn count(&self) -> usize {
-        self.lock().len()
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<JobId, CancellationToken>> {

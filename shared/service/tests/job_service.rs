@@ -1,0 +1,151 @@
+//! The service layer over the real local adapters (SQLite in memory, files in a temp dir).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use heimdall_adapters_local::{FsArtifactStore, SqliteJobStore};
+use heimdall_domain::{JobId, JobRequest, JobStatus};
+use heimdall_ports::{JobQueue, JobStore, QueueError};
+use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceError, ServiceSettings};
+use serde_json::json;
+use tokio::sync::Mutex;
+
+const CONFIG: &str = r#"
+commands:
+  - {name: ping, version: "1", plugin: ping, is_sync: false, tags: [type:ping]}
+  - {name: nap, version: "1", plugin: shell, is_sync: false, tags: [type:nap], context: {command: [/bin/sleep, "30"]}}
+clusters:
+  - {name: local, version: "1"}
+"#;
+
+/// A queue that only remembers what was enqueued, so tests deliver messages themselves.
+#[derive(Default)]
+struct RecordingQueue(Mutex<Vec<JobId>>);
+
+#[async_trait]
+impl JobQueue for RecordingQueue {
+    async fn enqueue(&self, job: JobId) -> Result<(), QueueError> {
+        self.0.lock().await.push(job);
+        Ok(())
+    }
+}
+
+struct Fixture {
+    service: Arc<JobService>,
+    store: Arc<SqliteJobStore>,
+    queue: Arc<RecordingQueue>,
+    _dir: tempfile::TempDir,
+}
+
+fn fixture_on(store: Arc<SqliteJobStore>, dir: tempfile::TempDir) -> Fixture {
+    let plugins = PluginRegistry::new(heimdall_plugins::builtin_plugins());
+    let catalog = Catalog::load(CONFIG, "test.yml", &plugins).unwrap();
+    let queue = Arc::new(RecordingQueue::default());
+    let service = Arc::new(JobService::new(
+        Arc::new(catalog),
+        plugins,
+        store.clone(),
+        Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
+        queue.clone(),
+        ServiceSettings { work_root: dir.path().join("work"), inline_result_limit: 1 << 20 },
+    ));
+    Fixture { service, store, queue, _dir: dir }
+}
+
+fn fixture() -> Fixture {
+    fixture_on(Arc::new(SqliteJobStore::in_memory().unwrap()), tempfile::tempdir().unwrap())
+}
+
+fn request(criteria: &str) -> JobRequest {
+    serde_json::from_value(json!({"name": "t", "version": "1", "command_criteria": [criteria]})).unwrap()
+}
+
+#[tokio::test]
+async fn the_same_queue_message_delivered_twice_runs_the_job_once() {
+    // GIVEN an async job, queued
+    let fixture = fixture();
+    let job = fixture.service.submit("alice", request("type:ping")).await.unwrap().job;
+    assert_eq!(job.status, JobStatus::Accepted);
+    assert_eq!(*fixture.queue.0.lock().await, vec![job.id]);
+
+    // WHEN two workers get the same message at once
+    let (first, second) = tokio::join!(fixture.service.run_queued(job.id), fixture.service.run_queued(job.id));
+
+    // THEN it ran once: one saw it through, the other found it taken
+    let statuses = [first.unwrap().status, second.unwrap().status];
+    assert!(statuses.contains(&JobStatus::Succeeded), "{statuses:?}");
+    let stored = fixture.store.get(job.id).await.unwrap();
+    assert_eq!(stored.status, JobStatus::Succeeded);
+    // A late third delivery changes nothing.
+    assert_eq!(fixture.service.run_queued(job.id).await.unwrap(), stored);
+}
+
+#[tokio::test]
+async fn cancel_of_a_running_job_stops_the_plugin_and_ends_canceled() {
+    let fixture = fixture();
+    let job = fixture.service.submit("alice", request("type:nap")).await.unwrap().job;
+    let service = Arc::clone(&fixture.service);
+    let run = tokio::spawn(async move { service.run_queued(job.id).await });
+    while fixture.store.get(job.id).await.unwrap().status != JobStatus::Running {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    let answered = fixture.service.cancel(job.id, "alice").await.unwrap();
+
+    assert_eq!(answered.status, JobStatus::Canceling);
+    let ended = tokio::time::timeout(Duration::from_secs(10), run).await.unwrap().unwrap().unwrap();
+    assert_eq!(ended.status, JobStatus::Canceled);
+    assert_eq!(ended.canceled_by.as_deref(), Some("alice"));
+}
+
+#[tokio::test]
+async fn cancel_is_refused_to_others_and_for_finished_jobs() {
+    let fixture = fixture();
+    let job = fixture.service.submit("alice", request("type:ping")).await.unwrap().job;
+    assert!(matches!(fixture.service.cancel(job.id, "bob").await, Err(ServiceError::Forbidden(_))));
+    fixture.service.run_queued(job.id).await.unwrap();
+    assert!(matches!(fixture.service.cancel(job.id, "alice").await, Err(ServiceError::Conflict(_))));
+    assert!(matches!(fixture.service.cancel(JobId::new(), "alice").await, Err(ServiceError::NotFound(_))));
+}
+
+#[tokio::test]
+async fn recovery_fails_cut_off_jobs_finishes_cancels_and_requeues_waiting_ones_oldest_first() {
+    // GIVEN a store left by a stopped server: one job RUNNING, two ACCEPTED
+    let dir = tempfile::tempdir().unwrap();
+    let store = Arc::new(SqliteJobStore::in_memory().unwrap());
+    let before = fixture_on(store.clone(), tempfile::tempdir().unwrap());
+    let cut_off = before.service.submit("alice", request("type:ping")).await.unwrap().job;
+    let waiting_1 = before.service.submit("alice", request("type:ping")).await.unwrap().job;
+    let waiting_2 = before.service.submit("alice", request("type:ping")).await.unwrap().job;
+    let change = heimdall_ports::StatusChange::new(JobStatus::Accepted, JobStatus::Running, 1).unwrap();
+    store.transition(cut_off.id, &change).await.unwrap();
+
+    // WHEN a new server recovers
+    let after = fixture_on(store.clone(), dir);
+    let recovery = after.service.recover_after_restart().await.unwrap();
+
+    // THEN
+    assert_eq!((recovery.failed, recovery.canceled, recovery.requeued), (1, 0, 2));
+    let failed = store.get(cut_off.id).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.error.unwrap().contains("the server stopped while this job was RUNNING"));
+    assert_eq!(*after.queue.0.lock().await, vec![waiting_1.id, waiting_2.id]);
+}
+
+#[test]
+fn a_command_naming_an_unknown_plugin_is_a_config_error_listing_the_known_ones() {
+    let plugins = PluginRegistry::new(heimdall_plugins::builtin_plugins());
+    let error = Catalog::load("commands:\n  - {name: q, version: '1', plugin: snowflake}\n", "x.yml", &plugins).unwrap_err();
+    assert_eq!(
+        error.problems(),
+        vec!["commands[0] (id `q`): field `plugin`: unknown plugin `snowflake`; this build has: ping, shell"]
+    );
+}
+
+#[test]
+fn a_shell_command_without_argv_is_a_config_error_naming_the_context() {
+    let plugins = PluginRegistry::new(heimdall_plugins::builtin_plugins());
+    let error = Catalog::load("commands:\n  - {name: s, version: '1', plugin: shell, context: {}}\n", "x.yml", &plugins).unwrap_err();
+    assert!(error.problems()[0].starts_with("commands[0] (id `s`): field `context`: shell command context:"), "{error}");
+}
