@@ -41,11 +41,10 @@ fn start(config: &str) -> ServerProcess {
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str::<Value>(&line) {
-                if event["message"] == "heimdall is serving" {
+            if let Ok(event) = serde_json::from_str::<Value>(&line)
+                && event["message"] == "heimdall is serving" {
                     let _ = address_tx.send(event["address"].as_str().unwrap_or_default().to_owned());
                 }
-            }
         }
     });
     let address = address_rx.recv_timeout(Duration::from_secs(30)).expect("the server logs its address");

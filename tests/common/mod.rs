@@ -83,11 +83,10 @@ impl TestApp {
     async fn wait_until_healthy(&self) {
         let deadline = Instant::now() + Duration::from_secs(20);
         while Instant::now() < deadline {
-            if let Ok(response) = self.client.get(self.url("/health")).send().await {
-                if response.status().is_success() {
+            if let Ok(response) = self.client.get(self.url("/health")).send().await
+                && response.status().is_success() {
                     return;
                 }
-            }
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
         panic!("the server did not become healthy");

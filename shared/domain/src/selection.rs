@@ -12,10 +12,10 @@ use crate::tags::{TagSet, carries_all};
 /// Why no pair matched, with what the client can change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum SelectionError {
-    #[error("no active command carries all of the command_criteria {criteria:?}{}", unmatched_hint(.unmatched, "command"))]
+    #[error("no active command matches the command_criteria {criteria:?}: {}", unmatched_hint(.unmatched, "command"))]
     NoCommand { criteria: Vec<String>, unmatched: Vec<String> },
     #[error(
-        "commands {commands:?} match the command_criteria, but no active cluster carries their cluster_tags together with the cluster_criteria {criteria:?}{}",
+        "commands {commands:?} match the command_criteria, but no active cluster carries their cluster_tags together with the cluster_criteria {criteria:?}: {}",
         unmatched_hint(.unmatched, "cluster")
     )]
     NoCluster { commands: Vec<String>, criteria: Vec<String>, unmatched: Vec<String> },
@@ -23,9 +23,9 @@ pub enum SelectionError {
 
 fn unmatched_hint(unmatched: &[String], what: &str) -> String {
     if unmatched.is_empty() {
-        format!(": each tag is carried by some active {what}, but no single one carries them all")
+        format!("each tag is carried by some active {what}, but no single one carries them all")
     } else {
-        format!(": no active {what} carries {unmatched:?}")
+        format!("{unmatched:?} is carried by no active {what} (GET /api/v1/{what}s lists their tags)")
     }
 }
 
@@ -208,7 +208,7 @@ mod tests {
             error,
             SelectionError::NoCommand { criteria: criteria(&["type:ping", "type:nope"]), unmatched: criteria(&["type:nope"]) }
         );
-        assert!(error.to_string().contains("no active command carries [\"type:nope\"]"), "{error}");
+        assert!(error.to_string().ends_with("[\"type:nope\"] is carried by no active command (GET /api/v1/commands lists their tags)"), "{error}");
     }
 
     #[test]

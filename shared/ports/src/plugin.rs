@@ -48,10 +48,10 @@ pub enum Step {
     Complete(Value),
 }
 
-/// What runs a job, in steps: `submit`, then `poll` until complete, then `finalize`, with
-/// `cancel` at any point. A Step Functions state machine drives these steps on AWS (one Lambda
-/// call each, waiting between polls for free); in one process the service drives them itself,
-/// inside the submit call for a sync job or on a worker for an async one.
+/// What runs a job: [`Plugin::run`] in one call, or in steps: `submit`, then `poll` until
+/// complete, then `finalize`, with `cancel` at any point. A Step Functions state machine drives
+/// the steps on AWS (one Lambda call each, waiting between polls for free); in one process
+/// `run` drives them, inside the submit call for a sync job or on a worker for an async one.
 ///
 /// Plugins whose work fits in one call (ping, shell) do it in `submit` and answer
 /// [`Step::Complete`]; the defaults of `poll`, `cancel` and `finalize` fit them.
@@ -78,6 +78,30 @@ pub trait Plugin: Send + Sync {
     /// Whether the plugin can run a job inside one call.
     fn supports_sync(&self) -> bool {
         true
+    }
+
+    /// Runs the whole job in this process: `submit`, then `poll` with a growing wait until
+    /// complete, then `finalize`. Sync jobs run this inside the submit call, and `heimdall
+    /// serve` runs async jobs with it on its workers; on AWS the state machine drives the same
+    /// steps one Lambda call at a time. `handle` always holds the latest handle, so a caller
+    /// that stops waiting (a cancel) can pass it to [`Plugin::cancel`]. A plugin with a native
+    /// one-call API may override it.
+    async fn run(&self, run: &PluginRun, handle: &mut Option<Value>) -> Result<RunOutcome, PluginError> {
+        let mut step = self.submit(run).await?;
+        let mut backoff = PollBackoff::default();
+        loop {
+            match step {
+                Step::Pending(pending) => {
+                    *handle = Some(pending.clone());
+                    tokio::time::sleep(backoff.next_delay()).await;
+                    step = self.poll(run, &pending).await?;
+                }
+                Step::Complete(complete) => {
+                    *handle = Some(complete.clone());
+                    return self.finalize(run, &complete).await;
+                }
+            }
+        }
     }
 
     /// Starts the job.

@@ -6,8 +6,7 @@ use std::sync::Arc;
 
 use heimdall_domain::{Job, JobStatus};
 use heimdall_domain::clock::now_epoch_seconds;
-use heimdall_ports::{Plugin, PluginError, PluginRun, PollBackoff, RunOutcome, StatusChange, Step, StoreError};
-use serde_json::Value;
+use heimdall_ports::{PluginError, PluginRun, RunOutcome, StatusChange, StoreError};
 
 use crate::job_service::JobService;
 
@@ -44,7 +43,7 @@ impl JobService {
         let ended = tokio::select! {
             biased;
             () = registration.token.cancelled() => Ended::CancelRequested,
-            finished = drive_steps(plugin.as_ref(), &run, &mut handle) => Ended::Finished(finished),
+            finished = plugin.run(&run, &mut handle) => Ended::Finished(finished),
         };
         match ended {
             Ended::Finished(Ok(outcome)) => self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await,
@@ -106,28 +105,5 @@ impl JobService {
             artifacts: Arc::clone(&self.artifacts),
             work_dir: self.settings.work_root.join(job.id.to_string()),
         })
-    }
-}
-
-/// submit → (wait, poll)* → finalize, keeping the latest handle for a cancel.
-async fn drive_steps(
-    plugin: &dyn Plugin,
-    run: &PluginRun,
-    handle: &mut Option<Value>,
-) -> Result<RunOutcome, PluginError> {
-    let mut step = plugin.submit(run).await?;
-    let mut backoff = PollBackoff::default();
-    loop {
-        match step {
-            Step::Pending(pending) => {
-                *handle = Some(pending.clone());
-                tokio::time::sleep(backoff.next_delay()).await;
-                step = plugin.poll(run, &pending).await?;
-            }
-            Step::Complete(complete) => {
-                *handle = Some(complete.clone());
-                return plugin.finalize(run, &complete).await;
-            }
-        }
     }
 }
