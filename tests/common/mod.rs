@@ -2,6 +2,8 @@
 //! a loopback port with its own data dir, and `TestApp` has one method per API call.
 //! Set `TEST_LOG=1` to see the server's logs.
 
+pub mod emulator;
+
 use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::{Duration, Instant};

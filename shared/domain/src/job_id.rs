@@ -3,14 +3,15 @@ use std::str::FromStr;
 
 use serde::{Deserialize, Serialize};
 
-/// The id of a job: a UUID made by the server at submission.
+/// The id of a job: a UUID made by the server at submission. Version 7, so ids sort by
+/// creation time (milliseconds): stores order jobs created in the same second by id.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(transparent)]
 pub struct JobId(uuid::Uuid);
 
 impl JobId {
     pub fn new() -> Self {
-        Self(uuid::Uuid::new_v4())
+        Self(uuid::Uuid::now_v7())
     }
 }
 

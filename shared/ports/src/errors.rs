@@ -13,6 +13,9 @@ pub enum StoreError {
     /// The cursor a client sent cannot be read.
     #[error("invalid cursor: {0}")]
     InvalidCursor(String),
+    /// A listing this store cannot answer (the message says what it can).
+    #[error("{0}")]
+    UnsupportedQuery(String),
     #[error("store unavailable: {0}")]
     Unavailable(String),
 }

@@ -7,6 +7,7 @@
 //!   paginated listing (`JobQuery`, `JobPage`, `StatusChange`).
 //! - [`artifact_store`]: `ArtifactStore`, a job's stdout, stderr and result, streamed in and out.
 //! - [`job_queue`]: `JobQueue`, where async jobs wait for a worker.
+//! - [`workflows`]: `Workflows`, an external engine driving async jobs (Step Functions).
 //! - [`plugin`]: `Plugin`, what runs a job (sync `run`; async `submit`/`poll`/`cancel`/`finalize`).
 //! - [`errors`]: `StoreError`, `QueueError`, `PluginError`.
 
@@ -15,9 +16,11 @@ pub mod errors;
 pub mod job_queue;
 pub mod job_store;
 pub mod plugin;
+pub mod workflows;
 
 pub use artifact_store::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter};
 pub use errors::{PluginError, QueueError, StoreError};
 pub use job_queue::JobQueue;
 pub use job_store::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange};
 pub use plugin::{Plugin, PluginRun, PollBackoff, RunOutcome, Step};
+pub use workflows::{WorkflowError, Workflows};

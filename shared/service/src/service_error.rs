@@ -62,6 +62,7 @@ impl ServiceError {
             StoreError::InvalidCursor(message) => ServiceError::BadRequest(format!(
                 "cursor: {message}; pass the next_cursor of the previous page unchanged"
             )),
+            StoreError::UnsupportedQuery(message) => ServiceError::BadRequest(message),
             StoreError::AlreadyExists => ServiceError::Internal("a job id was used twice".into()),
             StoreError::Unavailable(message) => ServiceError::Unavailable(message),
         }

@@ -1,0 +1,392 @@
+//! Jobs in one DynamoDB table. Key design (also in `docs/DYNAMODB.md`):
+//!
+//! | key | attribute | value |
+//! |---|---|---|
+//! | table partition key | `id` | the job id |
+//! | GSI `by_created` | `all` (HASH) + `created_key` (RANGE) | the constant `JOB` + `<created_at, 12 digits>#<id>` |
+//! | GSI `by_user` | `user` + `created_key` | |
+//! | GSI `by_status` | `status` + `created_key` | |
+//! | GSI `by_name` | `name` + `created_key` | |
+//!
+//! Every listing is a `Query` on one index, newest first (`ScanIndexForward=false`), never a
+//! `Scan`: the most selective of user, status (one) and name picks the index, the time range is
+//! a key condition on `created_key`, the other filters a `FilterExpression`. Ids are UUIDv7, so
+//! `created_key` orders jobs of the same second by creation. The whole job is in `body` (JSON);
+//! the indexed and filtered fields are copied beside it. A status change is a `PutItem`
+//! conditioned on the status it expects: two workers can never both move a job out of the same
+//! status.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::{
+    AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
+    Projection, ProjectionType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+};
+use heimdall_domain::{Job, JobId, JobStatus};
+use heimdall_ports::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
+
+use crate::describe;
+
+type Item = HashMap<String, AttributeValue>;
+
+const ALL_JOBS: &str = "JOB";
+/// Items read per `Query` call while filling a page.
+const DEFAULT_QUERY_BATCH: i32 = 100;
+
+/// The job store on DynamoDB.
+#[derive(Clone)]
+pub struct DynamoJobStore {
+    client: aws_sdk_dynamodb::Client,
+    table: String,
+    query_batch: i32,
+}
+
+/// The index a listing reads, and its partition key.
+struct IndexChoice {
+    index: &'static str,
+    key_attribute: &'static str,
+    key_value: String,
+}
+
+fn unavailable(operation: &str, error: &(dyn std::error::Error + 'static)) -> StoreError {
+    StoreError::Unavailable(format!("DynamoDB {operation}: {}", describe(error)))
+}
+
+fn created_key(job: &Job) -> String {
+    format!("{:012}#{}", job.created_at.max(0), job.id)
+}
+
+impl DynamoJobStore {
+    pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
+        Self { client, table: table.into(), query_batch: DEFAULT_QUERY_BATCH }
+    }
+
+    /// Sets how many items one `Query` call reads while a page is filled (DynamoDB's `Limit`).
+    pub fn with_query_batch(mut self, items: i32) -> Self {
+        self.query_batch = items.max(1);
+        self
+    }
+
+    /// Creates the table with its indexes (on-demand capacity). The one definition of the
+    /// schema in code; `infra/` declares the same.
+    pub async fn create_table(client: &aws_sdk_dynamodb::Client, table: &str) -> Result<(), StoreError> {
+        let string_attribute = |name: &str| {
+            AttributeDefinition::builder()
+                .attribute_name(name)
+                .attribute_type(ScalarAttributeType::S)
+                .build()
+                .expect("name and type are set")
+        };
+        let key = |name: &str, key_type: KeyType| {
+            KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and type are set")
+        };
+        let index = |name: &str, partition: &str| {
+            GlobalSecondaryIndex::builder()
+                .index_name(name)
+                .key_schema(key(partition, KeyType::Hash))
+                .key_schema(key("created_key", KeyType::Range))
+                .projection(Projection::builder().projection_type(ProjectionType::All).build())
+                .build()
+                .expect("name, keys and projection are set")
+        };
+        let mut request = client
+            .create_table()
+            .table_name(table)
+            .billing_mode(BillingMode::PayPerRequest)
+            .key_schema(key("id", KeyType::Hash));
+        for attribute in ["id", "created_key", "all", "user", "status", "name"] {
+            request = request.attribute_definitions(string_attribute(attribute));
+        }
+        for (name, partition) in [("by_created", "all"), ("by_user", "user"), ("by_status", "status"), ("by_name", "name")] {
+            request = request.global_secondary_indexes(index(name, partition));
+        }
+        request.send().await.map_err(|error| unavailable("CreateTable", &error))?;
+        Ok(())
+    }
+
+    fn to_item(job: &Job) -> Result<Item, StoreError> {
+        let body = serde_json::to_string(job).map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let mut item = Item::from([
+            ("id".to_owned(), AttributeValue::S(job.id.to_string())),
+            ("body".to_owned(), AttributeValue::S(body)),
+            ("all".to_owned(), AttributeValue::S(ALL_JOBS.to_owned())),
+            ("created_key".to_owned(), AttributeValue::S(created_key(job))),
+            ("user".to_owned(), AttributeValue::S(job.user.clone())),
+            ("name".to_owned(), AttributeValue::S(job.name.clone())),
+            ("version".to_owned(), AttributeValue::S(job.version.clone())),
+            ("status".to_owned(), AttributeValue::S(job.status.as_str().to_owned())),
+        ]);
+        for (attribute, value) in [
+            ("command_id", &job.command_id),
+            ("command_name", &job.command_name),
+            ("cluster_id", &job.cluster_id),
+            ("cluster_name", &job.cluster_name),
+        ] {
+            if let Some(value) = value {
+                item.insert(attribute.to_owned(), AttributeValue::S(value.clone()));
+            }
+        }
+        if !job.tags.is_empty() {
+            item.insert("tags".to_owned(), AttributeValue::Ss(job.tags.clone()));
+        }
+        Ok(item)
+    }
+
+    fn from_item(item: &Item) -> Result<Job, StoreError> {
+        let body = item
+            .get("body")
+            .and_then(|value| value.as_s().ok())
+            .ok_or_else(|| StoreError::Unavailable("a stored job has no body".into()))?;
+        serde_json::from_str(body).map_err(|error| StoreError::Unavailable(format!("a stored job cannot be read: {error}")))
+    }
+
+    fn choose_index(query: &JobQuery) -> IndexChoice {
+        if let Some(user) = &query.user {
+            IndexChoice { index: "by_user", key_attribute: "user", key_value: user.clone() }
+        } else if let [status] = query.statuses.as_slice() {
+            IndexChoice { index: "by_status", key_attribute: "status", key_value: status.as_str().to_owned() }
+        } else if let Some(name) = &query.name {
+            IndexChoice { index: "by_name", key_attribute: "name", key_value: name.clone() }
+        } else {
+            IndexChoice { index: "by_created", key_attribute: "all", key_value: ALL_JOBS.to_owned() }
+        }
+    }
+}
+
+#[async_trait]
+impl JobStore for DynamoJobStore {
+    #[tracing::instrument(skip(self, job), fields(job_id = %job.id))]
+    async fn insert(&self, job: &Job) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::to_item(job)?))
+            .condition_expression("attribute_not_exists(id)")
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::AlreadyExists)
+            }
+            Err(error) => Err(unavailable("PutItem", &error)),
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    async fn get(&self, id: JobId) -> Result<Job, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| unavailable("GetItem", &error))?;
+        Self::from_item(output.item().ok_or(StoreError::NotFound)?)
+    }
+
+    #[tracing::instrument(skip(self, change), fields(job_id = %id, from = %change.from(), to = %change.to()))]
+    async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
+        let mut job = self.get(id).await?;
+        if job.status != change.from() {
+            return Err(StoreError::Conflict { current: job.status });
+        }
+        change.apply(&mut job);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::to_item(&job)?))
+            .condition_expression("#status = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expected", AttributeValue::S(change.from().as_str().to_owned()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(job),
+            Err(error) => match error.as_service_error() {
+                Some(failed) if failed.is_conditional_check_failed_exception() => {
+                    // Someone else moved it between our read and our write.
+                    let current = match self.get(id).await {
+                        Ok(current) => current.status,
+                        Err(_) => JobStatus::Failed,
+                    };
+                    Err(StoreError::Conflict { current })
+                }
+                _ => Err(unavailable("PutItem", &error)),
+            },
+        }
+    }
+
+    #[tracing::instrument(skip(self, query))]
+    async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
+        if let Some(id) = query.id {
+            let jobs = match self.get(id).await {
+                Ok(job) if matches_filters(&job, query) => vec![job],
+                Ok(_) | Err(StoreError::NotFound) => vec![],
+                Err(error) => return Err(error),
+            };
+            return Ok(JobPage { jobs, next_cursor: None });
+        }
+        if query.order_by != SortField::CreatedAt {
+            return Err(StoreError::UnsupportedQuery(
+                "order_by: this deployment's job store lists by created_at only; leave order_by out or set it to created_at".into(),
+            ));
+        }
+        let choice = Self::choose_index(query);
+        let limit = query.limit.max(1);
+        let mut start_key = match &query.cursor {
+            None => None,
+            Some(cursor) => Some(cursor_key(cursor, &choice)?),
+        };
+
+        let lower = query.created_after.map(|after| format!("{:012}", after.max(0))).unwrap_or_else(|| "0".into());
+        let upper = query.created_before.map(|before| format!("{:012}", before.max(0))).unwrap_or_else(|| "~".into());
+        let filter = filter_expression(query, &choice);
+
+        let mut jobs: Vec<Job> = Vec::new();
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(choice.index)
+                .key_condition_expression("#pk = :pk AND #created BETWEEN :lower AND :upper")
+                .expression_attribute_names("#pk", choice.key_attribute)
+                .expression_attribute_names("#created", "created_key")
+                .expression_attribute_values(":pk", AttributeValue::S(choice.key_value.clone()))
+                .expression_attribute_values(":lower", AttributeValue::S(lower.clone()))
+                .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
+                .scan_index_forward(query.direction == SortDirection::Asc)
+                .limit(self.query_batch)
+                .set_exclusive_start_key(start_key.take());
+            if !filter.clauses.is_empty() {
+                request = request.filter_expression(filter.clauses.join(" AND "));
+                for (placeholder, name) in &filter.names {
+                    request = request.expression_attribute_names(placeholder, name);
+                }
+                for (placeholder, value) in &filter.values {
+                    request = request.expression_attribute_values(placeholder, value.clone());
+                }
+            }
+            let output = request.send().await.map_err(|error| unavailable("Query", &error))?;
+            for item in output.items() {
+                jobs.push(Self::from_item(item)?);
+                if jobs.len() > limit {
+                    break;
+                }
+            }
+            if jobs.len() > limit {
+                jobs.truncate(limit);
+                let next_cursor = jobs.last().map(created_key);
+                return Ok(JobPage { jobs, next_cursor });
+            }
+            match output.last_evaluated_key() {
+                Some(key) => start_key = Some(key.clone()),
+                None => return Ok(JobPage { jobs, next_cursor: None }),
+            }
+        }
+    }
+}
+
+/// The cursor is the `created_key` of the page's last job; the query names the index.
+fn cursor_key(cursor: &str, choice: &IndexChoice) -> Result<Item, StoreError> {
+    let invalid = || StoreError::InvalidCursor(format!("`{cursor}` is not a cursor of this listing"));
+    let (created, id) = cursor.split_once('#').ok_or_else(invalid)?;
+    if created.len() != 12 || !created.bytes().all(|b| b.is_ascii_digit()) {
+        return Err(invalid());
+    }
+    let id: JobId = id.parse().map_err(|_| invalid())?;
+    Ok(Item::from([
+        ("id".to_owned(), AttributeValue::S(id.to_string())),
+        ("created_key".to_owned(), AttributeValue::S(cursor.to_owned())),
+        (choice.key_attribute.to_owned(), AttributeValue::S(choice.key_value.clone())),
+    ]))
+}
+
+/// A `FilterExpression` being built, with its placeholders.
+#[derive(Default)]
+struct Filter {
+    clauses: Vec<String>,
+    names: Vec<(String, String)>,
+    values: Vec<(String, AttributeValue)>,
+}
+
+impl Filter {
+    fn name(&mut self, attribute: &str) -> String {
+        let placeholder = format!("#f{}", self.names.len());
+        self.names.push((placeholder.clone(), attribute.to_owned()));
+        placeholder
+    }
+
+    fn value(&mut self, value: &str) -> String {
+        let placeholder = format!(":f{}", self.values.len());
+        self.values.push((placeholder.clone(), AttributeValue::S(value.to_owned())));
+        placeholder
+    }
+
+    fn equal(&mut self, attribute: &str, value: &str) {
+        let (name, value) = (self.name(attribute), self.value(value));
+        self.clauses.push(format!("{name} = {value}"));
+    }
+
+    fn id_or_name(&mut self, id_attribute: &str, name_attribute: &str, value: &str) {
+        let (id, name, value) = (self.name(id_attribute), self.name(name_attribute), self.value(value));
+        self.clauses.push(format!("({id} = {value} OR {name} = {value})"));
+    }
+}
+
+/// The filters the chosen index does not answer, as a `FilterExpression`.
+fn filter_expression(query: &JobQuery, choice: &IndexChoice) -> Filter {
+    let mut filter = Filter::default();
+    if let Some(user) = query.user.as_deref().filter(|_| choice.key_attribute != "user") {
+        filter.equal("user", user);
+    }
+    if let Some(name) = query.name.as_deref().filter(|_| choice.key_attribute != "name") {
+        filter.equal("name", name);
+    }
+    if let Some(version) = &query.version {
+        filter.equal("version", version);
+    }
+    if let Some(command) = &query.command {
+        filter.id_or_name("command_id", "command_name", command);
+    }
+    if let Some(cluster) = &query.cluster {
+        filter.id_or_name("cluster_id", "cluster_name", cluster);
+    }
+    if !query.statuses.is_empty() && choice.key_attribute != "status" {
+        let status = filter.name("status");
+        let values: Vec<String> = query.statuses.iter().map(|s| filter.value(s.as_str())).collect();
+        filter.clauses.push(format!("{status} IN ({})", values.join(", ")));
+    }
+    if !query.tags.is_empty() {
+        let tags = filter.name("tags");
+        for tag in &query.tags {
+            let value = filter.value(tag);
+            filter.clauses.push(format!("contains({tags}, {value})"));
+        }
+    }
+    filter
+}
+
+/// The filters, applied to one job (for a lookup by id).
+fn matches_filters(job: &Job, query: &JobQuery) -> bool {
+    let same = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f == value);
+    let either = |filter: &Option<String>, id: &Option<String>, name: &Option<String>| {
+        filter.as_deref().is_none_or(|f| id.as_deref() == Some(f) || name.as_deref() == Some(f))
+    };
+    same(&query.user, &job.user)
+        && same(&query.name, &job.name)
+        && same(&query.version, &job.version)
+        && either(&query.command, &job.command_id, &job.command_name)
+        && either(&query.cluster, &job.cluster_id, &job.cluster_name)
+        && (query.statuses.is_empty() || query.statuses.contains(&job.status))
+        && query.tags.iter().all(|tag| job.tags.contains(tag))
+        && query.created_after.is_none_or(|after| job.created_at >= after)
+        && query.created_before.is_none_or(|before| job.created_at < before)
+}

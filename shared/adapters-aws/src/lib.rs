@@ -1,0 +1,37 @@
+//! The AWS adapters: the same ports as `heimdall-adapters-local`, on DynamoDB, S3, SQS and Step
+//! Functions. SDK types and SDK errors never leave this crate: each adapter translates them
+//! into the ports' errors.
+//!
+//! Every client takes its endpoint from `AWS_ENDPOINT_URL` (read by `aws-config`), so the same
+//! code runs against AWS, LocalStack or the moto emulator the tests start.
+//!
+//! # Layout
+//! - [`aws_settings`]: `AwsSettings` (table, bucket, queue, state machine) and the shared SDK config.
+//! - [`dynamo_job_store`]: `DynamoJobStore`; its key design is in `docs/DYNAMODB.md`.
+//! - [`s3_artifact_store`]: `S3ArtifactStore`, multipart uploads while a job runs, streamed reads.
+//! - [`sqs_job_queue`]: `SqsJobQueue`.
+//! - [`sfn_workflows`]: `SfnWorkflows`, one execution per async job, named after the job.
+
+pub mod aws_settings;
+pub mod dynamo_job_store;
+pub mod s3_artifact_store;
+pub mod sfn_workflows;
+pub mod sqs_job_queue;
+
+pub use aws_settings::{AwsSettings, load_sdk_config, s3_client};
+pub use dynamo_job_store::DynamoJobStore;
+pub use s3_artifact_store::S3ArtifactStore;
+pub use sfn_workflows::SfnWorkflows;
+pub use sqs_job_queue::SqsJobQueue;
+
+/// The message of an SDK error with its source chain, for logs and `Unavailable` errors.
+pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}

@@ -1,0 +1,203 @@
+use async_trait::async_trait;
+use aws_sdk_s3::primitives::ByteStream;
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use bytes::{Bytes, BytesMut};
+use heimdall_domain::JobId;
+use heimdall_ports::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, StoreError};
+
+use crate::describe;
+
+/// S3's smallest part (all but the last part of a multipart upload).
+pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
+const DEFAULT_PART_BYTES: usize = 8 * 1024 * 1024;
+
+/// Artifacts as S3 objects: `<prefix>jobs/<job id>/stdout`, `stderr`, `result.json`. Writes
+/// stream as a multipart upload, one part at a time (memory stays at one part per artifact);
+/// an artifact smaller than a part is one `PutObject`. Reads stream the object's body.
+#[derive(Clone)]
+pub struct S3ArtifactStore {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    prefix: String,
+    part_bytes: usize,
+}
+
+fn unavailable(operation: &str, error: &(dyn std::error::Error + 'static)) -> StoreError {
+    StoreError::Unavailable(format!("S3 {operation}: {}", describe(error)))
+}
+
+impl S3ArtifactStore {
+    pub fn new(client: aws_sdk_s3::Client, bucket: impl Into<String>) -> Self {
+        Self { client, bucket: bucket.into(), prefix: String::new(), part_bytes: DEFAULT_PART_BYTES }
+    }
+
+    /// Puts every key under `prefix` (e.g. `heimdall/`).
+    pub fn with_prefix(mut self, prefix: impl Into<String>) -> Self {
+        self.prefix = prefix.into();
+        self
+    }
+
+    /// Sets the multipart part size (at least [`MIN_PART_BYTES`]).
+    pub fn with_part_bytes(mut self, part_bytes: usize) -> Self {
+        self.part_bytes = part_bytes.max(MIN_PART_BYTES);
+        self
+    }
+
+    pub fn key(&self, job: JobId, artifact: Artifact) -> String {
+        format!("{}jobs/{job}/{}", self.prefix, artifact.file_name())
+    }
+}
+
+#[async_trait]
+impl ArtifactStore for S3ArtifactStore {
+    async fn create(&self, job: JobId, artifact: Artifact) -> Result<Box<dyn ArtifactWriter>, StoreError> {
+        Ok(Box::new(S3Writer {
+            client: self.client.clone(),
+            bucket: self.bucket.clone(),
+            key: self.key(job, artifact),
+            part_bytes: self.part_bytes,
+            buffer: BytesMut::new(),
+            upload_id: None,
+            parts: Vec::new(),
+            written: 0,
+        }))
+    }
+
+    async fn open(&self, job: JobId, artifact: Artifact) -> Result<Option<ArtifactReader>, StoreError> {
+        let result = self.client.get_object().bucket(&self.bucket).key(self.key(job, artifact)).send().await;
+        let output = match result {
+            Ok(output) => output,
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(error) => return Err(unavailable("GetObject", &error)),
+        };
+        let length = output.content_length().and_then(|length| u64::try_from(length).ok());
+        let stream = futures::stream::unfold(Some(output.body), |body| async move {
+            let mut body: ByteStream = body?;
+            match body.try_next().await {
+                Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
+                Ok(None) => None,
+                Err(error) => Some((Err(unavailable("GetObject body", &error)), None)),
+            }
+        });
+        Ok(Some(ArtifactReader { length, stream: Box::pin(stream) }))
+    }
+}
+
+struct S3Writer {
+    client: aws_sdk_s3::Client,
+    bucket: String,
+    key: String,
+    part_bytes: usize,
+    buffer: BytesMut,
+    upload_id: Option<String>,
+    parts: Vec<CompletedPart>,
+    written: u64,
+}
+
+impl S3Writer {
+    async fn upload_part(&mut self, body: Bytes) -> Result<(), StoreError> {
+        let upload_id = match &self.upload_id {
+            Some(id) => id.clone(),
+            None => {
+                let created = self
+                    .client
+                    .create_multipart_upload()
+                    .bucket(&self.bucket)
+                    .key(&self.key)
+                    .send()
+                    .await
+                    .map_err(|error| unavailable("CreateMultipartUpload", &error))?;
+                let id = created
+                    .upload_id()
+                    .ok_or_else(|| StoreError::Unavailable("S3 CreateMultipartUpload answered no upload id".into()))?
+                    .to_owned();
+                self.upload_id = Some(id.clone());
+                id
+            }
+        };
+        let part_number = self.parts.len() as i32 + 1;
+        let uploaded = self
+            .client
+            .upload_part()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(&upload_id)
+            .part_number(part_number)
+            .body(ByteStream::from(body))
+            .send()
+            .await;
+        match uploaded {
+            Ok(part) => {
+                self.parts.push(CompletedPart::builder().part_number(part_number).set_e_tag(part.e_tag).build());
+                Ok(())
+            }
+            Err(error) => {
+                self.abort().await;
+                Err(unavailable("UploadPart", &error))
+            }
+        }
+    }
+
+    /// Best effort: an abandoned upload costs storage until a lifecycle rule removes it.
+    async fn abort(&mut self) {
+        if let Some(upload_id) = self.upload_id.take() {
+            let aborted = self
+                .client
+                .abort_multipart_upload()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .upload_id(upload_id)
+                .send()
+                .await;
+            if let Err(error) = aborted {
+                tracing::warn!(key = %self.key, error.message = %describe(&error), "could not abort a multipart upload");
+            }
+        }
+    }
+}
+
+#[async_trait]
+impl ArtifactWriter for S3Writer {
+    async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
+        self.written += chunk.len() as u64;
+        self.buffer.extend_from_slice(&chunk);
+        while self.buffer.len() >= self.part_bytes {
+            let part = self.buffer.split_to(self.part_bytes).freeze();
+            self.upload_part(part).await?;
+        }
+        Ok(())
+    }
+
+    async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
+        let rest = std::mem::take(&mut self.buffer).freeze();
+        if self.upload_id.is_none() {
+            self.client
+                .put_object()
+                .bucket(&self.bucket)
+                .key(&self.key)
+                .body(ByteStream::from(rest))
+                .send()
+                .await
+                .map_err(|error| unavailable("PutObject", &error))?;
+            return Ok(self.written);
+        }
+        if !rest.is_empty() {
+            self.upload_part(rest).await?;
+        }
+        let upload_id = self.upload_id.clone().expect("checked above");
+        let completed = self
+            .client
+            .complete_multipart_upload()
+            .bucket(&self.bucket)
+            .key(&self.key)
+            .upload_id(upload_id)
+            .multipart_upload(CompletedMultipartUpload::builder().set_parts(Some(std::mem::take(&mut self.parts))).build())
+            .send()
+            .await;
+        if let Err(error) = completed {
+            self.abort().await;
+            return Err(unavailable("CompleteMultipartUpload", &error));
+        }
+        Ok(self.written)
+    }
+}

@@ -1,0 +1,63 @@
+use async_trait::async_trait;
+use heimdall_domain::JobId;
+use heimdall_ports::{WorkflowError, Workflows};
+use serde_json::Value;
+
+use crate::describe;
+
+/// Async jobs as Step Functions executions of one state machine, each named after its job:
+/// Step Functions itself refuses a second execution of the same job.
+#[derive(Clone)]
+pub struct SfnWorkflows {
+    client: aws_sdk_sfn::Client,
+    state_machine_arn: String,
+}
+
+impl SfnWorkflows {
+    pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
+        Self { client, state_machine_arn: state_machine_arn.into() }
+    }
+
+    /// `arn:aws:states:REGION:ACCOUNT:stateMachine:NAME` → `…:execution:NAME:JOB_ID`.
+    pub fn execution_arn(&self, job: JobId) -> String {
+        format!("{}:{job}", self.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+    }
+}
+
+#[async_trait]
+impl Workflows for SfnWorkflows {
+    #[tracing::instrument(skip(self, input), fields(job_id = %job))]
+    async fn start(&self, job: JobId, input: &Value) -> Result<bool, WorkflowError> {
+        let result = self
+            .client
+            .start_execution()
+            .state_machine_arn(&self.state_machine_arn)
+            .name(job.to_string())
+            .input(input.to_string())
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(true),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => Ok(false),
+            Err(error) => Err(WorkflowError(format!("Step Functions StartExecution: {}", describe(&error)))),
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(job_id = %job))]
+    async fn stop(&self, job: JobId, reason: &str) -> Result<(), WorkflowError> {
+        let result = self
+            .client
+            .stop_execution()
+            .execution_arn(self.execution_arn(job))
+            .error("Canceled")
+            .cause(reason)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            // Never started (canceled while queued) or already gone: nothing to stop.
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(()),
+            Err(error) => Err(WorkflowError(format!("Step Functions StopExecution: {}", describe(&error)))),
+        }
+    }
+}

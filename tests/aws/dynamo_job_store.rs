@@ -1,0 +1,128 @@
+use heimdall_adapters_aws::DynamoJobStore;
+use heimdall_domain::{JobId, JobStatus};
+use heimdall_ports::{JobQuery, JobStore, StatusChange, StoreError};
+use heimdall_tests::emulator::emulator;
+
+use crate::support::{job, unique};
+
+async fn store() -> DynamoJobStore {
+    let config = emulator().sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = unique("jobs");
+    DynamoJobStore::create_table(&client, &table).await.unwrap();
+    DynamoJobStore::new(client, table)
+}
+
+#[tokio::test]
+async fn a_job_round_trips_and_ids_are_unique() {
+    let store = store().await;
+    let job = job("a", "alice", 100);
+    store.insert(&job).await.unwrap();
+    assert_eq!(store.get(job.id).await.unwrap(), job);
+    assert!(matches!(store.insert(&job).await, Err(StoreError::AlreadyExists)));
+    assert!(matches!(store.get(JobId::new()).await, Err(StoreError::NotFound)));
+}
+
+#[tokio::test]
+async fn of_many_racing_status_changes_exactly_one_wins_and_the_others_see_the_status() {
+    let store = store().await;
+    let job = job("a", "alice", 100);
+    store.insert(&job).await.unwrap();
+
+    let claims = (0..8).map(|_| {
+        let store = store.clone();
+        tokio::spawn(async move {
+            let change = StatusChange::new(JobStatus::Accepted, JobStatus::Running, 101).unwrap();
+            store.transition(job.id, &change).await
+        })
+    });
+    let results = futures::future::join_all(claims).await;
+
+    let wins = results.iter().filter(|r| r.as_ref().unwrap().is_ok()).count();
+    assert_eq!(wins, 1);
+    for result in results {
+        if let Err(error) = result.unwrap() {
+            assert!(matches!(error, StoreError::Conflict { current: JobStatus::Running }), "{error}");
+        }
+    }
+    let stored = store.get(job.id).await.unwrap();
+    assert_eq!((stored.status, stored.started_at), (JobStatus::Running, Some(101)));
+}
+
+#[tokio::test]
+async fn listings_page_newest_first_over_several_pages_through_every_index() {
+    // GIVEN 9 jobs of alice (several per second) and 3 of bob; DynamoDB reads 2 items per call,
+    // so every page spans several Query calls and LastEvaluatedKey continuations.
+    let store = store().await.with_query_batch(2);
+    let mut alice = Vec::new();
+    for i in 0..9 {
+        let job = job(if i % 3 == 0 { "report" } else { "etl" }, "alice", 1_000 + i / 2);
+        store.insert(&job).await.unwrap();
+        alice.push(job.id);
+    }
+    for i in 0..3 {
+        store.insert(&job("etl", "bob", 2_000 + i)).await.unwrap();
+    }
+
+    // WHEN alice's jobs are read 4 at a time
+    let mut query = JobQuery { user: Some("alice".into()), limit: 4, ..JobQuery::default() };
+    let mut seen = Vec::new();
+    let mut pages = 0;
+    loop {
+        let page = store.list(&query).await.unwrap();
+        pages += 1;
+        seen.extend(page.jobs.iter().map(|j| j.id));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => break,
+        }
+    }
+
+    // THEN each once, newest first, in 3 pages
+    alice.reverse();
+    assert_eq!(seen, alice);
+    assert_eq!(pages, 3);
+
+    let all = store.list(&JobQuery { limit: 50, ..JobQuery::default() }).await.unwrap();
+    assert_eq!(all.jobs.len(), 12);
+    assert!(all.jobs.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+    let reports = store.list(&JobQuery { name: Some("report".into()), limit: 50, ..JobQuery::default() }).await.unwrap();
+    assert_eq!(reports.jobs.len(), 3);
+    let accepted = store
+        .list(&JobQuery { statuses: vec![JobStatus::Accepted], user: Some("bob".into()), limit: 50, ..JobQuery::default() })
+        .await
+        .unwrap();
+    assert_eq!(accepted.jobs.len(), 3);
+    let filtered = store
+        .list(&JobQuery {
+            statuses: vec![JobStatus::Accepted, JobStatus::Running],
+            tags: vec!["team:data".into()],
+            command: Some("ping-0.0.1".into()),
+            created_after: Some(1_001),
+            created_before: Some(2_001),
+            limit: 50,
+            ..JobQuery::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(filtered.jobs.len(), 8, "alice's jobs from second 1001 on (7) and bob's first (1)");
+}
+
+#[tokio::test]
+async fn a_forged_cursor_and_an_unsupported_order_are_client_errors() {
+    let store = store().await;
+    let forged = JobQuery { cursor: Some("nonsense".into()), limit: 5, ..JobQuery::default() };
+    assert!(matches!(store.list(&forged).await, Err(StoreError::InvalidCursor(_))));
+    let by_update = JobQuery { order_by: heimdall_ports::SortField::UpdatedAt, limit: 5, ..JobQuery::default() };
+    assert!(matches!(store.list(&by_update).await, Err(StoreError::UnsupportedQuery(_))));
+}
+
+#[tokio::test]
+async fn a_lookup_by_id_honours_the_other_filters() {
+    let store = store().await;
+    let job = job("a", "alice", 100);
+    store.insert(&job).await.unwrap();
+    let by_id = |user: &str| JobQuery { id: Some(job.id), user: Some(user.into()), limit: 5, ..JobQuery::default() };
+    assert_eq!(store.list(&by_id("alice")).await.unwrap().jobs.len(), 1);
+    assert!(store.list(&by_id("bob")).await.unwrap().jobs.is_empty());
+}

@@ -1,0 +1,8 @@
+//! The AWS adapters and the serverless path, against the emulator the tests start themselves
+//! (moto's server; see `common/emulator.rs`). One module per adapter, plus end to end.
+
+mod dynamo_job_store;
+mod s3_artifact_store;
+mod sfn_workflows;
+mod sqs_job_queue;
+mod support;

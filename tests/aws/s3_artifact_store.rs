@@ -1,0 +1,69 @@
+use bytes::Bytes;
+use futures::TryStreamExt;
+use heimdall_adapters_aws::{S3ArtifactStore, s3_client};
+use heimdall_domain::JobId;
+use heimdall_ports::{Artifact, ArtifactReader, ArtifactStore};
+use heimdall_tests::emulator::emulator;
+
+use crate::support::unique;
+
+async fn store() -> S3ArtifactStore {
+    let config = emulator().sdk_config().await;
+    let client = s3_client(&config);
+    let bucket = unique("artifacts");
+    client.create_bucket().bucket(&bucket).send().await.unwrap();
+    S3ArtifactStore::new(client, bucket).with_prefix("heimdall/")
+}
+
+async fn read_all(reader: ArtifactReader) -> Vec<u8> {
+    let chunks: Vec<Bytes> = reader.stream.try_collect().await.unwrap();
+    chunks.concat()
+}
+
+#[tokio::test]
+async fn a_small_log_is_one_object_read_back_whole() {
+    let store = store().await;
+    let job = JobId::new();
+    let mut writer = store.create(job, Artifact::Stdout).await.unwrap();
+    writer.write(Bytes::from_static(b"hello ")).await.unwrap();
+    writer.write(Bytes::from_static(b"world\n")).await.unwrap();
+    assert_eq!(writer.finish().await.unwrap(), 12);
+
+    let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
+    assert_eq!(reader.length, Some(12));
+    assert_eq!(read_all(reader).await, b"hello world\n");
+    assert_eq!(store.key(job, Artifact::Stdout), format!("heimdall/jobs/{job}/stdout"));
+}
+
+#[tokio::test]
+async fn a_log_larger_than_one_part_goes_up_in_parts_and_reads_back_byte_for_byte() {
+    let store = store().await.with_part_bytes(5 * 1024 * 1024);
+    let job = JobId::new();
+    // 12 MiB + 7 bytes in 64 KiB chunks: two full 5 MiB parts and a last, smaller one.
+    let total = 12 * 1024 * 1024 + 7;
+    let pattern: Vec<u8> = (0..total).map(|i| (i % 251) as u8).collect();
+    let mut writer = store.create(job, Artifact::Stderr).await.unwrap();
+    for chunk in pattern.chunks(64 * 1024) {
+        writer.write(Bytes::copy_from_slice(chunk)).await.unwrap();
+    }
+    assert_eq!(writer.finish().await.unwrap(), total as u64);
+
+    let reader = store.open(job, Artifact::Stderr).await.unwrap().unwrap();
+    assert_eq!(reader.length, Some(total as u64));
+    assert!(read_all(reader).await == pattern, "the object differs from what was written");
+}
+
+#[tokio::test]
+async fn a_missing_artifact_is_none_not_an_error() {
+    let store = store().await;
+    assert!(store.open(JobId::new(), Artifact::Result).await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn an_empty_artifact_exists_and_is_empty() {
+    let store = store().await;
+    let job = JobId::new();
+    store.create(job, Artifact::Stdout).await.unwrap().finish().await.unwrap();
+    let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
+    assert!(read_all(reader).await.is_empty());
+}
