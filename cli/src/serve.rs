@@ -77,7 +77,7 @@ pub async fn run(
         Arc::new(jobs),
         Arc::new(artifacts),
         Arc::new(queue),
-        ServiceSettings { work_root: settings.data_dir.join("work"), inline_result_limit: INLINE_RESULT_LIMIT },
+        ServiceSettings { work_root: settings.data_dir.join("work"), inline_result_limit: INLINE_RESULT_LIMIT, max_job_seconds: ServiceSettings::DEFAULT_MAX_JOB_SECONDS },
     ));
 
     let recovery = service.recover_after_restart().await.context("Failed to recover jobs from the last run")?;

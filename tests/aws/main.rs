@@ -2,6 +2,8 @@
 //! (moto's server; see `common/emulator.rs`). One module per adapter, plus end to end.
 
 mod dynamo_job_store;
+mod end_to_end;
+mod serverless_stack;
 mod s3_artifact_store;
 mod sfn_workflows;
 mod sqs_job_queue;

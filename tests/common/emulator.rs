@@ -82,7 +82,7 @@ fn start() -> Emulator {
                     Ok(())
                 });
             }
-            let _moto = moto.spawn().expect("start moto_server");
+            let mut moto = moto.spawn().expect("start moto_server");
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", router_port)).await.unwrap();
@@ -106,6 +106,8 @@ fn start() -> Emulator {
                 ready_tx.send(()).unwrap();
                 let _ = server.await;
             });
+            let _ = moto.kill();
+            let _ = moto.wait();
         })
         .unwrap();
     ready_rx.recv_timeout(Duration::from_secs(90)).expect("the emulator started");

@@ -9,7 +9,7 @@
 //! - [`aws_settings`]: `AwsSettings` (table, bucket, queue, state machine) and the shared SDK config.
 //! - [`dynamo_job_store`]: `DynamoJobStore`; its key design is in `docs/DYNAMODB.md`.
 //! - [`s3_artifact_store`]: `S3ArtifactStore`, multipart uploads while a job runs, streamed reads.
-//! - [`sqs_job_queue`]: `SqsJobQueue`.
+//! - [`sqs_job_queue`]: `SqsJobQueue`, the async jobs queue.
 //! - [`sfn_workflows`]: `SfnWorkflows`, one execution per async job, named after the job.
 
 pub mod aws_settings;

@@ -137,8 +137,14 @@ impl PollBackoff {
 
     pub fn next_delay(&mut self) -> Duration {
         let delay = self.next;
-        self.next = (self.next * 3 / 2).min(Self::CAP);
+        self.next = Self::after(self.next);
         delay
+    }
+
+    /// The wait that follows `previous` (for callers that carry the wait themselves, like a
+    /// state machine's input).
+    pub fn after(previous: Duration) -> Duration {
+        (previous * 3 / 2).clamp(Self::FIRST, Self::CAP)
     }
 }
 

@@ -87,7 +87,7 @@ impl JobService {
 
     /// A finished plugin run meets a job that may have been asked to cancel meanwhile: the
     /// cancel wins (the client asked for it), otherwise the plugin's outcome is recorded.
-    async fn record_end(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>) -> Job {
+    pub(crate) async fn record_end(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>) -> Job {
         let ended = self.settle(job, to, error, exit_code).await;
         if ended.status == JobStatus::Canceling {
             return self.settle(ended, JobStatus::Canceled, None, None).await;
@@ -95,7 +95,7 @@ impl JobService {
         ended
     }
 
-    fn plugin_run(&self, job: &Job) -> Option<PluginRun> {
+    pub(crate) fn plugin_run(&self, job: &Job) -> Option<PluginRun> {
         let command = self.catalog.command(job.command_id.as_deref()?)?.clone();
         let cluster = self.catalog.cluster(job.cluster_id.as_deref()?)?.clone();
         Some(PluginRun {

@@ -7,7 +7,7 @@ use heimdall_domain::selection::{SelectionError, candidates};
 use heimdall_domain::{Job, JobId, JobRequest, JobResult, JobStatus, names};
 use heimdall_ports::{
     Artifact, ArtifactReader, ArtifactStore, JobPage, JobQuery, JobQueue, JobStore, SortDirection, StatusChange,
-    StoreError,
+    StoreError, Workflows,
 };
 use rand::Rng;
 
@@ -23,6 +23,14 @@ pub struct ServiceSettings {
     pub work_root: PathBuf,
     /// A sync job's result is answered inline up to this size; larger ones via `/result`.
     pub inline_result_limit: u64,
+    /// An async job driven by a workflow engine fails once it has run this long, unless its
+    /// command's context sets a shorter `timeout_seconds`.
+    pub max_job_seconds: u64,
+}
+
+impl ServiceSettings {
+    /// A day: the longest an async job runs unless its command says otherwise.
+    pub const DEFAULT_MAX_JOB_SECONDS: u64 = 24 * 3600;
 }
 
 /// A submitted job as answered: a sync job comes back finished with its result.
@@ -41,6 +49,9 @@ pub struct JobService {
     pub(crate) queue: Arc<dyn JobQueue>,
     pub(crate) settings: ServiceSettings,
     pub(crate) running: RunningJobs,
+    /// The external engine of async jobs (Step Functions), with the name of a plugin's
+    /// function (`{plugin}` replaced); `None` where this process runs them itself.
+    pub(crate) workflows: Option<(Arc<dyn Workflows>, String)>,
 }
 
 /// What start-up recovery did.
@@ -63,7 +74,14 @@ impl JobService {
         queue: Arc<dyn JobQueue>,
         settings: ServiceSettings,
     ) -> Self {
-        Self { catalog, plugins, jobs, artifacts, queue, settings, running: RunningJobs::default() }
+        Self { catalog, plugins, jobs, artifacts, queue, settings, running: RunningJobs::default(), workflows: None }
+    }
+
+    /// Async jobs run on `workflows` (Step Functions), each step calling the function named by
+    /// `function_template` with `{plugin}` replaced by the job's plugin.
+    pub fn with_workflows(mut self, workflows: Arc<dyn Workflows>, function_template: String) -> Self {
+        self.workflows = Some((workflows, function_template));
+        self
     }
 
     pub fn catalog(&self) -> &Catalog {
@@ -218,10 +236,20 @@ impl JobService {
                 .with_canceled_by(user);
             match self.jobs.transition(id, &change).await {
                 Ok(canceling) => {
-                    let was_running_elsewhere = job.status == JobStatus::Running;
+                    let was_running = job.status == JobStatus::Running;
                     job = canceling;
-                    if self.running.cancel(id) || was_running_elsewhere {
-                        // The execution stops its plugin and records CANCELED.
+                    if self.running.cancel(id) {
+                        // This process runs it: the execution stops its plugin, records CANCELED.
+                        return Ok(job);
+                    }
+                    if let Some((workflows, _)) = &self.workflows {
+                        // Its workflow may be running elsewhere: stop it, then record the end.
+                        workflows.stop(id, &format!("canceled by {user}")).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                        self.cancel_plugin_work(&job).await;
+                        return Ok(self.settle(job, JobStatus::Canceled, None, None).await);
+                    }
+                    if was_running {
+                        // Running in a process that stopped: start-up recovery settles it.
                         return Ok(job);
                     }
                     // Queued, not started: nothing to stop.

@@ -6,11 +6,13 @@
 //! - [`plugin_registry`]: `PluginRegistry`, the plugins a deployment offers, by name.
 //! - [`job_service`]: `JobService`: submit, get, list, read output, cancel, run, recover.
 //! - [`job_execution`]: how one job is driven through its plugin's steps to a final status.
+//! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
 //! - [`running_jobs`]: the cancel handles of the jobs this process is running.
 //! - [`service_error`]: `ServiceError`, what went wrong in terms a client can act on.
 
 pub mod catalog;
 pub mod job_execution;
+pub mod job_steps;
 pub mod job_service;
 pub mod plugin_registry;
 pub mod running_jobs;
@@ -18,5 +20,6 @@ pub mod service_error;
 
 pub use catalog::Catalog;
 pub use job_service::{JobService, ServiceSettings, SubmittedJob};
+pub use job_steps::{Dispatched, StepAnswer};
 pub use plugin_registry::PluginRegistry;
 pub use service_error::ServiceError;

@@ -1,0 +1,36 @@
+use std::path::PathBuf;
+
+use anyhow::Context;
+use heimdall_adapters_aws::AwsSettings;
+
+/// The environment of a Heimdall Lambda, set by `infra/`. Read once in `main`.
+#[derive(Debug, Clone)]
+pub struct FunctionConfig {
+    pub aws: AwsSettings,
+    /// The commands and clusters (Heimdall's YAML); `None`: the bundled example.
+    pub config_file: Option<PathBuf>,
+    /// The name (or ARN) of a plugin's Lambda, with `{plugin}` for the plugin name.
+    pub plugin_function_template: String,
+}
+
+pub const PLUGIN_FUNCTION_PLACEHOLDER: &str = "{plugin}";
+
+impl FunctionConfig {
+    /// Reads `HEIMDALL_TABLE`, `HEIMDALL_BUCKET`, `HEIMDALL_QUEUE_URL`,
+    /// `HEIMDALL_STATE_MACHINE_ARN`, `HEIMDALL_CONFIG` (optional) and
+    /// `HEIMDALL_PLUGIN_FUNCTION` (default `heimdall-plugin-{plugin}`).
+    pub fn from_env() -> anyhow::Result<Self> {
+        let var = |name: &str| std::env::var(name).with_context(|| format!("Failed to read {name}: the function's environment must set it"));
+        Ok(Self {
+            aws: AwsSettings {
+                table: var("HEIMDALL_TABLE")?,
+                bucket: var("HEIMDALL_BUCKET")?,
+                queue_url: var("HEIMDALL_QUEUE_URL")?,
+                state_machine_arn: var("HEIMDALL_STATE_MACHINE_ARN")?,
+            },
+            config_file: std::env::var_os("HEIMDALL_CONFIG").map(PathBuf::from),
+            plugin_function_template: std::env::var("HEIMDALL_PLUGIN_FUNCTION")
+                .unwrap_or_else(|_| format!("heimdall-plugin-{PLUGIN_FUNCTION_PLACEHOLDER}")),
+        })
+    }
+}

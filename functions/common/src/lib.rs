@@ -1,0 +1,14 @@
+//! What every Heimdall Lambda shares. Each function's `main` is: read [`FunctionConfig`] from
+//! the environment, build the service with [`build_service`], hand its handler to the runtime.
+//!
+//! # Layout
+//! - [`function_config`]: `FunctionConfig`, the environment the infrastructure sets, read once.
+//! - [`wiring`]: the service over the AWS adapters.
+//! - [`plugin_step`]: the handler of the plugin Lambdas: one state machine step per call.
+
+pub mod function_config;
+pub mod plugin_step;
+pub mod wiring;
+
+pub use function_config::FunctionConfig;
+pub use wiring::build_service;

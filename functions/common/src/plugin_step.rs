@@ -1,0 +1,166 @@
+//! The handler of the plugin Lambdas. The state machine calls it once per step with
+//! `{"operation": "claim" | "submit" | "poll" | "finalize" | "fail", "job_id": …, …}`; it calls
+//! the matching service step and answers small JSON. Failures carry a stable `errorType`
+//! ([`PluginError::error_type`]) that the state machine's Retry and Catch match on, and an
+//! `errorMessage` that is JSON (`{"message", "exit_code"}`) so the `fail` step can record both.
+
+use std::time::Duration;
+
+use heimdall_domain::JobId;
+use heimdall_ports::PluginError;
+use heimdall_service::JobService;
+use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+use crate::{FunctionConfig, build_service};
+
+/// One step, as the state machine sends it.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(tag = "operation", rename_all = "snake_case")]
+pub enum StepRequest {
+    Claim { job_id: JobId },
+    Submit { job_id: JobId },
+    Poll { job_id: JobId, handle: Value, wait_seconds: u64 },
+    Finalize { job_id: JobId, handle: Value },
+    /// From a Catch: `error` is the state's `{"Error", "Cause"}`.
+    Fail { job_id: JobId, error: CaughtError },
+}
+
+/// What Step Functions puts in a Catch's `ResultPath`.
+#[derive(Debug, Clone, Deserialize)]
+pub struct CaughtError {
+    #[serde(rename = "Error")]
+    pub error: String,
+    #[serde(rename = "Cause", default)]
+    pub cause: Option<String>,
+}
+
+/// A failed step, in the shape the Lambda runtime reports.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepFailure {
+    pub error_type: String,
+    pub error_message: String,
+}
+
+impl From<PluginError> for StepFailure {
+    fn from(error: PluginError) -> Self {
+        let message = json!({"message": error.to_string(), "exit_code": error.exit_code()});
+        Self { error_type: error.error_type().to_owned(), error_message: message.to_string() }
+    }
+}
+
+impl From<StepFailure> for Diagnostic {
+    fn from(failure: StepFailure) -> Self {
+        Diagnostic { error_type: failure.error_type, error_message: failure.error_message }
+    }
+}
+
+/// Runs one step for a job of `plugin` (this function's plugin).
+pub async fn handle(service: &JobService, plugin: &str, request: StepRequest) -> Result<Value, StepFailure> {
+    let answer = |step: heimdall_service::StepAnswer| {
+        json!({"done": step.done, "handle": step.handle, "wait_seconds": step.wait.as_secs()})
+    };
+    let job_id = match &request {
+        StepRequest::Claim { job_id }
+        | StepRequest::Submit { job_id }
+        | StepRequest::Poll { job_id, .. }
+        | StepRequest::Finalize { job_id, .. }
+        | StepRequest::Fail { job_id, .. } => *job_id,
+    };
+    let job = service.get(job_id).await.map_err(|e| PluginError::Unavailable(e.to_string()))?;
+    let command_plugin = job
+        .command_id
+        .as_deref()
+        .and_then(|id| service.catalog().command(id))
+        .map(|command| command.plugin.clone());
+    if command_plugin.as_deref().is_some_and(|p| p != plugin) && !matches!(request, StepRequest::Fail { .. }) {
+        return Err(PluginError::InvalidContext(format!(
+            "job {job_id} runs on plugin `{}`, but this is the `{plugin}` function",
+            command_plugin.unwrap_or_default()
+        ))
+        .into());
+    }
+    Ok(match request {
+        StepRequest::Claim { job_id } => json!({"proceed": service.step_claim(job_id).await?}),
+        StepRequest::Submit { job_id } => answer(service.step_submit(job_id).await?),
+        StepRequest::Poll { job_id, handle, wait_seconds } => {
+            answer(service.step_poll(job_id, &handle, Duration::from_secs(wait_seconds)).await?)
+        }
+        StepRequest::Finalize { job_id, handle } => {
+            json!({"status": service.step_finalize(job_id, &handle).await?.status})
+        }
+        StepRequest::Fail { job_id, error } => {
+            let (message, exit_code) = explain(&error);
+            json!({"status": service.step_fail(job_id, message, exit_code).await?.status})
+        }
+    })
+}
+
+/// The message and exit code inside a caught error: ours (`errorMessage` is our JSON), a
+/// Lambda's own (`errorMessage` text), or Step Functions' (`States.Timeout` and its cause).
+pub fn explain(error: &CaughtError) -> (String, Option<i32>) {
+    let cause = error.cause.clone().unwrap_or_default();
+    let lambda_message = serde_json::from_str::<Value>(&cause)
+        .ok()
+        .and_then(|c| c.get("errorMessage").and_then(Value::as_str).map(str::to_owned));
+    match lambda_message {
+        Some(text) => match serde_json::from_str::<Value>(&text) {
+            Ok(ours) if ours.get("message").is_some() => (
+                ours["message"].as_str().unwrap_or_default().to_owned(),
+                ours["exit_code"].as_i64().map(|code| code as i32),
+            ),
+            _ => (format!("{}: {text}", error.error), None),
+        },
+        None if cause.is_empty() => (error.error.clone(), None),
+        None => (format!("{}: {cause}", error.error), None),
+    }
+}
+
+/// The `main` of a plugin Lambda: tracing, config from the environment, the service, then one
+/// step per invocation.
+pub async fn run_function(plugin: &'static str) -> Result<(), lambda_runtime::Error> {
+    lambda_runtime::tracing::init_default_subscriber();
+    let config = FunctionConfig::from_env()?;
+    let sdk = heimdall_adapters_aws::load_sdk_config().await;
+    let service = build_service(&sdk, &config, vec![])?;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<StepRequest>| {
+        let service = service.clone();
+        async move { handle(&service, plugin, event.payload).await }
+    }))
+    .await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn caught(error: &str, cause: Option<&str>) -> CaughtError {
+        CaughtError { error: error.into(), cause: cause.map(str::to_owned) }
+    }
+
+    #[test]
+    fn our_own_failure_gives_back_its_message_and_exit_code() {
+        let failure = StepFailure::from(PluginError::JobFailed { message: "`sh` exited with code 3".into(), exit_code: Some(3) });
+        let cause = json!({"errorType": failure.error_type, "errorMessage": failure.error_message}).to_string();
+        assert_eq!(explain(&caught("JobFailed", Some(&cause))), ("`sh` exited with code 3".to_owned(), Some(3)));
+    }
+
+    #[test]
+    fn a_step_functions_error_keeps_its_name_and_cause() {
+        assert_eq!(
+            explain(&caught("States.Timeout", Some("Task timed out"))),
+            ("States.Timeout: Task timed out".to_owned(), None)
+        );
+        assert_eq!(explain(&caught("States.Runtime", None)), ("States.Runtime".to_owned(), None));
+    }
+
+    #[test]
+    fn step_requests_parse_from_the_state_machines_payloads() {
+        let poll: StepRequest = serde_json::from_value(json!({
+            "operation": "poll", "job_id": "0190a0b0-0000-7000-8000-000000000000", "handle": {"h": 1}, "wait_seconds": 3
+        }))
+        .unwrap();
+        assert!(matches!(poll, StepRequest::Poll { wait_seconds: 3, .. }));
+    }
+}

@@ -1,0 +1,197 @@
+//! An async job's life as separate steps, for a workflow engine that calls one step at a time
+//! (the Step Functions state machine in `statemachines/`, each step one Lambda call):
+//! dispatch → claim → submit → (wait, poll)* → finalize, and fail from any step's Catch.
+//! Between steps only references travel (job id, plugin handle, wait), never output.
+
+use std::time::Duration;
+
+use heimdall_domain::clock::now_epoch_seconds;
+use heimdall_domain::{Job, JobId, JobStatus};
+use heimdall_ports::{PluginError, PluginRun, PollBackoff, StatusChange, Step, StoreError};
+use serde_json::{Value, json};
+
+use crate::job_service::JobService;
+use crate::service_error::ServiceError;
+
+/// Where a step left the job: done (go finalize) or not (wait `wait`, then poll).
+#[derive(Debug, Clone, PartialEq)]
+pub struct StepAnswer {
+    pub done: bool,
+    pub handle: Value,
+    pub wait: Duration,
+}
+
+impl StepAnswer {
+    fn from_step(step: Step, wait: Duration) -> Self {
+        match step {
+            Step::Pending(handle) => Self { done: false, handle, wait },
+            Step::Complete(handle) => Self { done: true, handle, wait },
+        }
+    }
+}
+
+/// What `dispatch_job` did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Dispatched {
+    Started,
+    /// Its workflow had been started already (a duplicate message): nothing to do.
+    AlreadyStarted,
+    /// It left ACCEPTED meanwhile (canceled, failed): nothing to do.
+    NotWaiting(JobStatus),
+}
+
+fn not_found(id: JobId) -> PluginError {
+    PluginError::InvalidContext(format!("job {id} not found"))
+}
+
+fn store_failure(id: JobId, error: StoreError) -> PluginError {
+    match error {
+        StoreError::NotFound => not_found(id),
+        other => PluginError::Unavailable(format!("job store: {other}")),
+    }
+}
+
+impl JobService {
+    /// Starts the workflow of a queued job (what the queue consumer calls on AWS). A job that
+    /// is no longer waiting, or whose workflow exists, is done, not an error: queues deliver
+    /// at least once.
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    pub async fn dispatch_job(&self, id: JobId) -> Result<Dispatched, ServiceError> {
+        let Some((workflows, function_template)) = &self.workflows else {
+            return Err(ServiceError::Internal("this deployment has no workflow engine to dispatch to".into()));
+        };
+        let job = self.get(id).await?;
+        if job.status != JobStatus::Accepted {
+            return Ok(Dispatched::NotWaiting(job.status));
+        }
+        let command = job.command_id.as_deref().and_then(|c| self.catalog.command(c));
+        let Some(command) = command else {
+            let message = format!("command `{}` is no longer in the config", job.command_id.as_deref().unwrap_or("?"));
+            self.settle(job, JobStatus::Failed, Some(message), None).await;
+            return Ok(Dispatched::NotWaiting(JobStatus::Failed));
+        };
+        let input = json!({
+            "job_id": id,
+            "function": function_template.replace("{plugin}", &command.plugin),
+            "plugin": command.plugin,
+        });
+        let started = workflows.start(id, &input).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        Ok(if started { Dispatched::Started } else { Dispatched::AlreadyStarted })
+    }
+
+    /// Step `claim`: ACCEPTED → RUNNING. `false`: the job was canceled meanwhile; stop here.
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    pub async fn step_claim(&self, id: JobId) -> Result<bool, PluginError> {
+        let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
+        match job.status {
+            JobStatus::Accepted => {}
+            JobStatus::Canceling | JobStatus::Canceled => {
+                self.settle(job, JobStatus::Canceled, None, None).await;
+                return Ok(false);
+            }
+            // A retried claim whose first try went through.
+            JobStatus::Running => return Ok(true),
+            other => return Err(PluginError::InvalidContext(format!("job {id} is {other}; it cannot start"))),
+        }
+        let change = StatusChange::new(JobStatus::Accepted, JobStatus::Running, now_epoch_seconds())
+            .expect("ACCEPTED → RUNNING is legal");
+        match self.jobs.transition(id, &change).await {
+            Ok(_) => Ok(true),
+            Err(StoreError::Conflict { current: JobStatus::Running }) => Ok(true),
+            Err(StoreError::Conflict { current }) => {
+                let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
+                if current == JobStatus::Canceling {
+                    self.settle(job, JobStatus::Canceled, None, None).await;
+                }
+                Ok(false)
+            }
+            Err(error) => Err(store_failure(id, error)),
+        }
+    }
+
+    /// Step `submit`: hands the job to its plugin.
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    pub async fn step_submit(&self, id: JobId) -> Result<StepAnswer, PluginError> {
+        let (_, run) = self.running_job(id).await?;
+        let plugin = self.plugin_of(&run)?;
+        let step = plugin.submit(&run).await?;
+        Ok(StepAnswer::from_step(step, PollBackoff::FIRST))
+    }
+
+    /// Step `poll`: asks the plugin again; fails the job once it has run past its deadline.
+    #[tracing::instrument(skip(self, handle), fields(job_id = %id))]
+    pub async fn step_poll(&self, id: JobId, handle: &Value, waited: Duration) -> Result<StepAnswer, PluginError> {
+        let (job, run) = self.running_job(id).await?;
+        let limit = self.deadline_seconds(&run);
+        let ran_for = now_epoch_seconds() - job.started_at.unwrap_or(job.created_at);
+        if ran_for > limit as i64 {
+            let plugin = self.plugin_of(&run)?;
+            if let Err(error) = plugin.cancel(&run, Some(handle)).await {
+                tracing::warn!(job_id = %id, error.message = %error, "could not stop an overdue job");
+            }
+            return Err(PluginError::TimedOut { seconds: limit });
+        }
+        let plugin = self.plugin_of(&run)?;
+        let step = plugin.poll(&run, handle).await?;
+        Ok(StepAnswer::from_step(step, PollBackoff::after(waited)))
+    }
+
+    /// Step `finalize`: the plugin stores what is left, the job is SUCCEEDED (or CANCELED if a
+    /// cancel came in meanwhile).
+    #[tracing::instrument(skip(self, handle), fields(job_id = %id))]
+    pub async fn step_finalize(&self, id: JobId, handle: &Value) -> Result<Job, PluginError> {
+        let (job, run) = self.running_job(id).await?;
+        let plugin = self.plugin_of(&run)?;
+        let outcome = plugin.finalize(&run, handle).await?;
+        Ok(self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await)
+    }
+
+    /// Step `fail` (every Catch): records why the job failed.
+    #[tracing::instrument(skip(self, message), fields(job_id = %id))]
+    pub async fn step_fail(&self, id: JobId, message: String, exit_code: Option<i32>) -> Result<Job, PluginError> {
+        let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
+        if job.status.is_terminal() {
+            return Ok(job);
+        }
+        Ok(self.record_end(job, JobStatus::Failed, Some(message), exit_code).await)
+    }
+
+    /// Best-effort stop of a job's plugin work after its workflow was stopped.
+    pub(crate) async fn cancel_plugin_work(&self, job: &Job) {
+        let Some(run) = self.plugin_run(job) else { return };
+        if let Ok(plugin) = self.plugin_of(&run)
+            && let Err(error) = plugin.cancel(&run, None).await
+        {
+            tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
+        }
+    }
+
+    /// The job, which must be RUNNING, and what its plugin needs.
+    async fn running_job(&self, id: JobId) -> Result<(Job, PluginRun), PluginError> {
+        let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
+        if job.status != JobStatus::Running {
+            return Err(PluginError::InvalidContext(format!("job {id} is {}, not RUNNING", job.status)));
+        }
+        let run = self.plugin_run(&job).ok_or_else(|| {
+            PluginError::InvalidContext(format!(
+                "command `{}` or cluster `{}` is no longer in the config",
+                job.command_id.as_deref().unwrap_or("?"),
+                job.cluster_id.as_deref().unwrap_or("?")
+            ))
+        })?;
+        Ok((job, run))
+    }
+
+    fn plugin_of(&self, run: &PluginRun) -> Result<std::sync::Arc<dyn heimdall_ports::Plugin>, PluginError> {
+        self.plugins
+            .get(&run.command.plugin)
+            .cloned()
+            .ok_or_else(|| PluginError::InvalidContext(format!("plugin `{}` is not loaded", run.command.plugin)))
+    }
+
+    /// The command's `timeout_seconds` if it sets one below the deployment's limit.
+    fn deadline_seconds(&self, run: &PluginRun) -> u64 {
+        let own = run.command.context.get("timeout_seconds").and_then(Value::as_u64);
+        own.unwrap_or(self.settings.max_job_seconds).min(self.settings.max_job_seconds)
+    }
+}

@@ -1,0 +1,155 @@
+//! End to end on the emulator, no mocks in the path: API Gateway event → api function →
+//! DynamoDB + SQS → dispatcher function → the real state machine, executed by the emulator's
+//! Step Functions engine → plugin function (our handler code, through the Lambda router) →
+//! DynamoDB + S3 → read back through the api function.
+
+use std::time::Duration;
+
+use heimdall_domain::{JobId, JobStatus};
+use heimdall_ports::JobStore;
+use heimdall_tests::file_lines;
+use serde_json::json;
+
+use crate::serverless_stack::ServerlessStack;
+
+fn job(criteria: &str, context: serde_json::Value) -> serde_json::Value {
+    json!({"name": "e2e", "version": "0.0.1", "context": context, "command_criteria": [criteria], "cluster_criteria": ["type:localhost"]})
+}
+
+/// Submits through the API function and dispatches the queued message; answers the job id.
+async fn submit_and_dispatch(stack: &ServerlessStack, request: serde_json::Value) -> JobId {
+    let (status, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(request)).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "ACCEPTED");
+    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let event = stack.receive_as_sqs_event().await;
+    assert_eq!(event.records.len(), 1);
+    assert_eq!(event.records[0].body.as_deref(), Some(id.to_string().as_str()));
+    let response = heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_async_shell_job_runs_through_the_state_machine_and_its_stdout_is_served() {
+    let stack = ServerlessStack::create().await;
+
+    // The api function answers an API Gateway event; the caller is the authorizer's user,
+    // not the header the client sent.
+    let (status, answer) = stack
+        .api_json("alice", "POST", "/api/v1/job", Some(job("shell:echo", json!({"arguments": ["hello", "serverless"]}))))
+        .await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "ACCEPTED");
+    assert_eq!(answer["user"], "alice");
+    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+
+    // The job is in DynamoDB and its message in SQS.
+    let store = heimdall_adapters_aws::DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&heimdall_tests::emulator::emulator().sdk_config().await), &stack.settings.table);
+    assert_eq!(store.get(id).await.unwrap().status, JobStatus::Accepted);
+    let event = stack.receive_as_sqs_event().await;
+    assert_eq!(event.records.len(), 1);
+
+    // The dispatcher starts the real state machine, which the emulator executes.
+    let response = heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
+    assert!(response.batch_item_failures.is_empty());
+    let done = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    assert_eq!(done.exit_code, Some(0));
+    assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(20)).await, "SUCCEEDED");
+    let (status, stdout) = stack.api_call("alice", "GET", &format!("/api/v1/job/{id}/stdout"), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(String::from_utf8(stdout).unwrap(), "hello serverless\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_shell_job_exiting_3_ends_failed_with_the_code_and_its_stderr() {
+    let stack = ServerlessStack::create().await;
+    let id = submit_and_dispatch(&stack, job("shell:exit-3", json!({}))).await;
+
+    let done = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+
+    assert_eq!(done.status, JobStatus::Failed);
+    assert_eq!(done.exit_code, Some(3));
+    assert!(done.error.as_deref().unwrap().contains("exited with code 3"), "{done:?}");
+    assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(20)).await, "FAILED");
+    let (_, stderr) = stack.api_call("alice", "GET", &format!("/api/v1/job/{id}/stderr"), None).await;
+    assert_eq!(String::from_utf8(stderr).unwrap(), "failing\n");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_past_its_timeout_ends_failed_saying_so() {
+    let stack = ServerlessStack::create().await;
+    // The sleep command allows 2 s; this job sleeps 30.
+    let id = submit_and_dispatch(&stack, job("shell:sleep", json!({"arguments": ["30"]}))).await;
+
+    let done = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+
+    assert_eq!(done.status, JobStatus::Failed);
+    assert!(done.error.as_deref().unwrap().contains("longer than its timeout of 2 s"), "{done:?}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn cancel_through_the_api_stops_the_execution_and_ends_canceled() {
+    let stack = ServerlessStack::create().await;
+    let id = submit_and_dispatch(&stack, job("shell:sleep", json!({"arguments": ["1"], "timeout_seconds": 2}))).await;
+    stack.wait_for(id, Duration::from_secs(30), |s| s == JobStatus::Running).await;
+
+    let (status, answer) = stack.api_json("alice", "POST", &format!("/api/v1/job/{id}/cancel"), None).await;
+
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "CANCELED");
+    // The emulator applies the stop once the Task in flight returns (AWS at once); after it,
+    // nothing else of the state machine runs and the job stays CANCELED.
+    assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(20)).await, "ABORTED");
+    let job = stack.service.get(id).await.unwrap();
+    assert_eq!((job.status, job.canceled_by.as_deref()), (JobStatus::Canceled, Some("alice")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_same_sqs_message_delivered_twice_runs_the_job_once() {
+    let stack = ServerlessStack::create().await;
+    let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(job("shell:record-run", json!({})))).await;
+    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let event = stack.receive_as_sqs_event().await;
+
+    // Delivered twice: the second delivery while the first execution runs.
+    let first = heimdall_function_dispatcher::handle_batch(&stack.service, event.clone()).await;
+    let second = heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
+
+    assert!(first.batch_item_failures.is_empty() && second.batch_item_failures.is_empty());
+    let done = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    assert_eq!(file_lines(&stack.runs_log), vec![id.to_string()], "the job ran exactly once");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_bad_message_fails_alone_in_its_batch() {
+    let stack = ServerlessStack::create().await;
+    let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(job("shell:echo", json!({"arguments": ["ok"]})))).await;
+    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let mut event = stack.receive_as_sqs_event().await;
+    let mut bad = event.records[0].clone();
+    bad.message_id = Some("bad-message".into());
+    bad.body = Some("not a job id".into());
+    event.records.push(bad);
+
+    let response = heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
+
+    let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
+    assert_eq!(failed, vec!["bad-message"]);
+    let done = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+    assert_eq!(done.status, JobStatus::Succeeded);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_ping_job_runs_inside_the_api_function() {
+    let stack = ServerlessStack::create().await;
+    let (status, answer) = stack.api_json("bob", "POST", "/api/v1/job", Some(job("type:ping", json!({})))).await;
+    assert_eq!(status, 200, "{answer}");
+    assert_eq!(answer["status"], "SUCCEEDED");
+    assert_eq!(answer["result"]["data"][0][0], "Hello, bob!");
+    let (status, _) = stack.api_json("", "GET", "/api/v1/jobs", None).await;
+    assert_eq!(status, 200, "reads need no user");
+}

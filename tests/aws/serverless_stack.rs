@@ -1,0 +1,197 @@
+//! A whole serverless stack per test on the emulator: table, bucket, queue, the real state
+//! machine from `statemachines/`, and the plugin functions registered on the Lambda router.
+//! The service is built by the functions' own wiring (`heimdall_functions::build_service`).
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use axum::body::Body;
+use heimdall_adapters_aws::{AwsSettings, DynamoJobStore, s3_client};
+use heimdall_domain::{Job, JobId, JobStatus};
+use heimdall_functions::{FunctionConfig, build_service, plugin_step};
+use heimdall_service::JobService;
+use heimdall_tests::emulator::{LambdaHandler, emulator};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+use crate::support::unique;
+
+const CONFIG: &str = include_str!("../fixtures/serverless-config.yml");
+const STATE_MACHINE: &str = include_str!("../../statemachines/async-job.asl.json");
+
+pub struct ServerlessStack {
+    pub service: Arc<JobService>,
+    pub settings: AwsSettings,
+    pub sfn: aws_sdk_sfn::Client,
+    pub sqs: aws_sdk_sqs::Client,
+    pub runs_log: PathBuf,
+    api: axum::Router,
+    _dir: tempfile::TempDir,
+}
+
+impl ServerlessStack {
+    pub async fn create() -> Self {
+        let emulator = emulator();
+        let sdk = emulator.sdk_config().await;
+        let prefix = unique("hd");
+        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
+        let sqs = aws_sdk_sqs::Client::new(&sdk);
+        let sfn = aws_sdk_sfn::Client::new(&sdk);
+        DynamoJobStore::create_table(&dynamodb, &format!("{prefix}-jobs")).await.unwrap();
+        s3_client(&sdk).create_bucket().bucket(format!("{prefix}-artifacts")).send().await.unwrap();
+        let queue_url = sqs.create_queue().queue_name(format!("{prefix}-jobs")).send().await.unwrap().queue_url.unwrap();
+        let state_machine_arn = sfn
+            .create_state_machine()
+            .name(format!("{prefix}-async-job"))
+            .definition(STATE_MACHINE)
+            .role_arn("arn:aws:iam::123456789012:role/heimdall-state-machine")
+            .send()
+            .await
+            .unwrap()
+            .state_machine_arn;
+
+        let dir = tempfile::tempdir().unwrap();
+        let runs_log = dir.path().join("runs.log");
+        let config_file = dir.path().join("config.yml");
+        std::fs::write(&config_file, CONFIG.replace("{{RUNS_LOG}}", &runs_log.display().to_string())).unwrap();
+        let settings = AwsSettings {
+            table: format!("{prefix}-jobs"),
+            bucket: format!("{prefix}-artifacts"),
+            queue_url,
+            state_machine_arn,
+        };
+        let config = FunctionConfig {
+            aws: settings.clone(),
+            config_file: Some(config_file),
+            plugin_function_template: format!("{prefix}-plugin-{{plugin}}"),
+        };
+        let service = build_service(&sdk, &config, vec![]).unwrap();
+        let runtime = tokio::runtime::Handle::current();
+        for plugin in ["ping", "shell"] {
+            let service = service.clone();
+            let runtime = runtime.clone();
+            let handler: LambdaHandler = Arc::new(move |payload: Value| {
+                let service = service.clone();
+                // Run on the test's runtime, where the service's clients live.
+                let task = runtime.spawn(async move {
+                    let request = serde_json::from_value(payload).map_err(|e| ("InvalidRequest".to_owned(), e.to_string()))?;
+                    plugin_step::handle(&service, plugin, request)
+                        .await
+                        .map_err(|failure| (failure.error_type, failure.error_message))
+                });
+                Box::pin(async move { task.await.unwrap_or_else(|e| Err(("Crashed".to_owned(), e.to_string()))) })
+            });
+            emulator.register_function(&config.plugin_function_template.replace("{plugin}", plugin), handler);
+        }
+        let api = heimdall_function_api::app(service.clone());
+        Self { service, settings, sfn, sqs, runs_log, api, _dir: dir }
+    }
+
+    /// Sends an API Gateway HTTP API event (JWT authorizer, `$default` stage) for `user`
+    /// through the API function's app, the way `lambda_http` hands it over; answers status and
+    /// body. The event also carries an `X-Heimdall-User` header forged by the client.
+    pub async fn api_call(&self, user: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Vec<u8>) {
+        let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
+        let authorizer = if user.is_empty() {
+            Value::Null
+        } else {
+            json!({"jwt": {"claims": {"sub": "0000-sub", "username": user}, "scopes": null}})
+        };
+        let event = json!({
+            "version": "2.0",
+            "routeKey": "$default",
+            "rawPath": raw_path,
+            "rawQueryString": raw_query,
+            "headers": {"content-type": "application/json", "x-heimdall-user": "forged-by-client"},
+            "requestContext": {
+                "accountId": "123456789012",
+                "apiId": "api123",
+                "authorizer": authorizer,
+                "domainName": "api123.execute-api.us-east-1.amazonaws.com",
+                "domainPrefix": "api123",
+                "http": {"method": method, "path": raw_path, "protocol": "HTTP/1.1", "sourceIp": "127.0.0.1", "userAgent": "tests"},
+                "requestId": JobId::new().to_string(),
+                "routeKey": "$default",
+                "stage": "$default",
+                "time": "24/Nov/2026:22:00:00 +0000",
+                "timeEpoch": 1_700_000_000_000i64
+            },
+            "body": body.map(|b| b.to_string()),
+            "isBase64Encoded": false
+        });
+        let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
+        let (parts, body) = request.into_parts();
+        let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
+        let response = self.api.clone().oneshot(request).await.unwrap();
+        let status = response.status().as_u16();
+        let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+        (status, bytes.to_vec())
+    }
+
+    pub async fn api_json(&self, user: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let (status, bytes) = self.api_call(user, method, path, body).await;
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// Receives the queue's messages as the SQS event the dispatcher Lambda gets.
+    pub async fn receive_as_sqs_event(&self) -> aws_lambda_events::sqs::SqsEvent {
+        let received = self
+            .sqs
+            .receive_message()
+            .queue_url(&self.settings.queue_url)
+            .max_number_of_messages(10)
+            .wait_time_seconds(2)
+            .send()
+            .await
+            .unwrap();
+        let records: Vec<Value> = received
+            .messages()
+            .iter()
+            .map(|m| {
+                json!({
+                    "messageId": m.message_id(),
+                    "receiptHandle": m.receipt_handle(),
+                    "body": m.body(),
+                    "attributes": {},
+                    "messageAttributes": {},
+                    "md5OfBody": m.md5_of_body(),
+                    "eventSource": "aws:sqs",
+                    "eventSourceARN": "arn:aws:sqs:us-east-1:123456789012:jobs",
+                    "awsRegion": "us-east-1"
+                })
+            })
+            .collect();
+        serde_json::from_value(json!({"Records": records})).unwrap()
+    }
+
+    pub async fn wait_for(&self, id: JobId, timeout: Duration, done: impl Fn(JobStatus) -> bool) -> Job {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let job = self.service.get(id).await.unwrap();
+            if done(job.status) {
+                return job;
+            }
+            assert!(Instant::now() < deadline, "job {id} still {} after {timeout:?}", job.status);
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    pub async fn execution_status(&self, id: JobId) -> String {
+        let arn = format!("{}:{id}", self.settings.state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
+        let execution = self.sfn.describe_execution().execution_arn(arn).send().await.unwrap();
+        execution.status().as_str().to_owned()
+    }
+
+    /// Waits for the job's execution to leave RUNNING; answers its status.
+    pub async fn wait_for_execution_end(&self, id: JobId, timeout: Duration) -> String {
+        let deadline = Instant::now() + timeout;
+        loop {
+            let status = self.execution_status(id).await;
+            if status != "RUNNING" || Instant::now() > deadline {
+                return status;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+}
