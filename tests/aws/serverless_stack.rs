@@ -7,7 +7,8 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use axum::body::Body;
-use heimdall_adapters_aws::{AwsSettings, DynamoJobStore, s3_client};
+use heimdall_adapters_aws::AwsSettings;
+use heimdall_emulator::stack::create_stack;
 use heimdall_domain::{Job, JobId, JobStatus};
 use heimdall_functions::{FunctionConfig, build_service, plugin_step};
 use heimdall_service::JobService;
@@ -18,7 +19,6 @@ use tower::ServiceExt;
 use crate::support::unique;
 
 const CONFIG: &str = include_str!("../fixtures/serverless-config.yml");
-const STATE_MACHINE: &str = include_str!("../../statemachines/async-job.asl.json");
 
 pub struct ServerlessStack {
     pub service: Arc<JobService>,
@@ -35,36 +35,19 @@ impl ServerlessStack {
         let emulator = emulator();
         let sdk = emulator.sdk_config().await;
         let prefix = unique("hd");
-        let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
         let sqs = aws_sdk_sqs::Client::new(&sdk);
         let sfn = aws_sdk_sfn::Client::new(&sdk);
-        DynamoJobStore::create_table(&dynamodb, &format!("{prefix}-jobs")).await.unwrap();
-        s3_client(&sdk).create_bucket().bucket(format!("{prefix}-artifacts")).send().await.unwrap();
-        let queue_url = sqs.create_queue().queue_name(format!("{prefix}-jobs")).send().await.unwrap().queue_url.unwrap();
-        let state_machine_arn = sfn
-            .create_state_machine()
-            .name(format!("{prefix}-async-job"))
-            .definition(STATE_MACHINE)
-            .role_arn("arn:aws:iam::123456789012:role/heimdall-state-machine")
-            .send()
-            .await
-            .unwrap()
-            .state_machine_arn;
+        let settings = create_stack(&sdk, &prefix, "arn:aws:iam::123456789012:role/heimdall-state-machine").await.unwrap();
 
         let dir = tempfile::tempdir().unwrap();
         let runs_log = dir.path().join("runs.log");
         let config_file = dir.path().join("config.yml");
         std::fs::write(&config_file, CONFIG.replace("{{RUNS_LOG}}", &runs_log.display().to_string())).unwrap();
-        let settings = AwsSettings {
-            table: format!("{prefix}-jobs"),
-            bucket: format!("{prefix}-artifacts"),
-            queue_url,
-            state_machine_arn,
-        };
         let config = FunctionConfig {
             aws: settings.clone(),
             config_file: Some(config_file),
             plugin_function_template: format!("{prefix}-plugin-{{plugin}}"),
+            default_user: None,
         };
         let service = build_service(&sdk, &config, vec![]).unwrap();
         let runtime = tokio::runtime::Handle::current();
@@ -84,7 +67,7 @@ impl ServerlessStack {
             });
             emulator.register_function(&config.plugin_function_template.replace("{plugin}", plugin), handler);
         }
-        let api = heimdall_function_api::app(service.clone());
+        let api = heimdall_function_api::app(service.clone(), None);
         Self { service, settings, sfn, sqs, runs_log, api, _dir: dir }
     }
 

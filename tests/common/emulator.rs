@@ -4,34 +4,23 @@
 //! it makes to `MOTO_PORT`, where this router runs the invoked function's real handler code
 //! in-process and forwards everything else to moto.
 
-use std::collections::HashMap;
 use std::net::TcpListener as StdListener;
 use std::os::unix::process::CommandExt;
 use std::path::PathBuf;
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
-use axum::body::Bytes;
-use axum::extract::{Path, Request, State};
-use axum::http::{HeaderMap, HeaderValue, StatusCode};
-use axum::response::{IntoResponse, Response};
-use futures::future::BoxFuture;
-use serde_json::{Value, json};
-
-/// What a Lambda handler answers: its JSON result, or an error (`errorType`, `errorMessage`).
-pub type LambdaResult = Result<Value, (String, String)>;
-/// A function the router can invoke.
-pub type LambdaHandler = Arc<dyn Fn(Value) -> BoxFuture<'static, LambdaResult> + Send + Sync>;
+pub use heimdall_emulator::lambda_router::{LambdaHandler, LambdaResult};
+use heimdall_emulator::lambda_router::LambdaRouter;
+use serde_json::json;
 
 pub struct Emulator {
     /// moto's own endpoint: what our AWS clients use.
     pub endpoint: String,
     /// The router's port (moto's `MOTO_PORT`).
     pub router_port: u16,
-    functions: Arc<Mutex<HashMap<String, LambdaHandler>>>,
-    /// Every function invocation the router served, by function name (for counting).
-    invocations: Arc<Mutex<Vec<String>>>,
+    router: LambdaRouter,
 }
 
 fn free_port() -> u16 {
@@ -54,16 +43,11 @@ pub fn emulator() -> &'static Emulator {
 fn start() -> Emulator {
     let moto_port = free_port();
     let router_port = free_port();
-    let functions: Arc<Mutex<HashMap<String, LambdaHandler>>> = Arc::default();
-    let invocations: Arc<Mutex<Vec<String>>> = Arc::default();
+    let router = LambdaRouter::default();
+    let app = router.app(format!("http://127.0.0.1:{moto_port}"));
+    let moto_url = format!("http://127.0.0.1:{moto_port}");
     let venv = venv();
     let (ready_tx, ready_rx) = std::sync::mpsc::channel();
-    let router_state = RouterState {
-        functions: functions.clone(),
-        invocations: invocations.clone(),
-        moto: format!("http://127.0.0.1:{moto_port}"),
-        client: reqwest::Client::new(),
-    };
     // One thread owns moto (PR_SET_PDEATHSIG ties moto's life to this thread, which lives as
     // long as the test binary) and runs the router on its own runtime.
     std::thread::Builder::new()
@@ -86,12 +70,7 @@ fn start() -> Emulator {
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", router_port)).await.unwrap();
-                let moto_url = router_state.moto.clone();
-                let client = router_state.client.clone();
-                let app = axum::Router::new()
-                    .route("/2015-03-31/functions/{function}/invocations", axum::routing::post(invoke))
-                    .fallback(forward)
-                    .with_state(router_state);
+                let client = reqwest::Client::new();
                 let server = tokio::spawn(async move { axum::serve(listener, app).await });
                 wait_for_moto(&client, &moto_url).await;
                 // Turn on the Step Functions interpreter (state machines created later execute).
@@ -111,7 +90,7 @@ fn start() -> Emulator {
         })
         .unwrap();
     ready_rx.recv_timeout(Duration::from_secs(90)).expect("the emulator started");
-    Emulator { endpoint: format!("http://127.0.0.1:{moto_port}"), router_port, functions, invocations }
+    Emulator { endpoint: format!("http://127.0.0.1:{moto_port}"), router_port, router }
 }
 
 async fn wait_for_moto(client: &reqwest::Client, moto_url: &str) {
@@ -125,12 +104,12 @@ async fn wait_for_moto(client: &reqwest::Client, moto_url: &str) {
 impl Emulator {
     /// Makes `name` invocable by the state machines (its ARN's last part).
     pub fn register_function(&self, name: &str, handler: LambdaHandler) {
-        self.functions.lock().unwrap().insert(name.to_owned(), handler);
+        self.router.register(name, handler);
     }
 
     /// How many times the router ran `name`.
     pub fn invocations_of(&self, name: &str) -> usize {
-        self.invocations.lock().unwrap().iter().filter(|n| *n == name).count()
+        self.router.invocations_of(name)
     }
 
     /// The SDK config every test client uses: moto's endpoint, a fixed region, test keys.
@@ -146,60 +125,5 @@ impl Emulator {
     /// The ARN moto gives a function `name` (its fixed test account).
     pub fn function_arn(&self, name: &str) -> String {
         format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")
-    }
-}
-
-#[derive(Clone)]
-struct RouterState {
-    functions: Arc<Mutex<HashMap<String, LambdaHandler>>>,
-    invocations: Arc<Mutex<Vec<String>>>,
-    moto: String,
-    client: reqwest::Client,
-}
-
-/// `POST /2015-03-31/functions/{url-encoded ARN or name}/invocations`, as Step Functions calls it.
-async fn invoke(State(state): State<RouterState>, Path(function): Path<String>, body: Bytes) -> Response {
-    let name = function.rsplit(':').next().unwrap_or(&function).to_owned();
-    let handler = state.functions.lock().unwrap().get(&name).cloned();
-    let Some(handler) = handler else {
-        return (StatusCode::NOT_FOUND, axum::Json(json!({"Type": "User", "message": format!("Function not found: {function}")}))).into_response();
-    };
-    state.invocations.lock().unwrap().push(name);
-    let payload: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
-    match handler(payload).await {
-        Ok(answer) => axum::Json(answer).into_response(),
-        Err((error_type, error_message)) => {
-            let mut headers = HeaderMap::new();
-            headers.insert("X-Amz-Function-Error", HeaderValue::from_static("Unhandled"));
-            (StatusCode::OK, headers, axum::Json(json!({"errorType": error_type, "errorMessage": error_message}))).into_response()
-        }
-    }
-}
-
-/// Anything else goes to moto unchanged.
-async fn forward(State(state): State<RouterState>, request: Request) -> Response {
-    let (parts, body) = request.into_parts();
-    let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
-    let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-    let mut forwarded = state.client.request(parts.method, format!("{}{path}", state.moto)).body(body);
-    for (name, value) in &parts.headers {
-        if name != "host" {
-            forwarded = forwarded.header(name, value);
-        }
-    }
-    match forwarded.send().await {
-        Ok(answer) => {
-            let status = answer.status();
-            let headers = answer.headers().clone();
-            let bytes = answer.bytes().await.unwrap_or_default();
-            let mut response = (status, bytes).into_response();
-            for (name, value) in &headers {
-                if name != "content-length" && name != "transfer-encoding" {
-                    response.headers_mut().insert(name, value.clone());
-                }
-            }
-            response
-        }
-        Err(error) => (StatusCode::BAD_GATEWAY, error.to_string()).into_response(),
     }
 }

@@ -15,9 +15,10 @@ use heimdall_service::JobService;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
 
-/// The router with identity taken from the API Gateway request context.
-pub fn app(service: Arc<JobService>) -> Router {
-    router(AppState { service, identity: Identity::Header { default_user: None } })
+/// The router with identity taken from the API Gateway request context; `default_user` (local
+/// development only) stands in when API Gateway authenticated nobody.
+pub fn app(service: Arc<JobService>, default_user: Option<String>) -> Router {
+    router(AppState { service, identity: Identity::Header { default_user } })
         .layer(axum::middleware::from_fn(identity_from_request_context))
 }
 

@@ -8,5 +8,5 @@ async fn main() -> Result<(), lambda_http::Error> {
     let config = FunctionConfig::from_env()?;
     let sdk = heimdall_adapters_aws::load_sdk_config().await;
     let service = build_service(&sdk, &config, vec![])?;
-    lambda_http::run(heimdall_function_api::app(service)).await
+    lambda_http::run(heimdall_function_api::app(service, config.default_user)).await
 }

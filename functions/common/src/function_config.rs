@@ -11,6 +11,9 @@ pub struct FunctionConfig {
     pub config_file: Option<PathBuf>,
     /// The name (or ARN) of a plugin's Lambda, with `{plugin}` for the plugin name.
     pub plugin_function_template: String,
+    /// For local development only (`cargo lambda watch`, whose function URL has no
+    /// authorizer): the user of requests API Gateway did not authenticate. Never set on AWS.
+    pub default_user: Option<String>,
 }
 
 pub const PLUGIN_FUNCTION_PLACEHOLDER: &str = "{plugin}";
@@ -18,7 +21,8 @@ pub const PLUGIN_FUNCTION_PLACEHOLDER: &str = "{plugin}";
 impl FunctionConfig {
     /// Reads `HEIMDALL_TABLE`, `HEIMDALL_BUCKET`, `HEIMDALL_QUEUE_URL`,
     /// `HEIMDALL_STATE_MACHINE_ARN`, `HEIMDALL_CONFIG` (optional) and
-    /// `HEIMDALL_PLUGIN_FUNCTION` (default `heimdall-plugin-{plugin}`).
+    /// `HEIMDALL_PLUGIN_FUNCTION` (default `heimdall-plugin-{plugin}`) and, for local
+    /// development, `HEIMDALL_DEFAULT_USER`.
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).with_context(|| format!("Failed to read {name}: the function's environment must set it"));
         Ok(Self {
@@ -31,6 +35,7 @@ impl FunctionConfig {
             config_file: std::env::var_os("HEIMDALL_CONFIG").map(PathBuf::from),
             plugin_function_template: std::env::var("HEIMDALL_PLUGIN_FUNCTION")
                 .unwrap_or_else(|_| format!("heimdall-plugin-{PLUGIN_FUNCTION_PLACEHOLDER}")),
+            default_user: std::env::var("HEIMDALL_DEFAULT_USER").ok().filter(|user| !user.trim().is_empty()),
         })
     }
 }

@@ -25,7 +25,7 @@ pub use sfn_workflows::SfnWorkflows;
 pub use sqs_job_queue::SqsJobQueue;
 
 /// The message of an SDK error with its source chain, for logs and `Unavailable` errors.
-pub(crate) fn describe(error: &(dyn std::error::Error + 'static)) -> String {
+pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
     let mut text = error.to_string();
     let mut source = error.source();
     while let Some(cause) = source {

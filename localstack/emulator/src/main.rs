@@ -1,0 +1,79 @@
+//! `heimdall-emulator bootstrap` creates the stack's resources wherever `AWS_ENDPOINT_URL`
+//! points (moto, LocalStack, or AWS itself); `heimdall-emulator router` serves the Lambda
+//! router in front of moto, running the plugin functions in-process with the environment the
+//! real functions get. `localstack/emulator.sh` runs both around moto.
+
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+use heimdall_emulator::lambda_router::{LambdaHandler, LambdaRouter};
+use heimdall_emulator::stack::create_stack;
+use heimdall_functions::{FunctionConfig, build_service, plugin_step};
+use serde_json::Value;
+
+#[derive(Parser)]
+#[command(name = "heimdall-emulator", about = "The local AWS stack: bootstrap and Lambda router")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Creates the table, bucket, queues and state machine; prints the functions' environment.
+    Bootstrap {
+        #[arg(long, default_value = "heimdall")]
+        prefix: String,
+        /// The role the state machine runs as.
+        #[arg(long, default_value = "arn:aws:iam::000000000000:role/heimdall-state-machine")]
+        role_arn: String,
+    },
+    /// Serves the Lambda router (moto's MOTO_PORT) running the plugin functions in-process, and
+    /// feeds the jobs queue to the dispatcher function, as Lambda's event source mapping does.
+    Router {
+        #[arg(long, default_value = "127.0.0.1:5001")]
+        listen: String,
+        /// moto's own endpoint, where everything but invocations goes.
+        #[arg(long, default_value = "http://127.0.0.1:5000")]
+        moto: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::stderr).init();
+    let sdk = heimdall_adapters_aws::load_sdk_config().await;
+    match Cli::parse().command {
+        Command::Bootstrap { prefix, role_arn } => {
+            let settings = create_stack(&sdk, &prefix, &role_arn).await?;
+            println!("export HEIMDALL_TABLE={}", settings.table);
+            println!("export HEIMDALL_BUCKET={}", settings.bucket);
+            println!("export HEIMDALL_QUEUE_URL={}", settings.queue_url);
+            println!("export HEIMDALL_STATE_MACHINE_ARN={}", settings.state_machine_arn);
+            println!("export HEIMDALL_PLUGIN_FUNCTION={prefix}-plugin-{{plugin}}");
+        }
+        Command::Router { listen, moto } => {
+            let config = FunctionConfig::from_env()?;
+            let service = build_service(&sdk, &config, vec![])?;
+            let router = LambdaRouter::default();
+            for plugin in ["ping", "shell"] {
+                let service = service.clone();
+                let handler: LambdaHandler = Arc::new(move |payload: Value| {
+                    let service = service.clone();
+                    Box::pin(async move {
+                        let request = serde_json::from_value(payload).map_err(|e| ("InvalidRequest".to_owned(), e.to_string()))?;
+                        plugin_step::handle(&service, plugin, request).await.map_err(|f| (f.error_type, f.error_message))
+                    })
+                });
+                router.register(&config.plugin_function_template.replace("{plugin}", plugin), handler);
+            }
+            let sqs = aws_sdk_sqs::Client::new(&sdk);
+            tokio::spawn(heimdall_emulator::queue_poller::run(sqs, config.aws.queue_url.clone(), service.clone()));
+            let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
+            tracing::info!(%listen, %moto, "Lambda router serving");
+            axum::serve(listener, router.app(moto)).await?;
+        }
+    }
+    Ok(())
+}
