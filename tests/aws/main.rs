@@ -1,6 +1,7 @@
 //! The AWS adapters and the serverless path, against the emulator the tests start themselves
 //! (moto's server; see `common/emulator.rs`). One module per adapter, plus end to end.
 
+mod aws_calls;
 mod dynamo_job_store;
 mod end_to_end;
 mod serverless_stack;

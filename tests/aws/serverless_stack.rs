@@ -32,6 +32,15 @@ pub struct ServerlessStack {
 
 impl ServerlessStack {
     pub async fn create() -> Self {
+        Self::create_with(false).await
+    }
+
+    /// A stack whose service sends every AWS call through the router, which counts them.
+    pub async fn create_counted() -> Self {
+        Self::create_with(true).await
+    }
+
+    async fn create_with(counted: bool) -> Self {
         let emulator = emulator();
         let sdk = emulator.sdk_config().await;
         let prefix = unique("hd");
@@ -49,7 +58,8 @@ impl ServerlessStack {
             plugin_function_template: format!("{prefix}-plugin-{{plugin}}"),
             default_user: None,
         };
-        let service = build_service(&sdk, &config, vec![]).unwrap();
+        let service_sdk = if counted { emulator.counted_sdk_config().await } else { sdk.clone() };
+        let service = build_service(&service_sdk, &config, vec![]).unwrap();
         let runtime = tokio::runtime::Handle::current();
         for plugin in ["ping", "shell"] {
             let service = service.clone();

@@ -122,6 +122,21 @@ impl Emulator {
             .await
     }
 
+    /// The same, but through the router, which counts every call ([`Emulator::forwarded_calls`]).
+    pub async fn counted_sdk_config(&self) -> aws_config::SdkConfig {
+        aws_config::defaults(aws_config::BehaviorVersion::latest())
+            .endpoint_url(format!("http://127.0.0.1:{}", self.router_port))
+            .region(aws_config::Region::new("us-east-1"))
+            .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .load()
+            .await
+    }
+
+    /// The AWS calls that went through the router so far, as `service:Operation`.
+    pub fn forwarded_calls(&self) -> Vec<String> {
+        self.router.forwarded_calls()
+    }
+
     /// The ARN moto gives a function `name` (its fixed test account).
     pub fn function_arn(&self, name: &str) -> String {
         format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")

@@ -59,7 +59,7 @@ impl From<StepFailure> for Diagnostic {
 /// Runs one step for a job of `plugin` (this function's plugin).
 pub async fn handle(service: &JobService, plugin: &str, request: StepRequest) -> Result<Value, StepFailure> {
     let answer = |step: heimdall_service::StepAnswer| {
-        json!({"done": step.done, "handle": step.handle, "wait_seconds": step.wait.as_secs()})
+        json!({"done": step.done, "handle": step.handle, "wait_seconds": step.wait_seconds})
     };
     let job_id = match &request {
         StepRequest::Claim { job_id }

@@ -25,6 +25,8 @@ pub type LambdaHandler = Arc<dyn Fn(Value) -> BoxFuture<'static, LambdaResult> +
 pub struct LambdaRouter {
     functions: Arc<Mutex<HashMap<String, LambdaHandler>>>,
     invocations: Arc<Mutex<Vec<String>>>,
+    /// Every forwarded AWS call, as `service:Operation` (for counting calls per job).
+    forwarded: Arc<Mutex<Vec<String>>>,
 }
 
 #[derive(Clone)]
@@ -42,6 +44,11 @@ impl LambdaRouter {
     /// How many times `name` was invoked.
     pub fn invocations_of(&self, name: &str) -> usize {
         self.invocations.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|n| *n == name).count()
+    }
+
+    /// The AWS calls forwarded so far, as `service:Operation`, in order.
+    pub fn forwarded_calls(&self) -> Vec<String> {
+        self.forwarded.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     fn lock_functions(&self) -> std::sync::MutexGuard<'_, HashMap<String, LambdaHandler>> {
@@ -77,8 +84,25 @@ async fn invoke(State(state): State<RouterState>, Path(function): Path<String>, 
     }
 }
 
+/// `dynamodb:PutItem`, `sqs:SendMessage`, `s3:PUT`…: the signing scope names the service, the
+/// JSON protocols' `X-Amz-Target` the operation (S3, a REST protocol, by its method).
+fn call_name(parts: &axum::http::request::Parts) -> String {
+    let header = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let service = header("authorization")
+        .split("Credential=")
+        .nth(1)
+        .and_then(|credential| credential.split('/').nth(3))
+        .unwrap_or("unknown");
+    let operation = match header("x-amz-target").rsplit_once('.') {
+        Some((_, operation)) => operation.to_owned(),
+        None => parts.method.to_string(),
+    };
+    format!("{service}:{operation}")
+}
+
 async fn forward(State(state): State<RouterState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
+    state.router.forwarded.lock().unwrap_or_else(|p| p.into_inner()).push(call_name(&parts));
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
         return (StatusCode::BAD_REQUEST, "unreadable body").into_response();

@@ -13,21 +13,31 @@ use serde_json::{Value, json};
 use crate::job_service::JobService;
 use crate::service_error::ServiceError;
 
-/// Where a step left the job: done (go finalize) or not (wait `wait`, then poll).
+/// Where a step left the job: done (go finalize) or not (wait `wait_seconds`, then poll).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepAnswer {
     pub done: bool,
     pub handle: Value,
-    pub wait: Duration,
+    /// Whole seconds (what a state machine's Wait takes), rounded up so the wait keeps growing.
+    pub wait_seconds: u64,
 }
 
 impl StepAnswer {
     fn from_step(step: Step, wait: Duration) -> Self {
+        let wait_seconds = wait.as_secs_f64().ceil() as u64;
         match step {
-            Step::Pending(handle) => Self { done: false, handle, wait },
-            Step::Complete(handle) => Self { done: true, handle, wait },
+            Step::Pending(handle) => Self { done: false, handle, wait_seconds },
+            Step::Complete(handle) => Self { done: true, handle, wait_seconds },
         }
     }
+}
+
+/// The waits between a state machine's polls of a job that stays pending: 1, 2, 3, 5, 8, 12,
+/// 18, 27, then 30 s each (the cap).
+pub fn poll_waits() -> impl Iterator<Item = u64> {
+    std::iter::successors(Some(PollBackoff::FIRST.as_secs()), |previous| {
+        Some(StepAnswer::from_step(Step::Pending(Value::Null), PollBackoff::after(Duration::from_secs(*previous))).wait_seconds)
+    })
 }
 
 /// What `dispatch_job` did.
@@ -193,5 +203,16 @@ impl JobService {
     fn deadline_seconds(&self, run: &PluginRun) -> u64 {
         let own = run.command.context.get("timeout_seconds").and_then(Value::as_u64);
         own.unwrap_or(self.settings.max_job_seconds).min(self.settings.max_job_seconds)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_state_machines_wait_grows_by_half_in_whole_seconds_up_to_the_cap() {
+        let waits: Vec<u64> = poll_waits().take(11).collect();
+        assert_eq!(waits, vec![1, 2, 3, 5, 8, 12, 18, 27, 30, 30, 30]);
     }
 }

@@ -20,6 +20,6 @@ pub mod service_error;
 
 pub use catalog::Catalog;
 pub use job_service::{JobService, ServiceSettings, SubmittedJob};
-pub use job_steps::{Dispatched, StepAnswer};
+pub use job_steps::{Dispatched, StepAnswer, poll_waits};
 pub use plugin_registry::PluginRegistry;
 pub use service_error::ServiceError;

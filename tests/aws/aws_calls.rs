@@ -1,0 +1,61 @@
+//! How many AWS calls a job costs, and how many Step Functions state transitions: counted on
+//! the emulator (the service's clients go through the router, which counts every call) and
+//! held under a budget, so a change that adds calls on the hot path shows up here. The figures
+//! this prints are in docs/BENCHMARKS.md:
+//! `cargo test -p heimdall-tests --test aws aws_calls -- --nocapture`
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use heimdall_domain::JobId;
+use heimdall_tests::emulator::emulator;
+use serde_json::json;
+
+use crate::serverless_stack::ServerlessStack;
+
+fn tally(calls: &[String]) -> BTreeMap<&str, usize> {
+    let mut counts = BTreeMap::new();
+    for call in calls {
+        *counts.entry(call.as_str()).or_insert(0) += 1;
+    }
+    counts
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets() {
+    let stack = ServerlessStack::create_counted().await;
+    let emulator = emulator();
+
+    // A sync ping job, inside the api function.
+    let start = emulator.forwarded_calls().len();
+    let ping = json!({"name": "ping", "version": "1", "command_criteria": ["type:ping"]});
+    let (status, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(ping)).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")));
+    let sync_calls = emulator.forwarded_calls()[start..].to_vec();
+
+    // An async shell job, from the api function to the end of its execution.
+    let start = emulator.forwarded_calls().len();
+    let echo = json!({"name": "echo", "version": "1", "context": {"arguments": ["x"]}, "command_criteria": ["shell:echo"]});
+    let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(echo)).await;
+    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let event = stack.receive_as_sqs_event().await;
+    heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
+    assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(60)).await, "SUCCEEDED");
+    let async_calls = emulator.forwarded_calls()[start..].to_vec();
+
+    let history = stack
+        .sfn
+        .get_execution_history()
+        .execution_arn(format!("{}:{id}", stack.settings.state_machine_arn.replacen(":stateMachine:", ":execution:", 1)))
+        .send()
+        .await
+        .unwrap();
+    let transitions = history.events().iter().filter(|e| e.r#type().as_str().ends_with("StateEntered")).count();
+
+    eprintln!("sync ping job: {} AWS calls {:?}", sync_calls.len(), tally(&sync_calls));
+    eprintln!("async shell job: {} AWS calls {:?}", async_calls.len(), tally(&async_calls));
+    eprintln!("async shell job: {transitions} state transitions");
+    assert!(sync_calls.len() <= 8, "sync ping: {sync_calls:?}");
+    assert!(async_calls.len() <= 24, "async shell: {async_calls:?}");
+    assert_eq!(transitions, 5, "Claim, Claimed?, Submit, Done?, Finalize");
+}
