@@ -1,5 +1,4 @@
 use bytes::Bytes;
-use futures::TryStreamExt;
 use heimdall_adapters_aws::{S3ArtifactStore, s3_client};
 use heimdall_domain::JobId;
 use heimdall_ports::{Artifact, ArtifactReader, ArtifactStore};
@@ -16,8 +15,7 @@ async fn store() -> S3ArtifactStore {
 }
 
 async fn read_all(reader: ArtifactReader) -> Vec<u8> {
-    let chunks: Vec<Bytes> = reader.stream.try_collect().await.unwrap();
-    chunks.concat()
+    reader.read_all().await.unwrap()
 }
 
 #[tokio::test]

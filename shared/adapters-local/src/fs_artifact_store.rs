@@ -101,8 +101,7 @@ mod tests {
     use super::*;
 
     async fn read_all(reader: ArtifactReader) -> Vec<u8> {
-        let chunks: Vec<Bytes> = reader.stream.try_collect().await.unwrap();
-        chunks.concat()
+        reader.read_all().await.unwrap()
     }
 
     #[tokio::test]

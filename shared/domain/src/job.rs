@@ -42,6 +42,9 @@ fn empty_object() -> Value {
 }
 
 pub const MAX_NAME_LENGTH: usize = 255;
+/// A job's context, as JSON, is at most this large: the job record must fit a DynamoDB item
+/// (400 KB) with room for the rest, and state machine payloads carry no context anyway.
+pub const MAX_CONTEXT_BYTES: usize = 256 * 1024;
 pub const MAX_TAGS: usize = 64;
 
 impl JobRequest {
@@ -61,6 +64,12 @@ impl JobRequest {
             return Err(format!(
                 "context must be a JSON object, e.g. {{}}; got {}",
                 json_kind(&self.context)
+            ));
+        }
+        let size = self.context.to_string().len();
+        if size > MAX_CONTEXT_BYTES {
+            return Err(format!(
+                "context is {size} bytes of JSON; at most {MAX_CONTEXT_BYTES} are allowed (pass large inputs by reference, e.g. an S3 URI)"
             ));
         }
         Ok(())
@@ -206,6 +215,7 @@ mod tests {
             ("name", serde_json::json!("  ")),
             ("context", serde_json::json!([1])),
             ("cluster_criteria", serde_json::json!([""])),
+            ("context", serde_json::json!({"blob": "x".repeat(MAX_CONTEXT_BYTES)})),
         ];
         for (field, value) in cases {
             let mut json = base.clone();

@@ -316,7 +316,6 @@ impl Drop for WorkDir {
 mod tests {
     use std::sync::Arc;
 
-    use futures::TryStreamExt;
     use heimdall_adapters_local::FsArtifactStore;
     use heimdall_domain::config::Config;
     use heimdall_domain::{Job, JobRequest};
@@ -357,8 +356,7 @@ mod tests {
 
         async fn artifact(&self, artifact: Artifact) -> String {
             let reader = self.run.artifacts.open(self.run.job.id, artifact).await.unwrap().unwrap();
-            let chunks: Vec<Bytes> = reader.stream.try_collect().await.unwrap();
-            String::from_utf8(chunks.concat()).unwrap()
+            String::from_utf8(reader.read_all().await.unwrap()).unwrap()
         }
     }
 

@@ -59,6 +59,15 @@ pub struct ArtifactReader {
     pub stream: BoxStream<'static, Result<Bytes, StoreError>>,
 }
 
+impl ArtifactReader {
+    /// Reads the rest into memory: for small artifacts (a result to answer inline, tests).
+    pub async fn read_all(self) -> Result<Vec<u8>, StoreError> {
+        use futures::TryStreamExt;
+        let chunks: Vec<Bytes> = self.stream.try_collect().await?;
+        Ok(chunks.concat())
+    }
+}
+
 /// Writes a whole small artifact (a result, a message) in one call.
 pub async fn write_whole(
     store: &dyn ArtifactStore,

@@ -1,7 +1,6 @@
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use futures::TryStreamExt;
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::selection::{SelectionError, candidates};
 use heimdall_domain::{Job, JobId, JobRequest, JobResult, JobStatus, names};
@@ -207,8 +206,7 @@ impl JobService {
         if reader.length.is_some_and(|length| length > self.settings.inline_result_limit) {
             return None;
         }
-        let chunks: Vec<bytes::Bytes> = reader.stream.try_collect().await.ok()?;
-        serde_json::from_slice(&chunks.concat()).ok()
+        serde_json::from_slice(&reader.read_all().await.ok()?).ok()
     }
 
     /// Asks a job to stop. Only its owner may. Answers the job as it is after the request:
