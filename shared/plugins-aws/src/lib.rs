@@ -1,0 +1,1 @@
+//! The AWS data plugins (being written).

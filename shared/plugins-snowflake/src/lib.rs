@@ -1,0 +1,1 @@
+//! The snowflake plugin (being written).
