@@ -32,6 +32,9 @@ pub struct ServeSettings {
     pub config: Option<PathBuf>,
     pub default_user: Option<String>,
     pub shutdown_grace: Duration,
+    /// The AWS configuration of the data plugins (dynamodb, glue); `None`: the standard chain
+    /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials), loaded at start without network calls.
+    pub aws: Option<aws_config::SdkConfig>,
 }
 
 impl From<ServeArgs> for ServeSettings {
@@ -41,6 +44,7 @@ impl From<ServeArgs> for ServeSettings {
             config: args.config,
             default_user: args.default_user,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            aws: None,
         }
     }
 }
@@ -61,7 +65,11 @@ pub async fn run(
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
     let (config_text, config_name) = read_config(settings.config.as_deref())?;
-    let plugins = PluginRegistry::new(builtin_plugins());
+    let aws = match settings.aws {
+        Some(aws) => aws,
+        None => heimdall_adapters_aws::load_sdk_config().await,
+    };
+    let plugins = PluginRegistry::new(builtin_plugins().into_iter().chain(heimdall_plugins_aws::aws_plugins(&aws)));
     let catalog = Catalog::load(&config_text, &config_name, &plugins).map_err(|error| anyhow!("{error}"))?;
 
     std::fs::create_dir_all(&settings.data_dir)

@@ -2,10 +2,12 @@
 //! (moto's server; see `common/emulator.rs`). One module per adapter, plus end to end.
 
 mod aws_calls;
+mod data_plugins;
 mod dynamo_job_store;
 mod end_to_end;
 mod serverless_stack;
 mod s3_artifact_store;
 mod sfn_workflows;
+mod spark;
 mod sqs_job_queue;
 mod support;

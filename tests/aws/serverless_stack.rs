@@ -32,15 +32,22 @@ pub struct ServerlessStack {
 
 impl ServerlessStack {
     pub async fn create() -> Self {
-        Self::create_with(false).await
+        Self::create_with(false, &[]).await
     }
 
-    /// A stack whose service sends every AWS call through the router, which counts them.
+    /// A stack whose service sends every AWS call through the router, which counts them (and
+    /// can answer some in moto's place: `Emulator::override_answer`).
     pub async fn create_counted() -> Self {
-        Self::create_with(true).await
+        Self::create_with(true, &[]).await
     }
 
-    async fn create_with(counted: bool) -> Self {
+    /// A counted stack whose config has `{{NAME}}` placeholders replaced; `{{BUCKET}}` is the
+    /// stack's own bucket.
+    pub async fn create_counted_with(replacements: &[(&str, &str)]) -> Self {
+        Self::create_with(true, replacements).await
+    }
+
+    async fn create_with(counted: bool, replacements: &[(&str, &str)]) -> Self {
         let emulator = emulator();
         let sdk = emulator.sdk_config().await;
         let prefix = unique("hd");
@@ -51,7 +58,11 @@ impl ServerlessStack {
         let dir = tempfile::tempdir().unwrap();
         let runs_log = dir.path().join("runs.log");
         let config_file = dir.path().join("config.yml");
-        std::fs::write(&config_file, CONFIG.replace("{{RUNS_LOG}}", &runs_log.display().to_string())).unwrap();
+        let mut config_text = CONFIG.replace("{{RUNS_LOG}}", &runs_log.display().to_string()).replace("{{BUCKET}}", &settings.bucket);
+        for (placeholder, value) in replacements {
+            config_text = config_text.replace(placeholder, value);
+        }
+        std::fs::write(&config_file, config_text).unwrap();
         let config = FunctionConfig {
             aws: settings.clone(),
             config_file: Some(config_file),
@@ -59,9 +70,9 @@ impl ServerlessStack {
             default_user: None,
         };
         let service_sdk = if counted { emulator.counted_sdk_config().await } else { sdk.clone() };
-        let service = build_service(&service_sdk, &config, vec![]).unwrap();
+        let service = build_service(&service_sdk, &config).unwrap();
         let runtime = tokio::runtime::Handle::current();
-        for plugin in ["ping", "shell"] {
+        for plugin in service.plugin_names() {
             let service = service.clone();
             let runtime = runtime.clone();
             let handler: LambdaHandler = Arc::new(move |payload: Value| {

@@ -132,6 +132,11 @@ impl Emulator {
             .await
     }
 
+    /// Answers `method path` with `answer` instead of moto, for calls through the router.
+    pub fn override_answer(&self, method: &str, path: &str, answer: serde_json::Value) {
+        self.router.override_answer(method, path, answer);
+    }
+
     /// The AWS calls that went through the router so far, as `service:Operation`.
     pub fn forwarded_calls(&self) -> Vec<String> {
         self.router.forwarded_calls()

@@ -47,10 +47,15 @@ pub async fn spawn_app() -> TestApp {
 
 /// A server with the test config on `data_dir` (kept after the server stops, for restarts).
 pub async fn spawn_app_on(data_dir: PathBuf, shutdown_grace: Duration) -> TestApp {
+    spawn_app_with(TEST_CONFIG, data_dir, shutdown_grace, offline_aws_config()).await
+}
+
+/// A server with `config` (`{{RUNS_LOG}}` replaced) whose AWS plugins use `aws`.
+pub async fn spawn_app_with(config: &str, data_dir: PathBuf, shutdown_grace: Duration, aws: aws_config::SdkConfig) -> TestApp {
     init_logs();
     let runs_log = data_dir.join("runs.log");
     let config_path = data_dir.with_extension("config.yml");
-    std::fs::write(&config_path, TEST_CONFIG.replace("{{RUNS_LOG}}", &runs_log.display().to_string()))
+    std::fs::write(&config_path, config.replace("{{RUNS_LOG}}", &runs_log.display().to_string()))
         .expect("write the test config");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
     let base_url = format!("http://{}", listener.local_addr().unwrap());
@@ -59,6 +64,7 @@ pub async fn spawn_app_on(data_dir: PathBuf, shutdown_grace: Duration) -> TestAp
         config: Some(config_path),
         default_user: None,
         shutdown_grace,
+        aws: Some(aws),
     };
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(run(listener, settings, async move {
@@ -75,6 +81,16 @@ pub async fn spawn_app_on(data_dir: PathBuf, shutdown_grace: Duration) -> TestAp
     };
     app.wait_until_healthy().await;
     app
+}
+
+/// An AWS configuration for servers whose tests use no AWS: a fixed region and an endpoint on
+/// loopback, so nothing ever looks for a region or credentials on the network.
+pub fn offline_aws_config() -> aws_config::SdkConfig {
+    aws_config::SdkConfig::builder()
+        .behavior_version(aws_config::BehaviorVersion::latest())
+        .region(aws_config::Region::new("us-east-1"))
+        .endpoint_url("http://127.0.0.1:9")
+        .build()
 }
 
 impl TestApp {

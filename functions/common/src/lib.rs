@@ -11,4 +11,4 @@ pub mod plugin_step;
 pub mod wiring;
 
 pub use function_config::FunctionConfig;
-pub use wiring::build_service;
+pub use wiring::{all_plugins, build_service};

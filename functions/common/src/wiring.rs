@@ -10,12 +10,13 @@ use crate::function_config::FunctionConfig;
 /// The bundled example config, used when `HEIMDALL_CONFIG` is not set.
 pub const BUNDLED_CONFIG: &str = include_str!("../../../config/example.yml");
 
-/// The service over DynamoDB, S3, SQS and Step Functions, with `plugins`.
-pub fn build_service(
-    sdk: &aws_config::SdkConfig,
-    config: &FunctionConfig,
-    plugins: Vec<Arc<dyn Plugin>>,
-) -> anyhow::Result<Arc<JobService>> {
+/// Every plugin of this build: the local ones and the AWS data plugins (clients from `sdk`).
+pub fn all_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
+    heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::aws_plugins(sdk)).collect()
+}
+
+/// The service over DynamoDB, S3, SQS and Step Functions, with every plugin of this build.
+pub fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig) -> anyhow::Result<Arc<JobService>> {
     let (text, name) = match &config.config_file {
         None => (BUNDLED_CONFIG.to_owned(), "bundled config/example.yml".to_owned()),
         Some(path) => (
@@ -24,7 +25,7 @@ pub fn build_service(
         ),
     };
     // Every plugin this build knows validates the config, whichever this function runs.
-    let registry = PluginRegistry::new(heimdall_plugins::builtin_plugins().into_iter().chain(plugins));
+    let registry = PluginRegistry::new(all_plugins(sdk));
     let catalog = Catalog::load(&text, &name, &registry).map_err(|error| anyhow!("{error}"))?;
     let service = JobService::new(
         Arc::new(catalog),

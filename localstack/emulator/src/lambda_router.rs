@@ -27,6 +27,9 @@ pub struct LambdaRouter {
     invocations: Arc<Mutex<Vec<String>>>,
     /// Every forwarded AWS call, as `service:Operation` (for counting calls per job).
     forwarded: Arc<Mutex<Vec<String>>>,
+    /// Answers given instead of moto's, by `METHOD path` (for states moto never reaches, like
+    /// an EMR on EKS job run that completes or fails).
+    overrides: Arc<Mutex<HashMap<String, Value>>>,
 }
 
 #[derive(Clone)]
@@ -44,6 +47,11 @@ impl LambdaRouter {
     /// How many times `name` was invoked.
     pub fn invocations_of(&self, name: &str) -> usize {
         self.invocations.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|n| *n == name).count()
+    }
+
+    /// From now on, answers `method path` (no query string) with `answer` instead of moto.
+    pub fn override_answer(&self, method: &str, path: &str, answer: Value) {
+        self.overrides.lock().unwrap_or_else(|p| p.into_inner()).insert(format!("{method} {path}"), answer);
     }
 
     /// The AWS calls forwarded so far, as `service:Operation`, in order.
@@ -103,6 +111,10 @@ fn call_name(parts: &axum::http::request::Parts) -> String {
 async fn forward(State(state): State<RouterState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
     state.router.forwarded.lock().unwrap_or_else(|p| p.into_inner()).push(call_name(&parts));
+    let overridden = state.router.overrides.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{} {}", parts.method, parts.uri.path())).cloned();
+    if let Some(answer) = overridden {
+        return axum::Json(answer).into_response();
+    }
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let Ok(body) = axum::body::to_bytes(body, usize::MAX).await else {
         return (StatusCode::BAD_REQUEST, "unreadable body").into_response();

@@ -55,9 +55,9 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Router { listen, moto } => {
             let config = FunctionConfig::from_env()?;
-            let service = build_service(&sdk, &config, vec![])?;
+            let service = build_service(&sdk, &config)?;
             let router = LambdaRouter::default();
-            for plugin in ["ping", "shell"] {
+            for plugin in service.plugin_names() {
                 let service = service.clone();
                 let handler: LambdaHandler = Arc::new(move |payload: Value| {
                     let service = service.clone();

@@ -12,10 +12,22 @@ pub struct AwsSettings {
     pub state_machine_arn: String,
 }
 
-/// The SDK configuration every client is built from: region, credentials and endpoint from
-/// the standard chain (`AWS_REGION`, `AWS_ENDPOINT_URL`, …). Load it once per process.
+/// The region used when neither the environment (`AWS_REGION`) nor the profile names one.
+pub const FALLBACK_REGION: &str = "us-east-1";
+
+/// The SDK configuration every client is built from: credentials and endpoint from the standard
+/// chain (`AWS_ENDPOINT_URL`, …), the region from `AWS_REGION` or the profile, else
+/// [`FALLBACK_REGION`]. Loading makes no network call (the instance metadata region lookup is
+/// left out, so `heimdall serve` on a laptop starts at once); credentials resolve on first use.
+/// Load it once per process.
 pub async fn load_sdk_config() -> aws_config::SdkConfig {
-    aws_config::load_defaults(aws_config::BehaviorVersion::latest()).await
+    use aws_config::meta::region::RegionProviderChain;
+    use aws_config::profile::ProfileFileRegionProvider;
+    use aws_config::environment::EnvironmentVariableRegionProvider;
+    let region = RegionProviderChain::first_try(EnvironmentVariableRegionProvider::new())
+        .or_else(ProfileFileRegionProvider::new())
+        .or_else(aws_config::Region::new(FALLBACK_REGION));
+    aws_config::defaults(aws_config::BehaviorVersion::latest()).region(region).load().await
 }
 
 /// An S3 client for `config`. Path-style addressing when an endpoint override is set

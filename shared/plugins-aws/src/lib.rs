@@ -1,1 +1,30 @@
-//! The AWS data plugins (being written).
+//! The AWS data plugins. Each takes the process's SDK configuration (credentials, region,
+//! `AWS_ENDPOINT_URL`) at construction and builds its clients once.
+//!
+//! # Layout
+//! - [`dynamodb`]: `DynamoDbPlugin`, reads (get, query, PartiQL `SELECT`) into a result table.
+//! - [`glue`]: `GluePlugin`, an Iceberg table's metadata through the Glue catalog and S3.
+//! - [`spark`]: `SparkPlugin`, SparkSQL on EMR on EKS, polled by the state machine.
+//! - [`s3_uri`]: `s3://bucket/key` parsing.
+//! - [`attribute_json`]: DynamoDB attribute values to and from plain JSON.
+//! - [`result_table`]: builds a result table whose columns are the union of the rows' fields.
+
+pub mod attribute_json;
+pub mod dynamodb;
+pub mod glue;
+pub mod result_table;
+pub mod s3_uri;
+pub mod spark;
+
+pub use dynamodb::DynamoDbPlugin;
+pub use glue::GluePlugin;
+pub use spark::SparkPlugin;
+
+use std::sync::Arc;
+
+use heimdall_ports::Plugin;
+
+/// Every AWS data plugin, with clients built from `sdk`.
+pub fn aws_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
+    vec![Arc::new(DynamoDbPlugin::new(sdk)), Arc::new(GluePlugin::new(sdk)), Arc::new(SparkPlugin::new(sdk))]
+}

@@ -87,6 +87,11 @@ impl JobService {
         &self.catalog
     }
 
+    /// The plugins this service runs jobs with, by name.
+    pub fn plugin_names(&self) -> Vec<&'static str> {
+        self.plugins.names()
+    }
+
     /// Submits a job for `user`: matches it, records it, and either runs it now (sync, answered
     /// finished) or queues it (async, answered ACCEPTED).
     #[tracing::instrument(skip(self, request), fields(job_name = %request.name))]

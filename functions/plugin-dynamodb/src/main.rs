@@ -1,0 +1,6 @@
+//! The dynamodb plugin's Lambda: `heimdall_functions::plugin_step` with the dynamodb plugin.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    heimdall_functions::plugin_step::run_function("dynamodb").await
+}

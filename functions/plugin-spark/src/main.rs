@@ -1,0 +1,6 @@
+//! The spark plugin's Lambda: `heimdall_functions::plugin_step` with the spark plugin.
+
+#[tokio::main]
+async fn main() -> Result<(), lambda_runtime::Error> {
+    heimdall_functions::plugin_step::run_function("spark").await
+}

@@ -1,0 +1,277 @@
+//! Reads from DynamoDB into a result table. Three kinds of read, chosen by the job's context:
+//!
+//! ```json
+//! {"query": "SELECT * FROM orders WHERE customer = ?", "parameters": ["c-1"], "limit": 100}
+//! {"get": {"key": {"pk": "order#1"}}}
+//! {"key_condition": "pk = :pk AND sk > :from", "values": {":pk": "c-1", ":from": 10}, "index": "by_date", "limit": 50}
+//! ```
+//! `query` is PartiQL (Heimdall's field) and must be a `SELECT`: writes are refused. `get` and
+//! `key_condition` read the table named by the job (`table`), the command or the cluster
+//! context (`table`), in that order. Every read pages through `NextToken` /
+//! `LastEvaluatedKey` up to the job's `limit`, capped by the command's `max_rows` (default
+//! 10,000). Columns are the union of the items' attribute names; values are plain JSON.
+
+use std::collections::HashMap;
+
+use async_trait::async_trait;
+use aws_sdk_dynamodb::types::AttributeValue;
+use heimdall_domain::Command;
+use heimdall_ports::{Plugin, PluginError, PluginRun, Step};
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::attribute_json::{to_attribute, to_item, to_json};
+use crate::result_table::ResultTable;
+
+pub const DEFAULT_MAX_ROWS: usize = 10_000;
+
+/// The dynamodb plugin.
+pub struct DynamoDbPlugin {
+    client: aws_sdk_dynamodb::Client,
+}
+
+impl DynamoDbPlugin {
+    pub fn new(sdk: &aws_config::SdkConfig) -> Self {
+        Self { client: aws_sdk_dynamodb::Client::new(sdk) }
+    }
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DynamoSettings {
+    table: Option<String>,
+    max_rows: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DynamoJob {
+    table: Option<String>,
+    query: Option<String>,
+    #[serde(default)]
+    parameters: Vec<Value>,
+    get: Option<GetRequest>,
+    key_condition: Option<String>,
+    #[serde(default)]
+    names: HashMap<String, String>,
+    #[serde(default)]
+    values: Map<String, Value>,
+    index: Option<String>,
+    limit: Option<usize>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GetRequest {
+    key: Map<String, Value>,
+}
+
+/// One read, resolved against the settings.
+enum Read {
+    Statement { statement: String, parameters: Vec<Value> },
+    Get { table: String, key: Map<String, Value> },
+    Query { table: String, key_condition: String, names: HashMap<String, String>, values: Map<String, Value>, index: Option<String> },
+}
+
+fn settings(context: &Value, what: &str) -> Result<DynamoSettings, String> {
+    serde_json::from_value(context.clone()).map_err(|error| format!("dynamodb {what} context: {error}"))
+}
+
+/// The statement with leading comments removed, for the read-only check.
+fn first_keyword(statement: &str) -> String {
+    let mut rest = statement.trim_start();
+    loop {
+        if let Some(after) = rest.strip_prefix("--") {
+            rest = after.split_once('\n').map(|(_, r)| r).unwrap_or("").trim_start();
+        } else if let Some(after) = rest.strip_prefix("/*") {
+            rest = after.split_once("*/").map(|(_, r)| r).unwrap_or("").trim_start();
+        } else {
+            break;
+        }
+    }
+    rest.split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("").to_ascii_uppercase()
+}
+
+impl DynamoDbPlugin {
+    fn plan(command: &Command, cluster_context: &Value, job_context: &Value) -> Result<(Read, usize), String> {
+        let command_settings = settings(&command.context, "command")?;
+        let cluster_settings = settings(cluster_context, "cluster")?;
+        let job: DynamoJob = serde_json::from_value(job_context.clone()).map_err(|error| format!("dynamodb job context: {error}"))?;
+        let max_rows = command_settings.max_rows.unwrap_or(DEFAULT_MAX_ROWS);
+        let limit = job.limit.unwrap_or(max_rows).min(max_rows);
+        if limit == 0 {
+            return Err("dynamodb job context: `limit` must be at least 1".into());
+        }
+        let table = job.table.clone().or(command_settings.table).or(cluster_settings.table);
+        let kinds = [job.query.is_some(), job.get.is_some(), job.key_condition.is_some()].iter().filter(|k| **k).count();
+        if kinds != 1 {
+            return Err("dynamodb job context: give exactly one of `query` (PartiQL SELECT), `get` ({\"key\": {...}}) or `key_condition`".into());
+        }
+        let need_table = || table.clone().ok_or_else(|| "dynamodb: no table: set `table` in the job, command or cluster context".to_owned());
+        let read = if let Some(statement) = job.query {
+            let keyword = first_keyword(&statement);
+            if keyword != "SELECT" {
+                return Err(format!(
+                    "dynamodb job context: `query` must be a PartiQL SELECT; this plugin only reads, and {} statements are refused",
+                    if keyword.is_empty() { "empty".to_owned() } else { keyword }
+                ));
+            }
+            Read::Statement { statement, parameters: job.parameters }
+        } else if let Some(get) = job.get {
+            if get.key.is_empty() {
+                return Err("dynamodb job context: `get.key` must name the item's key attributes".into());
+            }
+            Read::Get { table: need_table()?, key: get.key }
+        } else {
+            Read::Query {
+                table: need_table()?,
+                key_condition: job.key_condition.unwrap_or_default(),
+                names: job.names,
+                values: job.values,
+                index: job.index,
+            }
+        };
+        Ok((read, limit))
+    }
+
+    async fn read(&self, read: Read, limit: usize) -> Result<ResultTable, PluginError> {
+        let mut table = ResultTable::default();
+        let push = |item: &HashMap<String, AttributeValue>, table: &mut ResultTable| {
+            let mut fields: Vec<(&String, &AttributeValue)> = item.iter().collect();
+            fields.sort_by(|a, b| a.0.cmp(b.0));
+            table.push_row(fields.into_iter().map(|(name, value)| {
+                let (json, type_name) = to_json(value);
+                (name.clone(), json, type_name)
+            }));
+        };
+        match read {
+            Read::Get { table: name, key } => {
+                let output = self
+                    .client
+                    .get_item()
+                    .table_name(&name)
+                    .set_key(Some(to_item(&key)))
+                    .send()
+                    .await
+                    .map_err(|error| failure("GetItem", &name, &error))?;
+                if let Some(item) = output.item() {
+                    push(item, &mut table);
+                }
+            }
+            Read::Statement { statement, parameters } => {
+                let mut next_token = None;
+                loop {
+                    let output = self
+                        .client
+                        .execute_statement()
+                        .statement(&statement)
+                        .set_parameters((!parameters.is_empty()).then(|| parameters.iter().map(to_attribute).collect()))
+                        .set_next_token(next_token.take())
+                        .send()
+                        .await
+                        .map_err(|error| failure("ExecuteStatement", "the statement's table", &error))?;
+                    for item in output.items() {
+                        if table.len() == limit {
+                            break;
+                        }
+                        push(item, &mut table);
+                    }
+                    match output.next_token() {
+                        Some(token) if table.len() < limit => next_token = Some(token.to_owned()),
+                        _ => break,
+                    }
+                }
+            }
+            Read::Query { table: name, key_condition, names, values, index } => {
+                let mut start_key = None;
+                loop {
+                    let output = self
+                        .client
+                        .query()
+                        .table_name(&name)
+                        .set_index_name(index.clone())
+                        .key_condition_expression(&key_condition)
+                        .set_expression_attribute_names((!names.is_empty()).then(|| names.clone()))
+                        .set_expression_attribute_values((!values.is_empty()).then(|| to_item(&values)))
+                        .set_exclusive_start_key(start_key.take())
+                        .send()
+                        .await
+                        .map_err(|error| failure("Query", &name, &error))?;
+                    for item in output.items() {
+                        if table.len() == limit {
+                            break;
+                        }
+                        push(item, &mut table);
+                    }
+                    match output.last_evaluated_key() {
+                        Some(key) if table.len() < limit => start_key = Some(key.clone()),
+                        _ => break,
+                    }
+                }
+            }
+        }
+        Ok(table)
+    }
+}
+
+/// A DynamoDB error as the job's failure: the service's own message for a client mistake
+/// (missing table, bad expression), `Unavailable` for throttling and outages.
+fn failure<E>(operation: &str, table: &str, error: &aws_sdk_dynamodb::error::SdkError<E>) -> PluginError
+where
+    E: aws_sdk_dynamodb::error::ProvideErrorMetadata + std::error::Error + 'static,
+{
+    match error.as_service_error() {
+        Some(service) => {
+            let code = service.code().unwrap_or("Error");
+            let message = service.message().unwrap_or("no message");
+            if matches!(code, "ProvisionedThroughputExceededException" | "ThrottlingException" | "RequestLimitExceeded" | "InternalServerError") {
+                PluginError::Unavailable(format!("DynamoDB {operation}: {code}: {message}"))
+            } else if code == "ResourceNotFoundException" {
+                PluginError::JobFailed { message: format!("DynamoDB {operation}: table {table} not found ({message})"), exit_code: None }
+            } else {
+                PluginError::JobFailed { message: format!("DynamoDB {operation}: {code}: {message}"), exit_code: None }
+            }
+        }
+        None => PluginError::Unavailable(format!("DynamoDB {operation}: {}", heimdall_adapters_aws::describe(error))),
+    }
+}
+
+#[async_trait]
+impl Plugin for DynamoDbPlugin {
+    fn name(&self) -> &'static str {
+        "dynamodb"
+    }
+
+    fn validate_command(&self, command: &Command) -> Result<(), String> {
+        settings(&command.context, "command").map(|_| ())
+    }
+
+    fn validate_cluster(&self, cluster: &heimdall_domain::Cluster) -> Result<(), String> {
+        settings(&cluster.context, "cluster").map(|_| ())
+    }
+
+    fn validate_job(&self, context: &Value, command: &Command) -> Result<(), String> {
+        // The cluster is not chosen yet: check the job against the command alone.
+        Self::plan(command, &json!({"table": "?"}), context).map(|_| ())
+    }
+
+    async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {
+        let (read, limit) = Self::plan(&run.command, &run.cluster.context, &run.job.context).map_err(PluginError::InvalidContext)?;
+        let table = self.read(read, limit).await?;
+        let rows = table.len();
+        run.write_result(&table.into_result()).await?;
+        Ok(Step::Complete(json!({"rows": rows})))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_read_only_check_sees_through_comments_and_case() {
+        assert_eq!(first_keyword("  -- why\n /* note */ select * from t"), "SELECT");
+        assert_eq!(first_keyword("DELETE FROM t WHERE pk = 'a'"), "DELETE");
+        assert_eq!(first_keyword(""), "");
+    }
+}

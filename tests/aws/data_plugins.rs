@@ -1,0 +1,225 @@
+//! The dynamodb and glue plugins on both runtimes: `heimdall serve` (real HTTP, jobs run in
+//! the submit call) and the serverless stack (the state machine runs the plugin's function),
+//! against data the tests put into the emulator.
+
+use std::time::Duration;
+
+use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
+use aws_sdk_glue::types::{DatabaseInput, TableInput};
+use heimdall_adapters_aws::s3_client;
+use heimdall_domain::{JobId, JobStatus};
+use heimdall_tests::emulator::emulator;
+use heimdall_tests::{TestApp, spawn_app_with};
+use serde_json::{Value, json};
+
+use crate::serverless_stack::ServerlessStack;
+use crate::support::unique;
+
+const LOCAL_CONFIG: &str = r#"
+commands:
+  - {name: dynamodb, version: "1", plugin: dynamodb, is_sync: true, tags: [type:dynamodb], cluster_tags: [type:dynamodb], context: {max_rows: 100}}
+  - {name: glue, version: "1", plugin: glue, is_sync: true, tags: [type:glue], cluster_tags: [type:glue]}
+clusters:
+  - {name: dynamodb, version: "1", tags: [type:dynamodb]}
+  - {name: glue-catalog, version: "1", tags: [type:glue]}
+"#;
+
+/// A table `orders` (customer, order) with three orders of two customers, and a fourth item
+/// with an extra attribute.
+async fn orders_table() -> String {
+    let client = aws_sdk_dynamodb::Client::new(&emulator().sdk_config().await);
+    let table = unique("orders");
+    let attribute = |name: &str, kind| AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().unwrap();
+    let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
+    client
+        .create_table()
+        .table_name(&table)
+        .billing_mode(BillingMode::PayPerRequest)
+        .attribute_definitions(attribute("customer", ScalarAttributeType::S))
+        .attribute_definitions(attribute("order", ScalarAttributeType::N))
+        .key_schema(key("customer", KeyType::Hash))
+        .key_schema(key("order", KeyType::Range))
+        .send()
+        .await
+        .unwrap();
+    for (customer, order, total) in [("c-1", "1", "10.5"), ("c-1", "2", "20"), ("c-1", "3", "7"), ("c-2", "1", "99")] {
+        let mut put = client
+            .put_item()
+            .table_name(&table)
+            .item("customer", AttributeValue::S(customer.into()))
+            .item("order", AttributeValue::N(order.into()))
+            .item("total", AttributeValue::N(total.into()));
+        if customer == "c-2" {
+            put = put.item("gift", AttributeValue::Bool(true));
+        }
+        put.send().await.unwrap();
+    }
+    table
+}
+
+const METADATA: &str = r#"{
+  "format-version": 2,
+  "table-uuid": "9c12d441-03fe-4693-9a96-a0705ddf69c1",
+  "location": "s3://lake/sales/orders",
+  "current-schema-id": 1,
+  "schemas": [
+    {"type": "struct", "schema-id": 0, "fields": [{"id": 1, "name": "id", "required": true, "type": "long"}]},
+    {"type": "struct", "schema-id": 1, "fields": [
+      {"id": 1, "name": "id", "required": true, "type": "long"},
+      {"id": 2, "name": "placed_at", "required": false, "type": "timestamptz"},
+      {"id": 3, "name": "lines", "required": false, "type": {"type": "list", "element-id": 4, "element": "string", "element-required": false}}
+    ]}
+  ],
+  "default-spec-id": 0,
+  "partition-specs": [{"spec-id": 0, "fields": [{"name": "placed_at_day", "transform": "day", "source-id": 2, "field-id": 1000}]}],
+  "current-snapshot-id": 2,
+  "snapshots": [
+    {"snapshot-id": 1, "timestamp-ms": 1700000000000, "summary": {"operation": "append", "added-records": "10"}},
+    {"snapshot-id": 2, "parent-snapshot-id": 1, "timestamp-ms": 1700000100000, "summary": {"operation": "overwrite", "added-records": "3"}}
+  ],
+  "properties": {"write.format.default": "parquet", "owner": "sales"}
+}"#;
+
+/// A Glue database with an Iceberg table `orders` (its metadata in S3) and a Hive table
+/// `legacy`; answers the database name.
+async fn glue_catalog() -> String {
+    let sdk = emulator().sdk_config().await;
+    let bucket = unique("lake");
+    let s3 = s3_client(&sdk);
+    s3.create_bucket().bucket(&bucket).send().await.unwrap();
+    let key = "sales/orders/metadata/00002.metadata.json";
+    s3.put_object().bucket(&bucket).key(key).body(METADATA.as_bytes().to_vec().into()).send().await.unwrap();
+    let glue = aws_sdk_glue::Client::new(&sdk);
+    let database = unique("sales").replace('-', "_");
+    glue.create_database().database_input(DatabaseInput::builder().name(&database).build().unwrap()).send().await.unwrap();
+    let iceberg = TableInput::builder()
+        .name("orders")
+        .table_type("EXTERNAL_TABLE")
+        .parameters("table_type", "ICEBERG")
+        .parameters("metadata_location", format!("s3://{bucket}/{key}"))
+        .build()
+        .unwrap();
+    glue.create_table().database_name(&database).table_input(iceberg).send().await.unwrap();
+    let hive = TableInput::builder().name("legacy").table_type("EXTERNAL_TABLE").parameters("classification", "csv").build().unwrap();
+    glue.create_table().database_name(&database).table_input(hive).send().await.unwrap();
+    database
+}
+
+async fn local_app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(LOCAL_CONFIG, dir.path().join("data"), Duration::from_secs(5), emulator().sdk_config().await).await;
+    (app, dir)
+}
+
+fn request(criteria: &str, context: Value) -> Value {
+    json!({"name": "data", "version": "1", "command_criteria": [criteria], "context": context})
+}
+
+fn column_names(result: &Value) -> Vec<String> {
+    result["columns"].as_array().unwrap().iter().map(|c| c["name"].as_str().unwrap().to_owned()).collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_reads_by_partiql_by_key_and_by_key_condition_in_heimdall_serve() {
+    let table = orders_table().await;
+    let (app, _dir) = local_app().await;
+
+    // PartiQL SELECT: every item, columns the union of their attributes.
+    let answer = app.submit_ok(&request("type:dynamodb", json!({"query": format!("SELECT * FROM \"{table}\"")}))).await;
+    assert_eq!(answer["status"], "SUCCEEDED", "{answer}");
+    let result = &answer["result"];
+    assert_eq!(result["data"].as_array().unwrap().len(), 4);
+    let mut names = column_names(result);
+    names.sort();
+    assert_eq!(names, ["customer", "gift", "order", "total"]);
+
+    // Get one item by key: numbers come back as JSON numbers.
+    let answer = app
+        .submit_ok(&request("type:dynamodb", json!({"table": table, "get": {"key": {"customer": "c-1", "order": 2}}})))
+        .await;
+    let result = &answer["result"];
+    let total = column_names(result).iter().position(|c| c == "total").unwrap();
+    assert_eq!(result["data"], json!([result["data"][0].clone()]));
+    assert_eq!(result["data"][0][total], json!(20));
+
+    // Query by key condition, capped by the job's limit (the pages are followed).
+    let answer = app
+        .submit_ok(&request(
+            "type:dynamodb",
+            json!({"table": table, "key_condition": "customer = :c", "values": {":c": "c-1"}, "limit": 2}),
+        ))
+        .await;
+    assert_eq!(answer["result"]["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_refuses_writes_and_names_a_missing_table() {
+    let (app, _dir) = local_app().await;
+
+    let response = app.submit_job(&request("type:dynamodb", json!({"query": "DELETE FROM orders WHERE customer = 'c-1'"}))).await;
+    assert_eq!(response.status(), 400);
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["code"], "INVALID_JOB_CONTEXT");
+    assert!(body["error"].as_str().unwrap().contains("DELETE statements are refused"), "{body}");
+
+    let answer = app.submit_ok(&request("type:dynamodb", json!({"table": "no-such-table", "get": {"key": {"id": "x"}}}))).await;
+    assert_eq!(answer["status"], "FAILED");
+    assert!(answer["error"].as_str().unwrap().contains("no-such-table not found"), "{answer}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn glue_describes_an_iceberg_tables_schema_spec_snapshots_and_properties_in_heimdall_serve() {
+    let database = glue_catalog().await;
+    let (app, _dir) = local_app().await;
+
+    let answer = app.submit_ok(&request("type:glue", json!({"table_name": format!("{database}.orders")}))).await;
+
+    assert_eq!(answer["status"], "SUCCEEDED", "{answer}");
+    let rows = answer["result"]["data"].as_array().unwrap().clone();
+    let of = |section: &str| rows.iter().filter(|r| r[0] == section).cloned().collect::<Vec<_>>();
+    let schema: Vec<Value> = of("schema").iter().map(|r| json!([r[1], r[2]])).collect();
+    assert_eq!(schema, [json!(["id", "long"]), json!(["placed_at", "timestamptz"]), json!(["lines", "list"])]);
+    assert_eq!(of("partition")[0][1], "placed_at_day");
+    assert_eq!(of("partition")[0][2], "day");
+    let snapshots = of("snapshot");
+    assert_eq!(snapshots.len(), 2);
+    assert_eq!(snapshots[1][2], "overwrite");
+    assert_eq!(snapshots[1][3]["current"], true);
+    assert_eq!(snapshots[1][3]["timestamp_ms"], 1_700_000_100_000i64);
+    assert_eq!(of("property").len(), 2);
+
+    let missing = app.submit_ok(&request("type:glue", json!({"table_name": format!("{database}.nope")}))).await;
+    assert_eq!(missing["status"], "FAILED");
+    assert!(missing["error"].as_str().unwrap().contains("not found in the Glue catalog"), "{missing}");
+    let hive = app.submit_ok(&request("type:glue", json!({"table_name": format!("{database}.legacy")}))).await;
+    assert_eq!(hive["status"], "FAILED");
+    assert!(hive["error"].as_str().unwrap().contains("is not an Iceberg table"), "{hive}");
+}
+
+/// Submits through the api function, dispatches, waits for the end; answers the job and result.
+async fn run_serverless(stack: &ServerlessStack, criteria: &str, cluster: &str, context: Value) -> (heimdall_domain::Job, Value) {
+    let body = json!({"name": "data", "version": "1", "command_criteria": [criteria], "cluster_criteria": [cluster], "context": context});
+    let (status, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(body)).await;
+    assert_eq!(status, 200, "{answer}");
+    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let event = stack.receive_as_sqs_event().await;
+    assert!(heimdall_function_dispatcher::handle_batch(&stack.service, event).await.batch_item_failures.is_empty());
+    let job = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+    let (_, result) = stack.api_json("alice", "GET", &format!("/api/v1/job/{id}/result"), None).await;
+    (job, result)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_and_glue_jobs_run_through_the_state_machine() {
+    let table = orders_table().await;
+    let database = glue_catalog().await;
+    let stack = ServerlessStack::create().await;
+
+    let (job, result) = run_serverless(&stack, "type:dynamodb", "type:dynamodb", json!({"query": format!("SELECT * FROM \"{table}\" WHERE customer = 'c-1'")})).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert_eq!(result["data"].as_array().unwrap().len(), 3);
+
+    let (job, result) = run_serverless(&stack, "type:glue", "type:glue", json!({"table_name": format!("{database}.orders")})).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert!(result["data"].as_array().unwrap().iter().any(|row| row[0] == "snapshot"));
+}

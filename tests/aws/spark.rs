@@ -1,0 +1,143 @@
+//! The spark plugin through the state machine, on the emulator's EMR on EKS. The emulator's job
+//! runs stay RUNNING forever, so the tests answer `DescribeJobRun` for their run with the
+//! terminal state in the real API's shape (the router stands in for moto there), and write the
+//! job's output to S3 themselves, as the Spark job would.
+
+use std::time::{Duration, Instant};
+
+use aws_sdk_emrcontainers::types::{ContainerInfo, ContainerProvider, ContainerProviderType, EksInfo};
+use heimdall_adapters_aws::s3_client;
+use heimdall_domain::{JobId, JobStatus};
+use heimdall_tests::emulator::emulator;
+use serde_json::{Value, json};
+
+use crate::serverless_stack::ServerlessStack;
+use crate::support::unique;
+
+struct SparkFixture {
+    stack: ServerlessStack,
+    emr: aws_sdk_emrcontainers::Client,
+    virtual_cluster_id: String,
+}
+
+async fn fixture() -> SparkFixture {
+    let sdk = emulator().sdk_config().await;
+    let emr = aws_sdk_emrcontainers::Client::new(&sdk);
+    let name = unique("spark-eks");
+    let provider = ContainerProvider::builder()
+        .id("eks-cluster")
+        .r#type(ContainerProviderType::Eks)
+        .info(ContainerInfo::EksInfo(EksInfo::builder().namespace(&name).build()))
+        .build()
+        .unwrap();
+    let created = emr.create_virtual_cluster().name(&name).container_provider(provider).client_token(&name).send().await.unwrap();
+    let stack = ServerlessStack::create_counted_with(&[("{{SPARK_CLUSTER}}", &name)]).await;
+    SparkFixture { stack, emr, virtual_cluster_id: created.id().unwrap().to_owned() }
+}
+
+impl SparkFixture {
+    /// Submits a spark job through the api function and dispatches it; answers its id.
+    async fn submit(&self, context: Value) -> JobId {
+        let body = json!({"name": "spark", "version": "1", "command_criteria": ["type:spark"], "cluster_criteria": ["type:spark"], "context": context});
+        let (status, answer) = self.stack.api_json("alice", "POST", "/api/v1/job", Some(body)).await;
+        assert_eq!(status, 200, "{answer}");
+        let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+        let event = self.stack.receive_as_sqs_event().await;
+        assert!(heimdall_function_dispatcher::handle_batch(&self.stack.service, event).await.batch_item_failures.is_empty());
+        id
+    }
+
+    /// The job run the plugin started for `job` (named after it), once it exists.
+    async fn job_run_of(&self, job: JobId) -> String {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            let runs = self.emr.list_job_runs().virtual_cluster_id(&self.virtual_cluster_id).send().await.unwrap();
+            if let Some(run) = runs.job_runs().iter().find(|r| r.name() == Some(format!("heimdall-{job}").as_str())) {
+                return run.id().unwrap().to_owned();
+            }
+            assert!(Instant::now() < deadline, "no job run was started for {job}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// From now on `DescribeJobRun` says the run ended in `state`.
+    fn end_run(&self, job_run: &str, state: &str, failure_reason: Option<&str>, details: Option<&str>) {
+        let mut run = json!({"id": job_run, "virtualClusterId": self.virtual_cluster_id, "state": state, "name": "heimdall"});
+        if let Some(reason) = failure_reason {
+            run["failureReason"] = json!(reason);
+        }
+        if let Some(details) = details {
+            run["stateDetails"] = json!(details);
+        }
+        emulator().override_answer("GET", &format!("/virtualclusters/{}/jobruns/{job_run}", self.virtual_cluster_id), json!({"jobRun": run}));
+    }
+
+    async fn put(&self, key: &str, body: &str) {
+        let s3 = s3_client(&emulator().sdk_config().await);
+        s3.put_object().bucket(&self.stack.settings.bucket).key(key).body(body.as_bytes().to_vec().into()).send().await.unwrap();
+    }
+
+    async fn get(&self, key: &str) -> String {
+        let s3 = s3_client(&emulator().sdk_config().await);
+        let object = s3.get_object().bucket(&self.stack.settings.bucket).key(key).send().await.unwrap();
+        String::from_utf8(object.body.collect().await.unwrap().into_bytes().to_vec()).unwrap()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spark_query_runs_to_completed_and_its_output_is_the_result() {
+    let fixture = fixture().await;
+    let query = "SELECT country, count(*) AS orders FROM sales.orders GROUP BY country";
+
+    let id = fixture.submit(json!({"query": query, "return_result": true, "parameters": {"properties": {"spark.sql.shuffle.partitions": "8"}}})).await;
+    let job_run = fixture.job_run_of(id).await;
+
+    // The plugin wrote the query where the wrapper reads it, and the run is RUNNING.
+    assert_eq!(fixture.get(&format!("spark/queries/{id}.sql")).await, query);
+    assert_eq!(fixture.stack.service.get(id).await.unwrap().status, JobStatus::Running);
+    let described = fixture.emr.describe_job_run().id(&job_run).virtual_cluster_id(&fixture.virtual_cluster_id).send().await.unwrap();
+    let driver = described.job_run().unwrap().job_driver().unwrap().spark_submit_job_driver().unwrap().clone();
+    assert_eq!(driver.entry_point(), format!("s3://{}/spark/run_sql.py", fixture.stack.settings.bucket));
+    assert_eq!(driver.entry_point_arguments()[1], format!("s3://{}/spark/results/{id}/", fixture.stack.settings.bucket));
+    let conf = driver.spark_submit_parameters().unwrap();
+    assert!(conf.contains("--conf spark.executor.memory=2g") && conf.contains("--conf spark.sql.shuffle.partitions=8"), "{conf}");
+
+    // WHEN the job writes its output and completes
+    fixture.put(&format!("spark/results/{id}/part-00000.json"), "{\"country\":\"FR\",\"orders\":3}\n{\"country\":\"NL\",\"orders\":5}\n").await;
+    fixture.put(&format!("spark/results/{id}/_SUCCESS"), "").await;
+    fixture.end_run(&job_run, "COMPLETED", None, None);
+
+    // THEN the job is SUCCEEDED with the output as its result
+    let job = fixture.stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    let (_, result) = fixture.stack.api_json("alice", "GET", &format!("/api/v1/job/{id}/result"), None).await;
+    assert_eq!(result["data"], json!([["FR", 3], ["NL", 5]]));
+    assert_eq!(result["columns"][1], json!({"name": "orders", "type": "bigint"}));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_spark_run_fails_the_job_with_its_reason_and_details() {
+    let fixture = fixture().await;
+    let id = fixture.submit(json!({"query": "SELECT * FROM nope"})).await;
+    let job_run = fixture.job_run_of(id).await;
+
+    fixture.end_run(&job_run, "FAILED", Some("USER_ERROR"), Some("Table or view not found: nope"));
+
+    let job = fixture.stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+    assert_eq!(job.status, JobStatus::Failed);
+    let error = job.error.unwrap();
+    assert!(error.contains("ended FAILED") && error.contains("USER_ERROR") && error.contains("Table or view not found: nope"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn canceling_a_spark_job_cancels_its_job_run() {
+    let fixture = fixture().await;
+    let id = fixture.submit(json!({"query": "SELECT 1"})).await;
+    let job_run = fixture.job_run_of(id).await;
+
+    let (status, answer) = fixture.stack.api_json("alice", "POST", &format!("/api/v1/job/{id}/cancel"), None).await;
+
+    assert_eq!((status, answer["status"].as_str()), (200, Some("CANCELED")), "{answer}");
+    let described = fixture.emr.describe_job_run().id(&job_run).virtual_cluster_id(&fixture.virtual_cluster_id).send().await.unwrap();
+    assert_eq!(described.job_run().unwrap().state().unwrap().as_str(), "CANCELLED");
+}
