@@ -8,6 +8,7 @@ mod end_to_end;
 mod serverless_stack;
 mod s3_artifact_store;
 mod sfn_workflows;
+mod snowflake;
 mod spark;
 mod sqs_job_queue;
 mod support;

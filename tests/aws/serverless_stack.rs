@@ -59,7 +59,15 @@ impl ServerlessStack {
         let runs_log = dir.path().join("runs.log");
         let config_file = dir.path().join("config.yml");
         let mut config_text = CONFIG.replace("{{RUNS_LOG}}", &runs_log.display().to_string()).replace("{{BUCKET}}", &settings.bucket);
-        for (placeholder, value) in replacements {
+        // The caller's values first, then harmless ones for what a test does not use.
+        let defaults = [
+            ("{{SPARK_CLUSTER}}", "spark-eks"),
+            ("{{SNOWFLAKE_ACCOUNT}}", "myorg-acct"),
+            ("{{SNOWFLAKE_USER}}", "heimdall_svc"),
+            ("{{SNOWFLAKE_KEY}}", "/nonexistent/snowflake-key.p8"),
+            ("{{SNOWFLAKE_ENDPOINT}}", "https://snowflake.invalid"),
+        ];
+        for (placeholder, value) in replacements.iter().chain(defaults.iter()) {
             config_text = config_text.replace(placeholder, value);
         }
         std::fs::write(&config_file, config_text).unwrap();

@@ -10,9 +10,11 @@ use crate::function_config::FunctionConfig;
 /// The bundled example config, used when `HEIMDALL_CONFIG` is not set.
 pub const BUNDLED_CONFIG: &str = include_str!("../../../config/example.yml");
 
-/// Every plugin of this build: the local ones and the AWS data plugins (clients from `sdk`).
+/// Every plugin of this build: the local ones, the AWS data plugins (clients from `sdk`) and
+/// snowflake.
 pub fn all_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
-    heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::aws_plugins(sdk)).collect()
+    let snowflake: Arc<dyn Plugin> = Arc::new(heimdall_plugins_snowflake::SnowflakePlugin::new());
+    heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::aws_plugins(sdk)).chain([snowflake]).collect()
 }
 
 /// The service over DynamoDB, S3, SQS and Step Functions, with every plugin of this build.

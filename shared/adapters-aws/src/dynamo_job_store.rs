@@ -223,6 +223,32 @@ impl JobStore for DynamoJobStore {
         }
     }
 
+    #[tracing::instrument(skip(self, handle), fields(job_id = %id))]
+    async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError> {
+        let mut job = self.get(id).await?;
+        if job.status != JobStatus::Running {
+            return Err(StoreError::Conflict { current: job.status });
+        }
+        job.plugin_handle = Some(handle.clone());
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(Self::to_item(&job)?))
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":running", AttributeValue::S(JobStatus::Running.as_str().to_owned()))
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(job),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
+                Err(StoreError::Conflict { current: self.get(id).await.map(|j| j.status).unwrap_or(JobStatus::Failed) })
+            }
+            Err(error) => Err(unavailable("PutItem", &error)),
+        }
+    }
+
     #[tracing::instrument(skip(self, query))]
     async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
         if let Some(id) = query.id {

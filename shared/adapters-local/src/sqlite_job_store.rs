@@ -148,6 +148,35 @@ impl JobStore for SqliteJobStore {
         let query = query.clone();
         self.with_connection(move |connection| list_jobs(connection, &query)).await
     }
+
+    async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError> {
+        let handle = handle.clone();
+        self.update_running(id, move |job| job.plugin_handle = Some(handle)).await
+    }
+}
+
+impl SqliteJobStore {
+    /// Changes a RUNNING job in one transaction; `Conflict` when it is not running.
+    async fn update_running(&self, id: JobId, change: impl FnOnce(&mut Job) + Send + 'static) -> Result<Job, StoreError> {
+        self.with_connection(move |connection| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let body: Option<String> = transaction
+                .query_row("SELECT body FROM jobs WHERE id = ?1", [id.to_string()], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            let mut job = decode(&body.ok_or(StoreError::NotFound)?)?;
+            if job.status != heimdall_domain::JobStatus::Running {
+                return Err(StoreError::Conflict { current: job.status });
+            }
+            change(&mut job);
+            transaction
+                .execute("UPDATE jobs SET body = ?2 WHERE id = ?1", params![id.to_string(), encode(&job)?])
+                .map_err(unavailable)?;
+            transaction.commit().map_err(unavailable)?;
+            Ok(job)
+        })
+        .await
+    }
 }
 
 /// Where a page ends: the sort value and the `seq` of its last job.

@@ -140,6 +140,11 @@ pub struct Job {
     pub updated_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// The plugin's reference to work running elsewhere (a Snowflake statement handle, an EMR
+    /// job run), kept so a cancel can reach it. Never a secret.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub plugin_handle: Option<Value>,
 }
 
 impl Job {
@@ -169,6 +174,7 @@ impl Job {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            plugin_handle: None,
         }
     }
 }

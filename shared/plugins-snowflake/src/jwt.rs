@@ -148,7 +148,7 @@ mod tests {
     use jsonwebtoken::{DecodingKey, Validation};
 
     use super::*;
-    use crate::test_key::TestKey;
+    use heimdall_fake_snowflake::key::TestKey;
 
     fn signer() -> KeyPairJwt {
         KeyPairJwt::new("xy12345.us-east-1", "heimdall_svc", &PrivateKeyPem::new(TestKey::get().private_pem.clone()))

@@ -43,11 +43,6 @@ mod result_stream;
 mod settings;
 mod sql_api;
 
-/// The test key pair, shared with the integration tests.
-#[cfg(test)]
-#[path = "../tests/support/key.rs"]
-mod test_key;
-
 pub use plugin::SnowflakePlugin;
 pub use private_key::{FileKeyLoader, PrivateKeyLoader, PrivateKeyPem, PrivateKeyRef};
 pub use settings::MAX_TIMEOUT_SECONDS;

@@ -1,7 +1,6 @@
 //! The snowflake plugin against a fake SQL API v2 on loopback (see `support/fake_snowflake.rs`),
 //! through the `Plugin` trait only, as the service and the state machine use it.
 
-mod support;
 
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -12,8 +11,8 @@ use heimdall_domain::{Job, JobRequest, JobResult};
 use heimdall_plugins_snowflake::{PrivateKeyPem, SnowflakePlugin};
 use heimdall_ports::{Artifact, Plugin, PluginError, PluginRun, Step};
 use serde_json::{Value, json};
-use support::fake_snowflake::{self, ACCOUNT, FakeSnowflake, USER};
-use support::key::TestKey;
+use heimdall_fake_snowflake::fake_snowflake::{self, ACCOUNT, FakeSnowflake, USER};
+use heimdall_fake_snowflake::key::TestKey;
 
 /// A key pair Snowflake was never told about.
 fn unregistered_key() -> &'static TestKey {

@@ -19,6 +19,9 @@ pub trait JobStore: Send + Sync {
 
     /// Jobs matching `query`, in its order, one page at a time.
     async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError>;
+
+    /// Records the plugin's handle of a RUNNING job (`Conflict` if it is no longer running).
+    async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError>;
 }
 
 /// A legal status change with what it records. Built only through [`StatusChange::new`], so

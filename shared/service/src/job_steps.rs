@@ -122,9 +122,10 @@ impl JobService {
     /// Step `submit`: hands the job to its plugin.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn step_submit(&self, id: JobId) -> Result<StepAnswer, PluginError> {
-        let (_, run) = self.running_job(id).await?;
+        let (job, run) = self.running_job(id).await?;
         let plugin = self.plugin_of(&run)?;
         let step = plugin.submit(&run).await?;
+        self.keep_handle(&job, &step).await;
         Ok(StepAnswer::from_step(step, PollBackoff::FIRST))
     }
 
@@ -143,6 +144,7 @@ impl JobService {
         }
         let plugin = self.plugin_of(&run)?;
         let step = plugin.poll(&run, handle).await?;
+        self.keep_handle(&job, &step).await;
         Ok(StepAnswer::from_step(step, PollBackoff::after(waited)))
     }
 
@@ -166,11 +168,23 @@ impl JobService {
         Ok(self.record_end(job, JobStatus::Failed, Some(message), exit_code).await)
     }
 
-    /// Best-effort stop of a job's plugin work after its workflow was stopped.
+    /// Keeps a pending step's handle on the job, so a cancel from another process can reach
+    /// the work (best effort: the state machine carries the handle anyway).
+    async fn keep_handle(&self, job: &Job, step: &Step) {
+        if let Step::Pending(handle) = step
+            && job.plugin_handle.as_ref() != Some(handle)
+            && let Err(error) = self.jobs.save_handle(job.id, handle).await
+        {
+            tracing::warn!(job_id = %job.id, error.message = %error, "could not keep the plugin's handle");
+        }
+    }
+
+    /// Best-effort stop of a job's plugin work after its workflow was stopped, with the handle
+    /// its last step kept.
     pub(crate) async fn cancel_plugin_work(&self, job: &Job) {
         let Some(run) = self.plugin_run(job) else { return };
         if let Ok(plugin) = self.plugin_of(&run)
-            && let Err(error) = plugin.cancel(&run, None).await
+            && let Err(error) = plugin.cancel(&run, job.plugin_handle.as_ref()).await
         {
             tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
         }

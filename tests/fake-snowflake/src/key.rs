@@ -1,6 +1,6 @@
 //! An RSA key pair made once per test binary (no key file is ever committed), and its
 //! fingerprint computed independently of the plugin: straight from the public PEM's bytes.
-//! Shared by the unit tests (through `#[path]`) and the integration tests.
+//! Shared by the snowflake plugin's tests and the end-to-end tests.
 
 use std::sync::OnceLock;
 

@@ -26,7 +26,7 @@ use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use super::key::TestKey;
+use crate::key::TestKey;
 
 /// The account and user the fake knows, and the claims they make.
 pub const ACCOUNT: &str = "myorg-acct";
