@@ -69,10 +69,7 @@ pub async fn run(
         Some(aws) => aws,
         None => heimdall_adapters_aws::load_sdk_config().await,
     };
-    let snowflake: Arc<dyn heimdall_ports::Plugin> = Arc::new(heimdall_plugins_snowflake::SnowflakePlugin::new());
-    let plugins = PluginRegistry::new(
-        builtin_plugins().into_iter().chain(heimdall_plugins_aws::aws_plugins(&aws)).chain([snowflake]),
-    );
+    let plugins = PluginRegistry::new(builtin_plugins().into_iter().chain(heimdall_plugins_aws::data_plugins(&aws)));
     let catalog = Catalog::load(&config_text, &config_name, &plugins).map_err(|error| anyhow!("{error}"))?;
 
     std::fs::create_dir_all(&settings.data_dir)

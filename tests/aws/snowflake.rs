@@ -107,21 +107,56 @@ async fn canceling_through_the_api_cancels_the_running_statement() {
     assert_eq!(fixture.fake.seen(|seen| seen.canceled.clone()), vec![handle]);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn heimdall_serve_runs_a_snowflake_job_to_its_result() {
-    let fixture = fixture(1).await;
-    let config = format!(
+/// A `heimdall serve` config whose one Snowflake cluster uses `private_key` against the fake.
+fn serve_config(fixture: &SnowflakeFixture, private_key: &str) -> String {
+    format!(
         r#"
 commands:
   - {{name: snowflake, version: "1", plugin: snowflake, is_sync: false, allowed_modes: [async], tags: [type:snowflake]}}
 clusters:
   - name: snowflake-account
     version: "1"
-    context: {{account: {ACCOUNT}, user: {USER}, private_key: "{}", endpoint: "{}"}}
+    context: {{account: {ACCOUNT}, user: {USER}, private_key: "{private_key}", endpoint: "{}"}}
 "#,
-        fixture.key_file.path().display(),
         fixture.fake.base_url
-    );
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn keys_kept_in_ssm_or_secrets_manager_sign_the_jwt_and_never_show() {
+    let fixture = fixture(0).await;
+    let sdk = emulator().sdk_config().await;
+    let name = crate::support::unique("snowflake-key");
+    aws_sdk_ssm::Client::new(&sdk)
+        .put_parameter()
+        .name(format!("/heimdall/{name}"))
+        .value(&TestKey::get().private_pem)
+        .r#type(aws_sdk_ssm::types::ParameterType::SecureString)
+        .send()
+        .await
+        .unwrap();
+    aws_sdk_secretsmanager::Client::new(&sdk).create_secret().name(&name).secret_string(&TestKey::get().private_pem).send().await.unwrap();
+
+    for reference in [format!("ssm:/heimdall/{name}"), format!("secretsmanager:{name}"), "ssm:/heimdall/missing".to_owned()] {
+        let dir = tempfile::tempdir().unwrap();
+        let app = spawn_app_with(&serve_config(&fixture, &reference), dir.path().join("data"), Duration::from_secs(5), sdk.clone()).await;
+        let answer = app.submit_ok(&json!({"name": "sql", "version": "1", "command_criteria": ["type:snowflake"], "context": {"query": "SELECT 1"}})).await;
+        let done = app.wait_until_final(answer["id"].as_str().unwrap()).await;
+        if reference.ends_with("missing") {
+            assert_eq!(done["status"], "FAILED", "{reference}");
+            assert!(done["error"].as_str().unwrap().contains("no such parameter"), "{done}");
+        } else {
+            assert_eq!(done["status"], "SUCCEEDED", "{reference}: {done}");
+        }
+        assert!(!done.to_string().contains("PRIVATE KEY"), "the key leaked: {done}");
+    }
+    assert_eq!(fixture.fake.seen(|seen| seen.refused), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heimdall_serve_runs_a_snowflake_job_to_its_result() {
+    let fixture = fixture(1).await;
+    let config = serve_config(&fixture, &fixture.key_file.path().display().to_string());
     let dir = tempfile::tempdir().unwrap();
     let app = spawn_app_with(&config, dir.path().join("data"), Duration::from_secs(5), emulator().sdk_config().await).await;
 

@@ -141,3 +141,40 @@ async fn canceling_a_spark_job_cancels_its_job_run() {
     let described = fixture.emr.describe_job_run().id(&job_run).virtual_cluster_id(&fixture.virtual_cluster_id).send().await.unwrap();
     assert_eq!(described.job_run().unwrap().state().unwrap().as_str(), "CANCELLED");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn heimdall_serve_drives_a_spark_run_to_completed() {
+    let fixture = fixture().await;
+    let bucket = fixture.stack.settings.bucket.clone();
+    let config = format!(
+        r#"
+commands:
+  - name: spark
+    version: "1"
+    plugin: spark
+    is_sync: false
+    allowed_modes: [async]
+    tags: [type:spark]
+    context: {{queries_uri: "s3://{bucket}/local/queries", results_uri: "s3://{bucket}/local/results", wrapper_uri: "s3://{bucket}/run_sql.py"}}
+clusters:
+  - name: local-spark
+    version: "1"
+    context: {{execution_role_arn: "arn:aws:iam::123456789012:role/emr", emr_release_label: emr-7.2.0-latest, virtual_cluster_id: "{}"}}
+"#,
+        fixture.virtual_cluster_id
+    );
+    let dir = tempfile::tempdir().unwrap();
+    // Through the router, so the test can end the run.
+    let aws = emulator().counted_sdk_config().await;
+    let app = heimdall_tests::spawn_app_with(&config, dir.path().join("data"), Duration::from_secs(5), aws).await;
+
+    let answer = app.submit_ok(&json!({"name": "spark", "version": "1", "command_criteria": ["type:spark"], "context": {"query": "SELECT 1 AS one", "return_result": true}})).await;
+    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let job_run = fixture.job_run_of(id).await;
+    fixture.put(&format!("local/results/{id}/part-00000.json"), "{\"one\":1}\n").await;
+    fixture.end_run(&job_run, "COMPLETED", None, None);
+
+    let done = app.wait_until_final(&id.to_string()).await;
+    assert_eq!(done["status"], "SUCCEEDED", "{done}");
+    assert_eq!(app.get_json(&format!("/api/v1/job/{id}/result")).await["data"], json!([[1]]));
+}

@@ -10,11 +10,9 @@ use crate::function_config::FunctionConfig;
 /// The bundled example config, used when `HEIMDALL_CONFIG` is not set.
 pub const BUNDLED_CONFIG: &str = include_str!("../../../config/example.yml");
 
-/// Every plugin of this build: the local ones, the AWS data plugins (clients from `sdk`) and
-/// snowflake.
+/// Every plugin of this build: the local ones and the data plugins (AWS clients from `sdk`).
 pub fn all_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
-    let snowflake: Arc<dyn Plugin> = Arc::new(heimdall_plugins_snowflake::SnowflakePlugin::new());
-    heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::aws_plugins(sdk)).chain([snowflake]).collect()
+    heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::data_plugins(sdk)).collect()
 }
 
 /// The service over DynamoDB, S3, SQS and Step Functions, with every plugin of this build.

@@ -1,10 +1,11 @@
-//! The AWS data plugins. Each takes the process's SDK configuration (credentials, region,
+//! The data plugins that need AWS, and the list of every data plugin. Each takes the process's SDK configuration (credentials, region,
 //! `AWS_ENDPOINT_URL`) at construction and builds its clients once.
 //!
 //! # Layout
 //! - [`dynamodb`]: `DynamoDbPlugin`, reads (get, query, PartiQL `SELECT`) into a result table.
 //! - [`glue`]: `GluePlugin`, an Iceberg table's metadata through the Glue catalog and S3.
 //! - [`spark`]: `SparkPlugin`, SparkSQL on EMR on EKS, polled by the state machine.
+//! - [`snowflake_keys`]: `AwsKeyLoader`, Snowflake keys from SSM Parameter Store or Secrets Manager.
 //! - [`s3_uri`]: `s3://bucket/key` parsing.
 //! - [`attribute_json`]: DynamoDB attribute values to and from plain JSON.
 //! - [`result_table`]: builds a result table whose columns are the union of the rows' fields.
@@ -14,6 +15,7 @@ pub mod dynamodb;
 pub mod glue;
 pub mod result_table;
 pub mod s3_uri;
+pub mod snowflake_keys;
 pub mod spark;
 
 pub use dynamodb::DynamoDbPlugin;
@@ -24,7 +26,14 @@ use std::sync::Arc;
 
 use heimdall_ports::Plugin;
 
-/// Every AWS data plugin, with clients built from `sdk`.
-pub fn aws_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
-    vec![Arc::new(DynamoDbPlugin::new(sdk)), Arc::new(GluePlugin::new(sdk)), Arc::new(SparkPlugin::new(sdk))]
+/// Every data plugin (dynamodb, glue, spark, snowflake with its keys in files, SSM or Secrets
+/// Manager), with AWS clients built from `sdk`.
+pub fn data_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
+    let snowflake = heimdall_plugins_snowflake::SnowflakePlugin::with_key_loader(Arc::new(snowflake_keys::AwsKeyLoader::new(sdk)));
+    vec![
+        Arc::new(DynamoDbPlugin::new(sdk)),
+        Arc::new(GluePlugin::new(sdk)),
+        Arc::new(SparkPlugin::new(sdk)),
+        Arc::new(snowflake),
+    ]
 }
