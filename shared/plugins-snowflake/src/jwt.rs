@@ -124,12 +124,11 @@ fn parse_private_key(pem: &str) -> Result<RsaPrivateKey, String> {
     if pem.contains("-----BEGIN ENCRYPTED PRIVATE KEY-----") {
         return Err("the key is encrypted; store it unencrypted (`openssl pkcs8 -topk8 -nocrypt`) and protect where it is stored instead".into());
     }
-    let parsed = if pem.starts_with("-----BEGIN RSA PRIVATE KEY-----") {
-        // PKCS#1, what older `openssl genrsa` writes: the same key, so accepted too.
-        RsaPrivateKey::from_pkcs1_pem(pem).map_err(|error| error.to_string())
-    } else {
-        RsaPrivateKey::from_pkcs8_pem(pem).map_err(|error| error.to_string())
-    };
+    // PKCS#8 as Snowflake documents, or PKCS#1 (what older `openssl genrsa` writes): the same
+    // key, so accepted too. The PKCS#8 parser's message is the one worth showing.
+    let parsed = RsaPrivateKey::from_pkcs8_pem(pem)
+        .map_err(|error| error.to_string())
+        .or_else(|pkcs8_error| RsaPrivateKey::from_pkcs1_pem(pem).map_err(|_| pkcs8_error));
     // The parsers' messages name the encoding problem, never the bytes.
     parsed.map_err(|why| format!("the key is not an unencrypted PKCS#8 PEM RSA private key ({why})"))
 }
@@ -202,10 +201,10 @@ mod tests {
 
     #[test]
     fn an_unusable_key_is_refused_without_repeating_it() {
-        let garbage = "-----BEGIN PRIVATE KEY-----\nTm90QUtleUF0QWxsU2VjcmV0\n-----END PRIVATE KEY-----\n";
+        let garbage = crate::private_key::fake_pem("PRIVATE KEY", "Tm90QUtleUF0QWxsU2VjcmV0");
         let encrypted =
             "-----BEGIN ENCRYPTED PRIVATE KEY-----\nTm90QUtleUF0QWxsU2VjcmV0\n-----END ENCRYPTED PRIVATE KEY-----\n";
-        for (pem, expected) in [(garbage, "not an unencrypted PKCS#8 PEM RSA private key"), (encrypted, "encrypted")] {
+        for (pem, expected) in [(garbage.as_str(), "not an unencrypted PKCS#8 PEM RSA private key"), (encrypted, "encrypted")] {
             let message = KeyPairJwt::new("a", "u", &PrivateKeyPem::new(pem.into())).unwrap_err();
             assert!(message.contains(expected), "{message}");
             assert!(!message.contains("Tm90QUtl"), "{message}");

