@@ -76,6 +76,7 @@ impl ServerlessStack {
             config_file: Some(config_file),
             plugin_function_template: format!("{prefix}-plugin-{{plugin}}"),
             default_user: None,
+            job_retention_days: Some(30),
         };
         let service_sdk = if counted { emulator.counted_sdk_config().await } else { sdk.clone() };
         let service = build_service(&service_sdk, &config).unwrap();

@@ -14,6 +14,8 @@ pub struct FunctionConfig {
     /// For local development only (`cargo lambda watch`, whose function URL has no
     /// authorizer): the user of requests API Gateway did not authenticate. Never set on AWS.
     pub default_user: Option<String>,
+    /// Finished jobs leave the table (DynamoDB TTL) this many days after they end; `None`: kept.
+    pub job_retention_days: Option<u32>,
 }
 
 pub const PLUGIN_FUNCTION_PLACEHOLDER: &str = "{plugin}";
@@ -22,7 +24,7 @@ impl FunctionConfig {
     /// Reads `HEIMDALL_TABLE`, `HEIMDALL_BUCKET`, `HEIMDALL_QUEUE_URL`,
     /// `HEIMDALL_STATE_MACHINE_ARN`, `HEIMDALL_CONFIG` (optional) and
     /// `HEIMDALL_PLUGIN_FUNCTION` (default `heimdall-plugin-{plugin}`) and, for local
-    /// development, `HEIMDALL_DEFAULT_USER`.
+    /// development, `HEIMDALL_DEFAULT_USER`; `HEIMDALL_JOB_RETENTION_DAYS` (optional).
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).with_context(|| format!("Failed to read {name}: the function's environment must set it"));
         Ok(Self {
@@ -36,6 +38,10 @@ impl FunctionConfig {
             plugin_function_template: std::env::var("HEIMDALL_PLUGIN_FUNCTION")
                 .unwrap_or_else(|_| format!("heimdall-plugin-{PLUGIN_FUNCTION_PLACEHOLDER}")),
             default_user: std::env::var("HEIMDALL_DEFAULT_USER").ok().filter(|user| !user.trim().is_empty()),
+            job_retention_days: match std::env::var("HEIMDALL_JOB_RETENTION_DAYS") {
+                Ok(days) => Some(days.parse().with_context(|| format!("Failed to read HEIMDALL_JOB_RETENTION_DAYS `{days}`: a whole number of days"))?),
+                Err(_) => None,
+            },
         })
     }
 }

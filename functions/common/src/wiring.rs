@@ -30,7 +30,10 @@ pub fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig) -> an
     let service = JobService::new(
         Arc::new(catalog),
         registry,
-        Arc::new(DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.aws.table)),
+        Arc::new(match config.job_retention_days {
+            Some(days) => DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.aws.table).with_retention_days(days),
+            None => DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.aws.table),
+        }),
         Arc::new(S3ArtifactStore::new(s3_client(sdk), &config.aws.bucket)),
         Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), &config.aws.queue_url)),
         ServiceSettings { work_root: std::env::temp_dir().join("heimdall-work"), inline_result_limit: 4 * 1024 * 1024, max_job_seconds: ServiceSettings::DEFAULT_MAX_JOB_SECONDS },

@@ -40,6 +40,8 @@ pub struct DynamoJobStore {
     client: aws_sdk_dynamodb::Client,
     table: String,
     query_batch: i32,
+    /// Finished jobs get `expires_at` this long after they end, for the table's TTL.
+    retention_seconds: Option<i64>,
 }
 
 /// The index a listing reads, and its partition key.
@@ -59,7 +61,13 @@ fn created_key(job: &Job) -> String {
 
 impl DynamoJobStore {
     pub fn new(client: aws_sdk_dynamodb::Client, table: impl Into<String>) -> Self {
-        Self { client, table: table.into(), query_batch: DEFAULT_QUERY_BATCH }
+        Self { client, table: table.into(), query_batch: DEFAULT_QUERY_BATCH, retention_seconds: None }
+    }
+
+    /// Finished jobs expire (DynamoDB TTL on `expires_at`) `days` after they end.
+    pub fn with_retention_days(mut self, days: u32) -> Self {
+        self.retention_seconds = Some(i64::from(days) * 86_400);
+        self
     }
 
     /// Sets how many items one `Query` call reads while a page is filled (DynamoDB's `Limit`).
@@ -105,7 +113,7 @@ impl DynamoJobStore {
         Ok(())
     }
 
-    fn to_item(job: &Job) -> Result<Item, StoreError> {
+    fn to_item(&self, job: &Job) -> Result<Item, StoreError> {
         let body = serde_json::to_string(job).map_err(|error| StoreError::Unavailable(error.to_string()))?;
         let mut item = Item::from([
             ("id".to_owned(), AttributeValue::S(job.id.to_string())),
@@ -129,6 +137,9 @@ impl DynamoJobStore {
         }
         if !job.tags.is_empty() {
             item.insert("tags".to_owned(), AttributeValue::Ss(job.tags.clone()));
+        }
+        if let (Some(retention), Some(finished_at)) = (self.retention_seconds, job.finished_at) {
+            item.insert("expires_at".to_owned(), AttributeValue::N((finished_at + retention).to_string()));
         }
         Ok(item)
     }
@@ -162,7 +173,7 @@ impl JobStore for DynamoJobStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::to_item(job)?))
+            .set_item(Some(self.to_item(job)?))
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
@@ -200,7 +211,7 @@ impl JobStore for DynamoJobStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::to_item(&job)?))
+            .set_item(Some(self.to_item(&job)?))
             .condition_expression("#status = :expected")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":expected", AttributeValue::S(change.from().as_str().to_owned()))
@@ -234,7 +245,7 @@ impl JobStore for DynamoJobStore {
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(Self::to_item(&job)?))
+            .set_item(Some(self.to_item(&job)?))
             .condition_expression("#status = :running")
             .expression_attribute_names("#status", "status")
             .expression_attribute_values(":running", AttributeValue::S(JobStatus::Running.as_str().to_owned()))

@@ -1,0 +1,111 @@
+//! `infra/template.yaml` deployed to the emulator's CloudFormation: the stack completes and its
+//! resources are wired to each other (queue → dispatcher, state machine ARN in the functions'
+//! environment, dead-letter queue, table indexes, runtime and architecture).
+
+use std::collections::HashMap;
+
+use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
+use heimdall_adapters_aws::s3_client;
+use heimdall_tests::emulator::emulator;
+
+use crate::support::unique;
+
+const TEMPLATE: &str = include_str!("../../infra/template.yaml");
+const STATE_MACHINE: &str = include_str!("../../statemachines/async-job.asl.json");
+const FUNCTIONS: [&str; 4] = ["api", "dispatcher", "plugin-ping", "plugin-shell"];
+
+/// A function package. The emulator stores it without running it, so its bytes are enough;
+/// `scripts/lambda-bench` builds the real ones.
+fn package() -> Vec<u8> {
+    b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_template_deploys_and_its_resources_are_wired_together() {
+    let sdk = emulator().sdk_config().await;
+    let code_bucket = unique("code");
+    let s3 = s3_client(&sdk);
+    s3.create_bucket().bucket(&code_bucket).send().await.unwrap();
+    for function in FUNCTIONS {
+        s3.put_object().bucket(&code_bucket).key(format!("v1/{function}.zip")).body(package().into()).send().await.unwrap();
+    }
+    s3.put_object().bucket(&code_bucket).key("v1/async-job.asl.json").body(STATE_MACHINE.as_bytes().to_vec().into()).send().await.unwrap();
+
+    let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
+    let stack = unique("hd");
+    let parameter = |key: &str, value: &str| Parameter::builder().parameter_key(key).parameter_value(value).build();
+    cloudformation
+        .create_stack()
+        .stack_name(&stack)
+        .template_body(TEMPLATE)
+        .capabilities(Capability::CapabilityIam)
+        .parameters(parameter("CodeBucket", &code_bucket))
+        .parameters(parameter("CodePrefix", "v1/"))
+        .parameters(parameter("JwtIssuer", "https://issuer.example"))
+        .parameters(parameter("JwtAudience", "heimdall-client"))
+        .send()
+        .await
+        .unwrap();
+
+    let described = cloudformation.describe_stacks().stack_name(&stack).send().await.unwrap();
+    let deployed = &described.stacks()[0];
+    assert_eq!(deployed.stack_status(), Some(&StackStatus::CreateComplete), "{:?}", deployed.stack_status_reason());
+    let outputs: HashMap<&str, &str> =
+        deployed.outputs().iter().map(|o| (o.output_key().unwrap(), o.output_value().unwrap())).collect();
+
+    // The functions: arm64 (declared; the emulator ignores it), their runtime, and each other's
+    // names in their environment.
+    assert_eq!(TEMPLATE.matches("Architectures: [arm64]").count(), FUNCTIONS.len());
+    let lambda = aws_sdk_lambda::Client::new(&sdk);
+    let mut environments = HashMap::new();
+    for function in FUNCTIONS {
+        let configuration = lambda.get_function_configuration().function_name(format!("{stack}-{function}")).send().await.unwrap();
+        assert_eq!(configuration.runtime().map(|r| r.as_str()), Some("provided.al2023"), "{function}");
+        environments.insert(function, configuration.environment().unwrap().variables().unwrap().clone());
+    }
+    let dispatcher = &environments["dispatcher"];
+    assert_eq!(dispatcher["HEIMDALL_STATE_MACHINE_ARN"], outputs["StateMachineArn"]);
+    assert_eq!(dispatcher["HEIMDALL_TABLE"], outputs["JobsTableName"]);
+    assert_eq!(dispatcher["HEIMDALL_PLUGIN_FUNCTION"], format!("{stack}-plugin-{{plugin}}"));
+    let api = &environments["api"];
+    assert_eq!(api["HEIMDALL_STATE_MACHINE_ARN"], outputs["StateMachineArn"]);
+    assert_eq!(api["HEIMDALL_QUEUE_URL"], outputs["JobsQueueUrl"]);
+    assert_eq!(api["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"], "true");
+
+    // The queue feeds the dispatcher, reporting partial batch failures, and redrives to its DLQ.
+    let sqs = aws_sdk_sqs::Client::new(&sdk);
+    let queue_name = outputs["JobsQueueUrl"].rsplit('/').next().unwrap();
+    let queue_url = sqs.get_queue_url().queue_name(queue_name).send().await.unwrap().queue_url.unwrap();
+    let attributes = sqs
+        .get_queue_attributes()
+        .queue_url(&queue_url)
+        .attribute_names(aws_sdk_sqs::types::QueueAttributeName::All)
+        .send()
+        .await
+        .unwrap()
+        .attributes
+        .unwrap();
+    let queue_arn = &attributes[&aws_sdk_sqs::types::QueueAttributeName::QueueArn];
+    let redrive = &attributes[&aws_sdk_sqs::types::QueueAttributeName::RedrivePolicy];
+    assert!(redrive.contains("JobsDeadLetterQueue") && redrive.contains("\"maxReceiveCount\": 5") || redrive.contains("\"maxReceiveCount\":5"), "{redrive}");
+    let mappings = lambda.list_event_source_mappings().function_name(format!("{stack}-dispatcher")).send().await.unwrap();
+    let mapping = &mappings.event_source_mappings()[0];
+    assert_eq!(mapping.event_source_arn(), Some(queue_arn.as_str()));
+    assert_eq!(mapping.function_response_types().iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["ReportBatchItemFailures"]);
+
+    // The table answers every listing through its indexes.
+    let table = aws_sdk_dynamodb::Client::new(&sdk).describe_table().table_name(outputs["JobsTableName"]).send().await.unwrap();
+    let mut indexes: Vec<&str> = table.table().unwrap().global_secondary_indexes().iter().filter_map(|i| i.index_name()).collect();
+    indexes.sort();
+    assert_eq!(indexes, ["by_created", "by_name", "by_status", "by_user"]);
+    // The emulator's CloudFormation records the state machine (from the definition uploaded
+    // beside the packages) without handing it to its Step Functions: check the record.
+    let resources = cloudformation.list_stack_resources().stack_name(&stack).send().await.unwrap();
+    let machine = resources
+        .stack_resource_summaries()
+        .iter()
+        .find(|r| r.logical_resource_id() == Some("AsyncJobStateMachine"))
+        .unwrap();
+    assert_eq!(machine.resource_status().map(|s| s.as_str()), Some("CREATE_COMPLETE"));
+    assert_eq!(machine.physical_resource_id(), Some(outputs["StateMachineArn"]));
+}
