@@ -1,18 +1,17 @@
-//! `infra/template.yaml` deployed to the emulator's CloudFormation: the stack completes and its
-//! resources are wired to each other (queue → dispatcher, state machine ARN in the functions'
-//! environment, dead-letter queue, table indexes, runtime and architecture).
+//! `infra/template.yaml` deployed to the emulator's CloudFormation by `heimdall-deploy` (the
+//! same code `infra/deploy.sh` runs): the stack completes, its resources are wired to each
+//! other (queue → dispatcher, state machine ARN in the functions' environment, dead-letter
+//! queue, table indexes, runtime and architecture), a second deploy changes nothing, and
+//! destroy removes it.
 
 use std::collections::HashMap;
 
-use aws_sdk_cloudformation::types::{Capability, Parameter, StackStatus};
-use heimdall_adapters_aws::s3_client;
+use aws_sdk_cloudformation::types::StackStatus;
+use heimdall_deploy::{DeploySettings, Deployed, FUNCTIONS, TEMPLATE, deploy, destroy};
 use heimdall_tests::emulator::emulator;
 
 use crate::support::unique;
 
-const TEMPLATE: &str = include_str!("../../infra/template.yaml");
-const STATE_MACHINE: &str = include_str!("../../statemachines/async-job.asl.json");
-const FUNCTIONS: [&str; 4] = ["api", "dispatcher", "plugin-ping", "plugin-shell"];
 
 /// A function package. The emulator stores it without running it, so its bytes are enough;
 /// `scripts/lambda-bench` builds the real ones.
@@ -23,30 +22,23 @@ fn package() -> Vec<u8> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_template_deploys_and_its_resources_are_wired_together() {
     let sdk = emulator().sdk_config().await;
-    let code_bucket = unique("code");
-    let s3 = s3_client(&sdk);
-    s3.create_bucket().bucket(&code_bucket).send().await.unwrap();
+    let packages = tempfile::tempdir().unwrap();
     for function in FUNCTIONS {
-        s3.put_object().bucket(&code_bucket).key(format!("v1/{function}.zip")).body(package().into()).send().await.unwrap();
+        std::fs::write(packages.path().join(format!("{function}.zip")), package()).unwrap();
     }
-    s3.put_object().bucket(&code_bucket).key("v1/async-job.asl.json").body(STATE_MACHINE.as_bytes().to_vec().into()).send().await.unwrap();
+    let stack = unique("hd");
+    let settings = DeploySettings {
+        stack_name: stack.clone(),
+        code_bucket: unique("code"),
+        packages: packages.path().to_owned(),
+        version: "v1".into(),
+        jwt_issuer: "https://issuer.example".into(),
+        jwt_audience: "heimdall-client".into(),
+    };
+
+    assert_eq!(deploy(&sdk, &settings).await.unwrap(), Deployed::Created);
 
     let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);
-    let stack = unique("hd");
-    let parameter = |key: &str, value: &str| Parameter::builder().parameter_key(key).parameter_value(value).build();
-    cloudformation
-        .create_stack()
-        .stack_name(&stack)
-        .template_body(TEMPLATE)
-        .capabilities(Capability::CapabilityIam)
-        .parameters(parameter("CodeBucket", &code_bucket))
-        .parameters(parameter("CodePrefix", "v1/"))
-        .parameters(parameter("JwtIssuer", "https://issuer.example"))
-        .parameters(parameter("JwtAudience", "heimdall-client"))
-        .send()
-        .await
-        .unwrap();
-
     let described = cloudformation.describe_stacks().stack_name(&stack).send().await.unwrap();
     let deployed = &described.stacks()[0];
     assert_eq!(deployed.stack_status(), Some(&StackStatus::CreateComplete), "{:?}", deployed.stack_status_reason());
@@ -108,4 +100,15 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
         .unwrap();
     assert_eq!(machine.resource_status().map(|s| s.as_str()), Some("CREATE_COMPLETE"));
     assert_eq!(machine.physical_resource_id(), Some(outputs["StateMachineArn"]));
+
+    // Deploying the same again changes nothing; destroying removes the stack.
+    let before: Vec<_> = resources.stack_resource_summaries().iter().map(|r| r.physical_resource_id().map(str::to_owned)).collect();
+    let again = deploy(&sdk, &settings).await.unwrap();
+    assert!(matches!(again, Deployed::Unchanged | Deployed::Updated), "{again:?}");
+    let after = cloudformation.list_stack_resources().stack_name(&stack).send().await.unwrap();
+    let after: Vec<_> = after.stack_resource_summaries().iter().map(|r| r.physical_resource_id().map(str::to_owned)).collect();
+    assert_eq!(before, after, "a second deploy replaced resources");
+    destroy(&sdk, &stack).await.unwrap();
+    let gone = cloudformation.describe_stacks().stack_name(&stack).send().await;
+    assert!(gone.is_err() || gone.unwrap().stacks()[0].stack_status() == Some(&StackStatus::DeleteComplete));
 }

@@ -1,0 +1,60 @@
+//! `heimdall-deploy deploy|destroy`: see the library; `infra/deploy.sh` builds the packages and
+//! runs it.
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+use heimdall_deploy::{DeploySettings, deploy, destroy, outputs};
+
+#[derive(Parser)]
+#[command(name = "heimdall-deploy", about = "Deploys or destroys the Heimdall stack")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Uploads the packages and the state machine, then creates or updates the stack.
+    Deploy {
+        #[arg(long, env = "HEIMDALL_STACK", default_value = "heimdall")]
+        stack_name: String,
+        #[arg(long, env = "HEIMDALL_CODE_BUCKET")]
+        code_bucket: String,
+        /// Folder with api.zip, dispatcher.zip, plugin-ping.zip, plugin-shell.zip.
+        #[arg(long)]
+        packages: PathBuf,
+        #[arg(long)]
+        version: String,
+        #[arg(long, env = "HEIMDALL_JWT_ISSUER")]
+        jwt_issuer: String,
+        #[arg(long, env = "HEIMDALL_JWT_AUDIENCE")]
+        jwt_audience: String,
+    },
+    /// Deletes the stack (the jobs table and the artifacts bucket are kept).
+    Destroy {
+        #[arg(long, env = "HEIMDALL_STACK", default_value = "heimdall")]
+        stack_name: String,
+    },
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::stderr).init();
+    let sdk = heimdall_adapters_aws::load_sdk_config().await;
+    match Cli::parse().command {
+        Command::Deploy { stack_name, code_bucket, packages, version, jwt_issuer, jwt_audience } => {
+            let settings = DeploySettings { stack_name: stack_name.clone(), code_bucket, packages, version, jwt_issuer, jwt_audience };
+            let deployed = deploy(&sdk, &settings).await?;
+            println!("stack {stack_name}: {deployed:?}");
+            for (key, value) in outputs(&sdk, &stack_name).await? {
+                println!("{key}: {value}");
+            }
+        }
+        Command::Destroy { stack_name } => {
+            destroy(&sdk, &stack_name).await?;
+            println!("stack {stack_name}: deleted");
+        }
+    }
+    Ok(())
+}
