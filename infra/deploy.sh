@@ -3,7 +3,8 @@
 # x86_64, said in one line), then uploads and deploys the stack with heimdall-deploy and prints
 # its outputs (the API URL among them). Idempotent: a second run with nothing changed changes
 # nothing. With AWS_ENDPOINT_URL set it deploys to LocalStack or the emulator instead of AWS.
-#   HEIMDALL_CODE_BUCKET=my-code-bucket HEIMDALL_JWT_ISSUER=https://… HEIMDALL_JWT_AUDIENCE=client-id infra/deploy.sh
+#   HEIMDALL_CODE_BUCKET=my-code-bucket HEIMDALL_JWT_ISSUER=https://… HEIMDALL_JWT_AUDIENCE=client-id \
+#   HEIMDALL_CONFIG_FILE=my-config.yml infra/deploy.sh   # the config is optional (default: the bundled one)
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"

@@ -26,6 +26,8 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     for function in FUNCTIONS {
         std::fs::write(packages.path().join(format!("{function}.zip")), package()).unwrap();
     }
+    let config_file = tempfile::NamedTempFile::new().unwrap();
+    std::fs::write(config_file.path(), "commands: []\nclusters: []\n").unwrap();
     let stack = unique("hd");
     let settings = DeploySettings {
         stack_name: stack.clone(),
@@ -34,6 +36,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
         version: "v1".into(),
         jwt_issuer: "https://issuer.example".into(),
         jwt_audience: "heimdall-client".into(),
+        config: Some(config_file.path().to_owned()),
     };
 
     assert_eq!(deploy(&sdk, &settings).await.unwrap(), Deployed::Created);
@@ -63,6 +66,13 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     assert_eq!(api["HEIMDALL_STATE_MACHINE_ARN"], outputs["StateMachineArn"]);
     assert_eq!(api["HEIMDALL_QUEUE_URL"], outputs["JobsQueueUrl"]);
     assert_eq!(api["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"], "true");
+    // The deployed config, where every function reads it at cold start.
+    let config_location = format!("s3://{}/heimdall/v1/config.yml", settings.code_bucket);
+    for function in FUNCTIONS {
+        assert_eq!(environments[function]["HEIMDALL_CONFIG"], config_location, "{function}");
+    }
+    let (config_text, _) = heimdall_functions::read_config(&sdk, Some(&config_location)).await.unwrap();
+    assert_eq!(config_text, "commands: []\nclusters: []\n");
 
     // The queue feeds the dispatcher, reporting partial batch failures, and redrives to its DLQ.
     let sqs = aws_sdk_sqs::Client::new(&sdk);

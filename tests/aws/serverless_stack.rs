@@ -73,13 +73,13 @@ impl ServerlessStack {
         std::fs::write(&config_file, config_text).unwrap();
         let config = FunctionConfig {
             aws: settings.clone(),
-            config_file: Some(config_file),
+            config_location: Some(config_file.display().to_string()),
             plugin_function_template: format!("{prefix}-plugin-{{plugin}}"),
             default_user: None,
             job_retention_days: Some(30),
         };
         let service_sdk = if counted { emulator.counted_sdk_config().await } else { sdk.clone() };
-        let service = build_service(&service_sdk, &config).unwrap();
+        let service = build_service(&service_sdk, &config).await.unwrap();
         let runtime = tokio::runtime::Handle::current();
         for plugin in service.plugin_names() {
             let service = service.clone();

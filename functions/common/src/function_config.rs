@@ -1,5 +1,3 @@
-use std::path::PathBuf;
-
 use anyhow::Context;
 use heimdall_adapters_aws::AwsSettings;
 
@@ -7,8 +5,9 @@ use heimdall_adapters_aws::AwsSettings;
 #[derive(Debug, Clone)]
 pub struct FunctionConfig {
     pub aws: AwsSettings,
-    /// The commands and clusters (Heimdall's YAML); `None`: the bundled example.
-    pub config_file: Option<PathBuf>,
+    /// Where the commands and clusters (Heimdall's YAML) are: a file path, `s3://bucket/key`,
+    /// or `ssm:<parameter>`; `None`: the bundled example. Read once, at cold start.
+    pub config_location: Option<String>,
     /// The name (or ARN) of a plugin's Lambda, with `{plugin}` for the plugin name.
     pub plugin_function_template: String,
     /// For local development only (`cargo lambda watch`, whose function URL has no
@@ -34,7 +33,7 @@ impl FunctionConfig {
                 queue_url: var("HEIMDALL_QUEUE_URL")?,
                 state_machine_arn: var("HEIMDALL_STATE_MACHINE_ARN")?,
             },
-            config_file: std::env::var_os("HEIMDALL_CONFIG").map(PathBuf::from),
+            config_location: std::env::var("HEIMDALL_CONFIG").ok().filter(|location| !location.trim().is_empty()),
             plugin_function_template: std::env::var("HEIMDALL_PLUGIN_FUNCTION")
                 .unwrap_or_else(|_| format!("heimdall-plugin-{PLUGIN_FUNCTION_PLACEHOLDER}")),
             default_user: std::env::var("HEIMDALL_DEFAULT_USER").ok().filter(|user| !user.trim().is_empty()),

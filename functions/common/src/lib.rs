@@ -3,7 +3,7 @@
 //!
 //! # Layout
 //! - [`function_config`]: `FunctionConfig`, the environment the infrastructure sets, read once.
-//! - [`wiring`]: the service over the AWS adapters.
+//! - [`wiring`]: the service over the AWS adapters, and the config read from a file, S3 or SSM.
 //! - [`plugin_step`]: the handler of the plugin Lambdas: one state machine step per call.
 
 pub mod function_config;
@@ -11,4 +11,4 @@ pub mod plugin_step;
 pub mod wiring;
 
 pub use function_config::FunctionConfig;
-pub use wiring::{all_plugins, build_service};
+pub use wiring::{all_plugins, build_service, read_config};

@@ -123,7 +123,7 @@ pub async fn run_function(plugin: &'static str) -> Result<(), lambda_runtime::Er
     lambda_runtime::tracing::init_default_subscriber();
     let config = FunctionConfig::from_env()?;
     let sdk = heimdall_adapters_aws::load_sdk_config().await;
-    let service = build_service(&sdk, &config)?;
+    let service = build_service(&sdk, &config).await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StepRequest>| {
         let service = service.clone();
         async move { handle(&service, plugin, event.payload).await }

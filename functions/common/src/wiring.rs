@@ -15,15 +15,43 @@ pub fn all_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
     heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::data_plugins(sdk)).collect()
 }
 
-/// The service over DynamoDB, S3, SQS and Step Functions, with every plugin of this build.
-pub fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig) -> anyhow::Result<Arc<JobService>> {
-    let (text, name) = match &config.config_file {
-        None => (BUNDLED_CONFIG.to_owned(), "bundled config/example.yml".to_owned()),
-        Some(path) => (
-            std::fs::read_to_string(path).with_context(|| format!("Failed to read the config file {}", path.display()))?,
-            path.display().to_string(),
-        ),
+/// The config's text and a name for its errors, from wherever `location` says.
+pub async fn read_config(sdk: &aws_config::SdkConfig, location: Option<&str>) -> anyhow::Result<(String, String)> {
+    let Some(location) = location else {
+        return Ok((BUNDLED_CONFIG.to_owned(), "bundled config/example.yml".to_owned()));
     };
+    let text = if let Some(rest) = location.strip_prefix("s3://") {
+        let (bucket, key) = rest.split_once('/').with_context(|| format!("HEIMDALL_CONFIG `{location}` must be s3://bucket/key"))?;
+        let object = heimdall_adapters_aws::s3_client(sdk)
+            .get_object()
+            .bucket(bucket)
+            .key(key)
+            .send()
+            .await
+            .map_err(|error| anyhow!(heimdall_adapters_aws::describe(&error)))
+            .with_context(|| format!("Failed to read the config {location}"))?;
+        let bytes = object.body.collect().await.with_context(|| format!("Failed to read the config {location}"))?.into_bytes();
+        String::from_utf8(bytes.to_vec()).with_context(|| format!("The config {location} is not UTF-8"))?
+    } else if let Some(name) = location.strip_prefix("ssm:") {
+        let output = aws_sdk_ssm::Client::new(sdk)
+            .get_parameter()
+            .name(name)
+            .with_decryption(true)
+            .send()
+            .await
+            .map_err(|error| anyhow!(heimdall_adapters_aws::describe(&error)))
+            .with_context(|| format!("Failed to read the config {location}"))?;
+        output.parameter().and_then(|p| p.value()).with_context(|| format!("The config {location} has no value"))?.to_owned()
+    } else {
+        std::fs::read_to_string(location).with_context(|| format!("Failed to read the config file {location}"))?
+    };
+    Ok((text, location.to_owned()))
+}
+
+/// The service over DynamoDB, S3, SQS and Step Functions, with every plugin of this build and
+/// the config read from `config.config_location`.
+pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig) -> anyhow::Result<Arc<JobService>> {
+    let (text, name) = read_config(sdk, config.config_location.as_deref()).await?;
     // Every plugin this build knows validates the config, whichever this function runs.
     let registry = PluginRegistry::new(all_plugins(sdk));
     let catalog = Catalog::load(&text, &name, &registry).map_err(|error| anyhow!("{error}"))?;

@@ -27,6 +27,8 @@ pub struct DeploySettings {
     pub version: String,
     pub jwt_issuer: String,
     pub jwt_audience: String,
+    /// A commands-and-clusters file to deploy with the stack; `None`: the bundled example.
+    pub config: Option<PathBuf>,
 }
 
 /// What the deploy did.
@@ -66,6 +68,14 @@ pub async fn deploy(sdk: &aws_config::SdkConfig, settings: &DeploySettings) -> a
         .await
         .context("Failed to upload the state machine definition")?;
 
+    let mut config_location = String::new();
+    if let Some(path) = &settings.config {
+        let text = std::fs::read(path).with_context(|| format!("Failed to read the config {}", path.display()))?;
+        let key = package_key(&settings.version, "config.yml");
+        s3.put_object().bucket(&settings.code_bucket).key(&key).body(text.into()).send().await.context("Failed to upload the config")?;
+        config_location = format!("s3://{}/{key}", settings.code_bucket);
+    }
+
     let cloudformation = aws_sdk_cloudformation::Client::new(sdk);
     let parameter = |key: &str, value: &str| Parameter::builder().parameter_key(key).parameter_value(value).build();
     let parameters = vec![
@@ -73,6 +83,7 @@ pub async fn deploy(sdk: &aws_config::SdkConfig, settings: &DeploySettings) -> a
         parameter("CodePrefix", &package_key(&settings.version, "")),
         parameter("JwtIssuer", &settings.jwt_issuer),
         parameter("JwtAudience", &settings.jwt_audience),
+        parameter("ConfigLocation", &config_location),
     ];
     let exists = cloudformation.describe_stacks().stack_name(&settings.stack_name).send().await.is_ok_and(|found| {
         found.stacks().first().is_some_and(|stack| stack.stack_status() != Some(&StackStatus::DeleteComplete))

@@ -30,6 +30,9 @@ enum Command {
         jwt_issuer: String,
         #[arg(long, env = "HEIMDALL_JWT_AUDIENCE")]
         jwt_audience: String,
+        /// The commands and clusters to deploy with the stack (default: the bundled example).
+        #[arg(long, env = "HEIMDALL_CONFIG_FILE")]
+        config: Option<PathBuf>,
     },
     /// Deletes the stack (the jobs table and the artifacts bucket are kept).
     Destroy {
@@ -43,8 +46,8 @@ async fn main() -> anyhow::Result<()> {
     tracing_subscriber::fmt().with_env_filter("info").with_writer(std::io::stderr).init();
     let sdk = heimdall_adapters_aws::load_sdk_config().await;
     match Cli::parse().command {
-        Command::Deploy { stack_name, code_bucket, packages, version, jwt_issuer, jwt_audience } => {
-            let settings = DeploySettings { stack_name: stack_name.clone(), code_bucket, packages, version, jwt_issuer, jwt_audience };
+        Command::Deploy { stack_name, code_bucket, packages, version, jwt_issuer, jwt_audience, config } => {
+            let settings = DeploySettings { stack_name: stack_name.clone(), code_bucket, packages, version, jwt_issuer, jwt_audience, config };
             let deployed = deploy(&sdk, &settings).await?;
             println!("stack {stack_name}: {deployed:?}");
             for (key, value) in outputs(&sdk, &stack_name).await? {

@@ -55,7 +55,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Router { listen, moto } => {
             let config = FunctionConfig::from_env()?;
-            let service = build_service(&sdk, &config)?;
+            let service = build_service(&sdk, &config).await?;
             let router = LambdaRouter::default();
             for plugin in service.plugin_names() {
                 let service = service.clone();
