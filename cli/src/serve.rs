@@ -10,7 +10,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use heimdall_adapters_local::{FsArtifactStore, InProcessJobQueue, LocalWorkers, SqliteJobStore};
+use heimdall_adapters_local::{CronScheduler, FsArtifactStore, InProcessJobQueue, LocalWorkers, SqliteJobStore};
 use heimdall_api::{AppState, Identity, router};
 use heimdall_plugins::builtin_plugins;
 use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceSettings};
@@ -91,6 +91,7 @@ pub async fn run(
     let recovery = service.recover_after_restart().await.context("Failed to recover jobs from the last run")?;
     tracing::info!(failed = recovery.failed, canceled = recovery.canceled, requeued = recovery.requeued, "recovered jobs of the last run");
     let workers = LocalWorkers::spawn(Arc::clone(&service), queue_receiver, pool_size, settings.shutdown_grace);
+    let scheduler = CronScheduler::spawn(Arc::clone(&service), service.catalog().triggers()).map_err(|error| anyhow!("{config_name}: {error}"))?;
 
     let app = router(AppState { service, identity: Identity::Header { default_user: settings.default_user } });
     let address = listener.local_addr().context("Failed to read the listening address")?;
@@ -100,6 +101,7 @@ pub async fn run(
         .await
         .context("The HTTP server failed")?;
     tracing::info!("stopping: waiting for running async jobs");
+    scheduler.shutdown().await;
     workers.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -6,4 +6,5 @@ mod durability;
 mod errors;
 mod listing;
 mod openapi;
+mod triggers;
 mod walkthrough;

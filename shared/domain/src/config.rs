@@ -29,6 +29,7 @@ use crate::cluster::Cluster;
 use crate::command::{Command, ExecutionMode};
 use crate::resource_status::ResourceStatus;
 use crate::tags::{TagSet, system_tags};
+use crate::trigger::Trigger;
 
 /// A parsed and validated config.
 #[derive(Debug, Clone)]
@@ -36,6 +37,7 @@ pub struct Config {
     pub commands: Vec<Command>,
     pub clusters: Vec<Cluster>,
     pub pool: PoolSettings,
+    pub triggers: Vec<Trigger>,
 }
 
 /// Heimdall's `pool`: how many async jobs run at once in one process.
@@ -84,6 +86,8 @@ struct ConfigFile {
     clusters: Vec<ClusterEntry>,
     #[serde(default)]
     pool: PoolSettings,
+    #[serde(default)]
+    triggers: Vec<Trigger>,
 }
 
 #[derive(Deserialize)]
@@ -159,8 +163,14 @@ impl Config {
         if file.pool.size == 0 {
             problems.push("pool: field `size` must be at least 1".to_owned());
         }
+        for (index, trigger) in file.triggers.iter().enumerate() {
+            if let Err(problem) = trigger.validate() {
+                problems.push(format!("triggers[{index}] (name `{}`): {problem}", trigger.name));
+            }
+        }
+        find_duplicates("triggers", file.triggers.iter().map(|t| t.name.as_str()), &mut problems);
         if problems.is_empty() {
-            Ok(Config { commands, clusters, pool: file.pool })
+            Ok(Config { commands, clusters, pool: file.pool, triggers: file.triggers })
         } else {
             Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems })
         }
@@ -411,6 +421,13 @@ clusters:
         assert_eq!(command.resolve_mode(None), Ok(ExecutionMode::Sync));
         let message = command.resolve_mode(Some(false)).unwrap_err();
         assert!(message.contains("\"is_sync\": true"), "{message}");
+    }
+
+    #[test]
+    fn a_trigger_with_an_unknown_placeholder_is_named_by_its_entry() {
+        let text = "triggers:\n  - {name: nightly, schedule: '0 2 * * *', job: {name: x, version: '1', command_criteria: [t:x], context: {day: '${today}'}}}\n";
+        let problems = problems_of(text);
+        assert!(problems[0].starts_with("triggers[0] (name `nightly`): `job.context.day`: unknown placeholder `${today}`"), "{problems:?}");
     }
 
     #[test]

@@ -13,6 +13,7 @@
 //! - [`job_result`]: a job's result table (`columns` + `data`).
 //! - [`selection`]: the pure function that picks (command, cluster) pairs for a job.
 //! - [`config`]: the YAML config file (Heimdall's format), parsed and validated.
+//! - [`trigger`]: `Trigger`, jobs submitted on a schedule (and later on events), from a template.
 //! - [`clock`]: epoch-second timestamps.
 //! - [`names`]: the machine error codes shared by every layer.
 
@@ -28,6 +29,7 @@ pub mod names;
 pub mod resource_status;
 pub mod selection;
 pub mod tags;
+pub mod trigger;
 
 pub use cluster::Cluster;
 pub use command::Command;

@@ -1,5 +1,6 @@
 use heimdall_domain::config::{Config, ConfigError, PoolSettings};
 use heimdall_domain::tags::carries_all;
+use heimdall_domain::trigger::Trigger;
 use heimdall_domain::{Cluster, Command};
 
 use crate::plugin_registry::PluginRegistry;
@@ -11,6 +12,7 @@ pub struct Catalog {
     commands: Vec<Command>,
     clusters: Vec<Cluster>,
     pool: PoolSettings,
+    triggers: Vec<Trigger>,
 }
 
 impl Catalog {
@@ -54,7 +56,7 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems });
         }
-        Ok(Self { commands: config.commands, clusters: config.clusters, pool: config.pool })
+        Ok(Self { commands: config.commands, clusters: config.clusters, pool: config.pool, triggers: config.triggers })
     }
 
     pub fn commands(&self) -> &[Command] {
@@ -75,5 +77,9 @@ impl Catalog {
 
     pub fn pool(&self) -> PoolSettings {
         self.pool
+    }
+
+    pub fn triggers(&self) -> &[Trigger] {
+        &self.triggers
     }
 }
