@@ -1,7 +1,7 @@
 use bytes::Bytes;
 use heimdall_adapters_aws::{S3ArtifactStore, s3_client};
 use heimdall_domain::JobId;
-use heimdall_ports::{Artifact, ArtifactReader, ArtifactStore};
+use heimdall_ports::{Artifact, ArtifactStore};
 use heimdall_tests::emulator::emulator;
 
 use crate::support::unique;
@@ -14,9 +14,6 @@ async fn store() -> S3ArtifactStore {
     S3ArtifactStore::new(client, bucket).with_prefix("heimdall/")
 }
 
-async fn read_all(reader: ArtifactReader) -> Vec<u8> {
-    reader.read_all().await.unwrap()
-}
 
 #[tokio::test]
 async fn a_small_log_is_one_object_read_back_whole() {
@@ -29,7 +26,7 @@ async fn a_small_log_is_one_object_read_back_whole() {
 
     let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
     assert_eq!(reader.length, Some(12));
-    assert_eq!(read_all(reader).await, b"hello world\n");
+    assert_eq!(reader.read_all().await.unwrap(), b"hello world\n");
     assert_eq!(store.key(job, Artifact::Stdout), format!("heimdall/jobs/{job}/stdout"));
 }
 
@@ -48,7 +45,7 @@ async fn a_log_larger_than_one_part_goes_up_in_parts_and_reads_back_byte_for_byt
 
     let reader = store.open(job, Artifact::Stderr).await.unwrap().unwrap();
     assert_eq!(reader.length, Some(total as u64));
-    assert!(read_all(reader).await == pattern, "the object differs from what was written");
+    assert!(reader.read_all().await.unwrap() == pattern, "the object differs from what was written");
 }
 
 #[tokio::test]
@@ -63,5 +60,5 @@ async fn an_empty_artifact_exists_and_is_empty() {
     let job = JobId::new();
     store.create(job, Artifact::Stdout).await.unwrap().finish().await.unwrap();
     let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
-    assert!(read_all(reader).await.is_empty());
+    assert!(reader.read_all().await.unwrap().is_empty());
 }

@@ -56,39 +56,20 @@ impl From<StepFailure> for Diagnostic {
     }
 }
 
-/// Runs one step for a job of `plugin` (this function's plugin).
+/// Runs one step for a job of `plugin` (this function's plugin; the service refuses a job of
+/// another).
 pub async fn handle(service: &JobService, plugin: &str, request: StepRequest) -> Result<Value, StepFailure> {
     let answer = |step: heimdall_service::StepAnswer| {
         json!({"done": step.done, "handle": step.handle, "wait_seconds": step.wait_seconds})
     };
-    let job_id = match &request {
-        StepRequest::Claim { job_id }
-        | StepRequest::Submit { job_id }
-        | StepRequest::Poll { job_id, .. }
-        | StepRequest::Finalize { job_id, .. }
-        | StepRequest::Fail { job_id, .. } => *job_id,
-    };
-    let job = service.get(job_id).await.map_err(|e| PluginError::Unavailable(e.to_string()))?;
-    let command_plugin = job
-        .command_id
-        .as_deref()
-        .and_then(|id| service.catalog().command(id))
-        .map(|command| command.plugin.clone());
-    if command_plugin.as_deref().is_some_and(|p| p != plugin) && !matches!(request, StepRequest::Fail { .. }) {
-        return Err(PluginError::InvalidContext(format!(
-            "job {job_id} runs on plugin `{}`, but this is the `{plugin}` function",
-            command_plugin.unwrap_or_default()
-        ))
-        .into());
-    }
     Ok(match request {
-        StepRequest::Claim { job_id } => json!({"proceed": service.step_claim(job_id).await?}),
-        StepRequest::Submit { job_id } => answer(service.step_submit(job_id).await?),
+        StepRequest::Claim { job_id } => json!({"proceed": service.step_claim(job_id, plugin).await?}),
+        StepRequest::Submit { job_id } => answer(service.step_submit(job_id, plugin).await?),
         StepRequest::Poll { job_id, handle, wait_seconds } => {
-            answer(service.step_poll(job_id, &handle, Duration::from_secs(wait_seconds)).await?)
+            answer(service.step_poll(job_id, plugin, &handle, Duration::from_secs(wait_seconds)).await?)
         }
         StepRequest::Finalize { job_id, handle } => {
-            json!({"status": service.step_finalize(job_id, &handle).await?.status})
+            json!({"status": service.step_finalize(job_id, plugin, &handle).await?.status})
         }
         StepRequest::Fail { job_id, error } => {
             let (message, exit_code) = explain(&error);

@@ -28,7 +28,7 @@ pub async fn read_config(sdk: &aws_config::SdkConfig, location: Option<&str>) ->
             .key(key)
             .send()
             .await
-            .map_err(|error| anyhow!(heimdall_adapters_aws::describe(&error)))
+            .map_err(|error| anyhow!(heimdall_ports::error_chain(&error)))
             .with_context(|| format!("Failed to read the config {location}"))?;
         let bytes = object.body.collect().await.with_context(|| format!("Failed to read the config {location}"))?.into_bytes();
         String::from_utf8(bytes.to_vec()).with_context(|| format!("The config {location} is not UTF-8"))?
@@ -39,7 +39,7 @@ pub async fn read_config(sdk: &aws_config::SdkConfig, location: Option<&str>) ->
             .with_decryption(true)
             .send()
             .await
-            .map_err(|error| anyhow!(heimdall_adapters_aws::describe(&error)))
+            .map_err(|error| anyhow!(heimdall_ports::error_chain(&error)))
             .with_context(|| format!("Failed to read the config {location}"))?;
         output.parameter().and_then(|p| p.value()).with_context(|| format!("The config {location} has no value"))?.to_owned()
     } else {

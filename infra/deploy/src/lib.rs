@@ -100,7 +100,7 @@ pub async fn deploy(sdk: &aws_config::SdkConfig, settings: &DeploySettings) -> a
         match updated {
             Ok(_) => Deployed::Updated,
             Err(error) if format!("{:?}", error).contains("No updates are to be performed") => return Ok(Deployed::Unchanged),
-            Err(error) => return Err(anyhow::anyhow!(heimdall_adapters_aws::describe(&error))).context("Failed to update the stack"),
+            Err(error) => return Err(anyhow::anyhow!(heimdall_ports::error_chain(&error))).context("Failed to update the stack"),
         }
     } else {
         cloudformation
@@ -111,7 +111,7 @@ pub async fn deploy(sdk: &aws_config::SdkConfig, settings: &DeploySettings) -> a
             .set_parameters(Some(parameters))
             .send()
             .await
-            .map_err(|error| anyhow::anyhow!(heimdall_adapters_aws::describe(&error)))
+            .map_err(|error| anyhow::anyhow!(heimdall_ports::error_chain(&error)))
             .context("Failed to create the stack")?;
         Deployed::Created
     };

@@ -13,7 +13,7 @@ pub async fn run(sqs: aws_sdk_sqs::Client, queue_url: String, service: std::sync
         let received = match sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(5).send().await {
             Ok(received) => received,
             Err(error) => {
-                tracing::warn!(error = %heimdall_adapters_aws::describe(&error), "queue poll failed; retrying");
+                tracing::warn!(error = %heimdall_ports::error_chain(&error), "queue poll failed; retrying");
                 tokio::time::sleep(Duration::from_secs(1)).await;
                 continue;
             }

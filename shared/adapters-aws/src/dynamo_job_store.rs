@@ -24,9 +24,8 @@ use aws_sdk_dynamodb::types::{
     Projection, ProjectionType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
 };
 use heimdall_domain::{Job, JobId, JobStatus};
-use heimdall_ports::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
+use heimdall_ports::{error_chain, JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
 
-use crate::describe;
 
 type Item = HashMap<String, AttributeValue>;
 
@@ -52,7 +51,7 @@ struct IndexChoice {
 }
 
 fn unavailable(operation: &str, error: &(dyn std::error::Error + 'static)) -> StoreError {
-    StoreError::Unavailable(format!("DynamoDB {operation}: {}", describe(error)))
+    StoreError::Unavailable(format!("DynamoDB {operation}: {}", error_chain(error)))
 }
 
 fn created_key(job: &Job) -> String {
@@ -152,6 +151,41 @@ impl DynamoJobStore {
         serde_json::from_str(body).map_err(|error| StoreError::Unavailable(format!("a stored job cannot be read: {error}")))
     }
 
+    /// Changes a job that is in `expected`: one consistent read, then a `PutItem` conditioned on
+    /// the status still being `expected`. `Conflict` carries the status found instead.
+    async fn update_if(&self, id: JobId, expected: JobStatus, change: impl FnOnce(&mut Job)) -> Result<Job, StoreError> {
+        let mut job = self.get(id).await?;
+        if job.status != expected {
+            return Err(StoreError::Conflict { current: job.status });
+        }
+        change(&mut job);
+        let result = self
+            .client
+            .put_item()
+            .table_name(&self.table)
+            .set_item(Some(self.to_item(&job)?))
+            .condition_expression("#status = :expected")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":expected", AttributeValue::S(expected.as_str().to_owned()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(job),
+            Err(error) => match error.as_service_error() {
+                // Someone else moved it between our read and our write; the answer holds it.
+                Some(aws_sdk_dynamodb::operation::put_item::PutItemError::ConditionalCheckFailedException(failed)) => {
+                    let current = match failed.item() {
+                        Some(item) => Self::from_item(item)?.status,
+                        None => self.get(id).await?.status,
+                    };
+                    Err(StoreError::Conflict { current })
+                }
+                _ => Err(unavailable("PutItem", &error)),
+            },
+        }
+    }
+
     fn choose_index(query: &JobQuery) -> IndexChoice {
         if let Some(user) = &query.user {
             IndexChoice { index: "by_user", key_attribute: "user", key_value: user.clone() }
@@ -202,62 +236,12 @@ impl JobStore for DynamoJobStore {
 
     #[tracing::instrument(skip(self, change), fields(job_id = %id, from = %change.from(), to = %change.to()))]
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
-        let mut job = self.get(id).await?;
-        if job.status != change.from() {
-            return Err(StoreError::Conflict { current: job.status });
-        }
-        change.apply(&mut job);
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(self.to_item(&job)?))
-            .condition_expression("#status = :expected")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":expected", AttributeValue::S(change.from().as_str().to_owned()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(job),
-            Err(error) => match error.as_service_error() {
-                Some(failed) if failed.is_conditional_check_failed_exception() => {
-                    // Someone else moved it between our read and our write.
-                    let current = match self.get(id).await {
-                        Ok(current) => current.status,
-                        Err(_) => JobStatus::Failed,
-                    };
-                    Err(StoreError::Conflict { current })
-                }
-                _ => Err(unavailable("PutItem", &error)),
-            },
-        }
+        self.update_if(id, change.from(), |job| change.apply(job)).await
     }
 
     #[tracing::instrument(skip(self, handle), fields(job_id = %id))]
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError> {
-        let mut job = self.get(id).await?;
-        if job.status != JobStatus::Running {
-            return Err(StoreError::Conflict { current: job.status });
-        }
-        job.plugin_handle = Some(handle.clone());
-        let result = self
-            .client
-            .put_item()
-            .table_name(&self.table)
-            .set_item(Some(self.to_item(&job)?))
-            .condition_expression("#status = :running")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":running", AttributeValue::S(JobStatus::Running.as_str().to_owned()))
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(job),
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_conditional_check_failed_exception()) => {
-                Err(StoreError::Conflict { current: self.get(id).await.map(|j| j.status).unwrap_or(JobStatus::Failed) })
-            }
-            Err(error) => Err(unavailable("PutItem", &error)),
-        }
+        self.update_if(id, JobStatus::Running, |job| job.plugin_handle = Some(handle.clone())).await
     }
 
     #[tracing::instrument(skip(self, query))]

@@ -23,15 +23,3 @@ pub use dynamo_job_store::DynamoJobStore;
 pub use s3_artifact_store::S3ArtifactStore;
 pub use sfn_workflows::SfnWorkflows;
 pub use sqs_job_queue::SqsJobQueue;
-
-/// The message of an SDK error with its source chain, for logs and `Unavailable` errors.
-pub fn describe(error: &(dyn std::error::Error + 'static)) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
-}

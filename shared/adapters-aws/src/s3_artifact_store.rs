@@ -3,9 +3,8 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use heimdall_domain::JobId;
-use heimdall_ports::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, StoreError};
+use heimdall_ports::{error_chain, Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, StoreError};
 
-use crate::describe;
 
 /// S3's smallest part (all but the last part of a multipart upload).
 pub const MIN_PART_BYTES: usize = 5 * 1024 * 1024;
@@ -23,7 +22,7 @@ pub struct S3ArtifactStore {
 }
 
 fn unavailable(operation: &str, error: &(dyn std::error::Error + 'static)) -> StoreError {
-    StoreError::Unavailable(format!("S3 {operation}: {}", describe(error)))
+    StoreError::Unavailable(format!("S3 {operation}: {}", error_chain(error)))
 }
 
 impl S3ArtifactStore {
@@ -150,7 +149,7 @@ impl S3Writer {
                 .send()
                 .await;
             if let Err(error) = aborted {
-                tracing::warn!(key = %self.key, error.message = %describe(&error), "could not abort a multipart upload");
+                tracing::warn!(key = %self.key, error.message = %error_chain(&error), "could not abort a multipart upload");
             }
         }
     }

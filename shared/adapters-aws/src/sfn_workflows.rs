@@ -1,9 +1,8 @@
 use async_trait::async_trait;
 use heimdall_domain::JobId;
-use heimdall_ports::{WorkflowError, Workflows};
+use heimdall_ports::{error_chain, WorkflowError, Workflows};
 use serde_json::Value;
 
-use crate::describe;
 
 /// Async jobs as Step Functions executions of one state machine, each named after its job:
 /// Step Functions itself refuses a second execution of the same job.
@@ -39,7 +38,7 @@ impl Workflows for SfnWorkflows {
         match result {
             Ok(_) => Ok(true),
             Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_already_exists()) => Ok(false),
-            Err(error) => Err(WorkflowError(format!("Step Functions StartExecution: {}", describe(&error)))),
+            Err(error) => Err(WorkflowError(format!("Step Functions StartExecution: {}", error_chain(&error)))),
         }
     }
 
@@ -57,7 +56,7 @@ impl Workflows for SfnWorkflows {
             Ok(_) => Ok(()),
             // Never started (canceled while queued) or already gone: nothing to stop.
             Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(()),
-            Err(error) => Err(WorkflowError(format!("Step Functions StopExecution: {}", describe(&error)))),
+            Err(error) => Err(WorkflowError(format!("Step Functions StopExecution: {}", error_chain(&error)))),
         }
     }
 }

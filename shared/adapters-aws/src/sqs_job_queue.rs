@@ -1,9 +1,8 @@
 use async_trait::async_trait;
 use aws_sdk_sqs::types::MessageAttributeValue;
 use heimdall_domain::JobId;
-use heimdall_ports::{JobQueue, QueueError};
+use heimdall_ports::{error_chain, JobQueue, QueueError};
 
-use crate::describe;
 
 /// The async jobs queue on SQS: one message per job, the job id as its body (and as an
 /// attribute, for tracing and filtering). The dispatcher Lambda consumes it.
@@ -27,7 +26,7 @@ impl JobQueue for SqsJobQueue {
             .data_type("String")
             .string_value(job.to_string())
             .build()
-            .map_err(|error| QueueError(describe(&error)))?;
+            .map_err(|error| QueueError(error_chain(&error)))?;
         self.client
             .send_message()
             .queue_url(&self.queue_url)
@@ -35,7 +34,7 @@ impl JobQueue for SqsJobQueue {
             .message_attributes("job_id", attribute)
             .send()
             .await
-            .map_err(|error| QueueError(format!("SQS SendMessage: {}", describe(&error))))?;
+            .map_err(|error| QueueError(format!("SQS SendMessage: {}", error_chain(&error))))?;
         Ok(())
     }
 }

@@ -100,9 +100,6 @@ impl ArtifactWriter for FileWriter {
 mod tests {
     use super::*;
 
-    async fn read_all(reader: ArtifactReader) -> Vec<u8> {
-        reader.read_all().await.unwrap()
-    }
 
     #[tokio::test]
     async fn a_log_written_in_chunks_reads_back_whole() {
@@ -115,7 +112,7 @@ mod tests {
         assert_eq!(writer.finish().await.unwrap(), 12);
         let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
         assert_eq!(reader.length, Some(12));
-        assert_eq!(read_all(reader).await, b"hello world\n");
+        assert_eq!(reader.read_all().await.unwrap(), b"hello world\n");
     }
 
     #[tokio::test]
@@ -126,7 +123,7 @@ mod tests {
         let mut writer = store.create(job, Artifact::Stderr).await.unwrap();
         writer.write(Bytes::from_static(b"partial")).await.unwrap();
         let reader = store.open(job, Artifact::Stderr).await.unwrap().unwrap();
-        assert_eq!(read_all(reader).await, b"partial");
+        assert_eq!(reader.read_all().await.unwrap(), b"partial");
     }
 
     #[tokio::test]
@@ -140,7 +137,7 @@ mod tests {
         writer.write(Bytes::from_static(b"[],\"data\":[]}")).await.unwrap();
         writer.finish().await.unwrap();
         let reader = store.open(job, Artifact::Result).await.unwrap().unwrap();
-        assert_eq!(read_all(reader).await, b"{\"columns\":[],\"data\":[]}");
+        assert_eq!(reader.read_all().await.unwrap(), b"{\"columns\":[],\"data\":[]}");
     }
 
     #[tokio::test]

@@ -2,7 +2,7 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
-use heimdall_domain::{Job, JobId};
+use heimdall_domain::{Job, JobId, JobStatus};
 use heimdall_ports::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
@@ -119,29 +119,7 @@ impl JobStore for SqliteJobStore {
 
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
         let change = change.clone();
-        self.with_connection(move |connection| {
-            let transaction = connection
-                .transaction_with_behavior(TransactionBehavior::Immediate)
-                .map_err(unavailable)?;
-            let body: Option<String> = transaction
-                .query_row("SELECT body FROM jobs WHERE id = ?1", [id.to_string()], |row| row.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            let mut job = decode(&body.ok_or(StoreError::NotFound)?)?;
-            if job.status != change.from() {
-                return Err(StoreError::Conflict { current: job.status });
-            }
-            change.apply(&mut job);
-            transaction
-                .execute(
-                    "UPDATE jobs SET status = ?2, updated_at = ?3, body = ?4 WHERE id = ?1",
-                    params![id.to_string(), job.status.as_str(), job.updated_at, encode(&job)?],
-                )
-                .map_err(unavailable)?;
-            transaction.commit().map_err(unavailable)?;
-            Ok(job)
-        })
-        .await
+        self.update_if(id, change.from(), move |job| change.apply(job)).await
     }
 
     async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
@@ -151,13 +129,14 @@ impl JobStore for SqliteJobStore {
 
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError> {
         let handle = handle.clone();
-        self.update_running(id, move |job| job.plugin_handle = Some(handle)).await
+        self.update_if(id, JobStatus::Running, move |job| job.plugin_handle = Some(handle)).await
     }
 }
 
 impl SqliteJobStore {
-    /// Changes a RUNNING job in one transaction; `Conflict` when it is not running.
-    async fn update_running(&self, id: JobId, change: impl FnOnce(&mut Job) + Send + 'static) -> Result<Job, StoreError> {
+    /// Changes a job that is in `expected`, in one transaction; `Conflict` with the status found
+    /// otherwise.
+    async fn update_if(&self, id: JobId, expected: JobStatus, change: impl FnOnce(&mut Job) + Send + 'static) -> Result<Job, StoreError> {
         self.with_connection(move |connection| {
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let body: Option<String> = transaction
@@ -165,12 +144,15 @@ impl SqliteJobStore {
                 .optional()
                 .map_err(unavailable)?;
             let mut job = decode(&body.ok_or(StoreError::NotFound)?)?;
-            if job.status != heimdall_domain::JobStatus::Running {
+            if job.status != expected {
                 return Err(StoreError::Conflict { current: job.status });
             }
             change(&mut job);
             transaction
-                .execute("UPDATE jobs SET body = ?2 WHERE id = ?1", params![id.to_string(), encode(&job)?])
+                .execute(
+                    "UPDATE jobs SET status = ?2, updated_at = ?3, body = ?4 WHERE id = ?1",
+                    params![id.to_string(), job.status.as_str(), job.updated_at, encode(&job)?],
+                )
                 .map_err(unavailable)?;
             transaction.commit().map_err(unavailable)?;
             Ok(job)
@@ -295,7 +277,7 @@ fn list_jobs(connection: &Connection, query: &JobQuery) -> Result<JobPage, Store
 
 #[cfg(test)]
 mod tests {
-    use heimdall_domain::{JobRequest, JobStatus};
+    use heimdall_domain::JobRequest;
 
     use super::*;
 

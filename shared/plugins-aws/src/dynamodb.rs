@@ -232,7 +232,7 @@ where
                 PluginError::JobFailed { message: format!("DynamoDB {operation}: {code}: {message}"), exit_code: None }
             }
         }
-        None => PluginError::Unavailable(format!("DynamoDB {operation}: {}", heimdall_adapters_aws::describe(error))),
+        None => PluginError::Unavailable(format!("DynamoDB {operation}: {}", heimdall_ports::error_chain(error))),
     }
 }
 

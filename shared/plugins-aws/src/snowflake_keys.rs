@@ -36,7 +36,7 @@ impl PrivateKeyLoader for AwsKeyLoader {
                     match error.as_service_error() {
                         Some(e) if e.is_parameter_not_found() => not_usable(reference, "no such parameter"),
                         Some(_) => not_usable(reference, "SSM refused to read it (check the parameter and the role's rights)"),
-                        None => PluginError::Unavailable(format!("SSM GetParameter {reference}: {}", heimdall_adapters_aws::describe(&error))),
+                        None => PluginError::Unavailable(format!("SSM GetParameter {reference}: {}", heimdall_ports::error_chain(&error))),
                     }
                 })?;
                 let value = output.parameter().and_then(|p| p.value()).ok_or_else(|| not_usable(reference, "the parameter has no value"))?;
@@ -49,7 +49,7 @@ impl PrivateKeyLoader for AwsKeyLoader {
                         Some(_) => not_usable(reference, "Secrets Manager refused to read it (check the secret and the role's rights)"),
                         None => PluginError::Unavailable(format!(
                             "Secrets Manager GetSecretValue {reference}: {}",
-                            heimdall_adapters_aws::describe(&error)
+                            heimdall_ports::error_chain(&error)
                         )),
                     }
                 })?;

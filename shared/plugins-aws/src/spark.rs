@@ -128,7 +128,7 @@ fn failed(message: String) -> PluginError {
 }
 
 fn emr_failure(operation: &str, error: &(dyn std::error::Error + 'static), client_mistake: bool) -> PluginError {
-    let text = format!("EMR on EKS {operation}: {}", heimdall_adapters_aws::describe(error));
+    let text = format!("EMR on EKS {operation}: {}", heimdall_ports::error_chain(error));
     if client_mistake { failed(text) } else { PluginError::Unavailable(text) }
 }
 
@@ -171,7 +171,7 @@ impl SparkPlugin {
             .body(text.as_bytes().to_vec().into())
             .send()
             .await
-            .map_err(|e| PluginError::Unavailable(format!("S3 PutObject {uri}: {}", heimdall_adapters_aws::describe(&e))))?;
+            .map_err(|e| PluginError::Unavailable(format!("S3 PutObject {uri}: {}", heimdall_ports::error_chain(&e))))?;
         Ok(())
     }
 
@@ -190,14 +190,14 @@ impl SparkPlugin {
                 .set_continuation_token(token.take())
                 .send()
                 .await
-                .map_err(|e| unavailable(&heimdall_adapters_aws::describe(&e)))?;
+                .map_err(|e| unavailable(&heimdall_ports::error_chain(&e)))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
                 let file = key.rsplit('/').next().unwrap_or(key);
                 if file.starts_with('_') || file.starts_with('.') {
                     continue; // _SUCCESS, .crc files
                 }
-                let body = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| unavailable(&heimdall_adapters_aws::describe(&e)))?;
+                let body = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| unavailable(&heimdall_ports::error_chain(&e)))?;
                 let bytes = body.body.collect().await.map_err(|e| unavailable(&e))?.into_bytes();
                 for line in bytes.split(|b| *b == b'\n').filter(|line| !line.iter().all(u8::is_ascii_whitespace)) {
                     if table.len() == max_rows {

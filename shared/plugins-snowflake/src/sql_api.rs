@@ -9,7 +9,6 @@
 //! | 408, 429, 5xx, no connection | passing trouble | `Unavailable` (retried) |
 //! | other 4xx | a request Snowflake will never accept | `InvalidContext` |
 
-use std::error::Error as _;
 
 use heimdall_ports::PluginError;
 use reqwest::{RequestBuilder, Response, StatusCode, Url};
@@ -212,7 +211,7 @@ impl SqlApi {
             .send()
             .await
             .map_err(|error| {
-                PluginError::Unavailable(format!("could not reach Snowflake at {}: {}", self.base, chain(&error)))
+                PluginError::Unavailable(format!("could not reach Snowflake at {}: {}", self.base, heimdall_ports::error_chain(&error)))
             })?;
         let status = response.status();
         if status == StatusCode::OK || status == StatusCode::ACCEPTED {
@@ -233,7 +232,7 @@ async fn json_of<T: for<'de> Deserialize<'de>>(response: Response, what: &str) -
     let bytes = response
         .bytes()
         .await
-        .map_err(|error| PluginError::Unavailable(format!("lost the connection reading {what}: {}", chain(&error))))?;
+        .map_err(|error| PluginError::Unavailable(format!("lost the connection reading {what}: {}", heimdall_ports::error_chain(&error))))?;
     serde_json::from_slice(&bytes)
         .map_err(|error| PluginError::Unavailable(format!("Snowflake answered {what} with unexpected JSON: {error}")))
 }
@@ -286,18 +285,6 @@ fn describe_failure(message: &str, error: &ErrorBody) -> String {
         (None, Some(state)) => format!("{message} (SQL state {state})"),
         (None, None) => message.to_owned(),
     }
-}
-
-/// An error with its causes: reqwest's own message hides why a connection failed.
-fn chain(error: &reqwest::Error) -> String {
-    let mut text = error.to_string();
-    let mut source = error.source();
-    while let Some(cause) = source {
-        text.push_str(": ");
-        text.push_str(&cause.to_string());
-        source = cause.source();
-    }
-    text
 }
 
 #[cfg(test)]

@@ -1,5 +1,18 @@
 use heimdall_domain::JobStatus;
 
+/// An error's message followed by its causes (`outer: inner: root`): SDK and HTTP client
+/// errors keep the useful part (a refused connection, a service's message) in their sources.
+pub fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut text = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        text.push_str(": ");
+        text.push_str(&cause.to_string());
+        source = cause.source();
+    }
+    text
+}
+
 /// A job store or artifact store failure, already translated from the backend's own errors.
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

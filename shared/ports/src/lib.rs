@@ -19,7 +19,7 @@ pub mod plugin;
 pub mod workflows;
 
 pub use artifact_store::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter};
-pub use errors::{PluginError, QueueError, StoreError};
+pub use errors::{PluginError, QueueError, StoreError, error_chain};
 pub use job_queue::JobQueue;
 pub use job_store::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange};
 pub use plugin::{Plugin, PluginRun, PollBackoff, RunOutcome, Step};

@@ -50,6 +50,17 @@ pub enum Dispatched {
     NotWaiting(JobStatus),
 }
 
+/// A step for a job of `job_plugin` arrived at the function of `function_plugin`.
+fn check_plugin(id: JobId, job_plugin: &str, function_plugin: &str) -> Result<(), PluginError> {
+    if job_plugin == function_plugin {
+        Ok(())
+    } else {
+        Err(PluginError::InvalidContext(format!(
+            "job {id} runs on plugin `{job_plugin}`, but this is the `{function_plugin}` function"
+        )))
+    }
+}
+
 fn not_found(id: JobId) -> PluginError {
     PluginError::InvalidContext(format!("job {id} not found"))
 }
@@ -90,9 +101,13 @@ impl JobService {
     }
 
     /// Step `claim`: ACCEPTED → RUNNING. `false`: the job was canceled meanwhile; stop here.
+    /// `plugin` is the plugin of the function taking the step: a job of another is refused.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
-    pub async fn step_claim(&self, id: JobId) -> Result<bool, PluginError> {
+    pub async fn step_claim(&self, id: JobId, plugin: &str) -> Result<bool, PluginError> {
         let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
+        if let Some(command) = job.command_id.as_deref().and_then(|c| self.catalog.command(c)) {
+            check_plugin(id, &command.plugin, plugin)?;
+        }
         match job.status {
             JobStatus::Accepted => {}
             JobStatus::Canceling | JobStatus::Canceled => {
@@ -121,8 +136,8 @@ impl JobService {
 
     /// Step `submit`: hands the job to its plugin.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
-    pub async fn step_submit(&self, id: JobId) -> Result<StepAnswer, PluginError> {
-        let (job, run) = self.running_job(id).await?;
+    pub async fn step_submit(&self, id: JobId, plugin: &str) -> Result<StepAnswer, PluginError> {
+        let (job, run) = self.running_job(id, plugin).await?;
         let plugin = self.plugin_of(&run)?;
         let step = plugin.submit(&run).await?;
         self.keep_handle(&job, &step).await;
@@ -131,8 +146,8 @@ impl JobService {
 
     /// Step `poll`: asks the plugin again; fails the job once it has run past its deadline.
     #[tracing::instrument(skip(self, handle), fields(job_id = %id))]
-    pub async fn step_poll(&self, id: JobId, handle: &Value, waited: Duration) -> Result<StepAnswer, PluginError> {
-        let (job, run) = self.running_job(id).await?;
+    pub async fn step_poll(&self, id: JobId, plugin: &str, handle: &Value, waited: Duration) -> Result<StepAnswer, PluginError> {
+        let (job, run) = self.running_job(id, plugin).await?;
         let limit = self.deadline_seconds(&run);
         let ran_for = now_epoch_seconds() - job.started_at.unwrap_or(job.created_at);
         if ran_for > limit as i64 {
@@ -151,8 +166,8 @@ impl JobService {
     /// Step `finalize`: the plugin stores what is left, the job is SUCCEEDED (or CANCELED if a
     /// cancel came in meanwhile).
     #[tracing::instrument(skip(self, handle), fields(job_id = %id))]
-    pub async fn step_finalize(&self, id: JobId, handle: &Value) -> Result<Job, PluginError> {
-        let (job, run) = self.running_job(id).await?;
+    pub async fn step_finalize(&self, id: JobId, plugin: &str, handle: &Value) -> Result<Job, PluginError> {
+        let (job, run) = self.running_job(id, plugin).await?;
         let plugin = self.plugin_of(&run)?;
         let outcome = plugin.finalize(&run, handle).await?;
         Ok(self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await)
@@ -190,8 +205,8 @@ impl JobService {
         }
     }
 
-    /// The job, which must be RUNNING, and what its plugin needs.
-    async fn running_job(&self, id: JobId) -> Result<(Job, PluginRun), PluginError> {
+    /// The job, which must be RUNNING on `plugin`, and what its plugin needs.
+    async fn running_job(&self, id: JobId, plugin: &str) -> Result<(Job, PluginRun), PluginError> {
         let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
         if job.status != JobStatus::Running {
             return Err(PluginError::InvalidContext(format!("job {id} is {}, not RUNNING", job.status)));
@@ -203,6 +218,7 @@ impl JobService {
                 job.cluster_id.as_deref().unwrap_or("?")
             ))
         })?;
+        check_plugin(id, &run.command.plugin, plugin)?;
         Ok((job, run))
     }
 
