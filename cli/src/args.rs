@@ -34,4 +34,8 @@ pub struct ServeArgs {
     /// Seconds running async jobs get to finish when the server stops.
     #[arg(long, env = "HEIMDALL_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,
+    /// The folder standing in for S3 for `s3` triggers: a file created under `<dir>/<bucket>/`
+    /// is an object created in that bucket. Default: `<data dir>/buckets`.
+    #[arg(long, env = "HEIMDALL_WATCH_DIR")]
+    pub watch_dir: Option<PathBuf>,
 }

@@ -1,7 +1,8 @@
 //! `heimdall serve`: the REST API, sync and async jobs, and a durable store, in one process.
 //!
 //! Data dir layout: `heimdall.db` (jobs, SQLite), `jobs/<id>/{stdout,stderr,result.json}`,
-//! `work/<id>/` (scratch folders of running jobs), `heimdall.lock` (one server per data dir).
+//! `work/<id>/` (scratch folders of running jobs), `heimdall.lock` (one server per data dir),
+//! `buckets/<bucket>/` (the folders `s3` triggers watch, unless `--watch-dir` says otherwise).
 
 use std::fs::File;
 use std::future::Future;
@@ -10,7 +11,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
-use heimdall_adapters_local::{CronScheduler, FsArtifactStore, InProcessJobQueue, LocalWorkers, SqliteJobStore};
+use heimdall_adapters_local::{FsArtifactStore, InProcessJobQueue, LocalTriggerSettings, LocalTriggers, LocalWorkers, SqliteJobStore};
 use heimdall_api::{AppState, Identity, router};
 use heimdall_plugins::builtin_plugins;
 use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceSettings};
@@ -24,6 +25,9 @@ pub const BUNDLED_CONFIG: &str = include_str!("../../config/example.yml");
 /// A sync job's result is answered inline up to this size.
 const INLINE_RESULT_LIMIT: u64 = 8 * 1024 * 1024;
 
+/// How often `heimdall serve` scans the folders of `s3` triggers.
+pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
 /// Everything `run` needs besides the listener.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
@@ -32,6 +36,10 @@ pub struct ServeSettings {
     pub config: Option<PathBuf>,
     pub default_user: Option<String>,
     pub shutdown_grace: Duration,
+    /// The folder standing in for S3 buckets (`s3` triggers); `None`: `<data_dir>/buckets`.
+    pub watch_dir: Option<PathBuf>,
+    /// How often the watched folders are scanned.
+    pub watch_interval: Duration,
     /// The AWS configuration of the data plugins (dynamodb, glue); `None`: the standard chain
     /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials), loaded at start without network calls.
     pub aws: Option<aws_config::SdkConfig>,
@@ -44,6 +52,8 @@ impl From<ServeArgs> for ServeSettings {
             config: args.config,
             default_user: args.default_user,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
+            watch_dir: args.watch_dir,
+            watch_interval: DEFAULT_WATCH_INTERVAL,
             aws: None,
         }
     }
@@ -91,7 +101,12 @@ pub async fn run(
     let recovery = service.recover_after_restart().await.context("Failed to recover jobs from the last run")?;
     tracing::info!(failed = recovery.failed, canceled = recovery.canceled, requeued = recovery.requeued, "recovered jobs of the last run");
     let workers = LocalWorkers::spawn(Arc::clone(&service), queue_receiver, pool_size, settings.shutdown_grace);
-    let scheduler = CronScheduler::spawn(Arc::clone(&service), service.catalog().triggers()).map_err(|error| anyhow!("{config_name}: {error}"))?;
+    let trigger_settings = LocalTriggerSettings {
+        watch_root: settings.watch_dir.clone().unwrap_or_else(|| settings.data_dir.join("buckets")),
+        scan_interval: settings.watch_interval,
+    };
+    let triggers = LocalTriggers::spawn(Arc::clone(&service), service.catalog().triggers(), &trigger_settings)
+        .map_err(|error| anyhow!("{config_name}: {error}"))?;
 
     let app = router(AppState { service, identity: Identity::Header { default_user: settings.default_user } });
     let address = listener.local_addr().context("Failed to read the listening address")?;
@@ -101,7 +116,7 @@ pub async fn run(
         .await
         .context("The HTTP server failed")?;
     tracing::info!("stopping: waiting for running async jobs");
-    scheduler.shutdown().await;
+    triggers.shutdown().await;
     workers.shutdown().await;
     tracing::info!("stopped");
     Ok(())

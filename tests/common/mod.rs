@@ -64,6 +64,8 @@ pub async fn spawn_app_with(config: &str, data_dir: PathBuf, shutdown_grace: Dur
         config: Some(config_path),
         default_user: None,
         shutdown_grace,
+        watch_dir: None,
+        watch_interval: Duration::from_millis(100),
         aws: Some(aws),
     };
     let (stop, stopped) = oneshot::channel::<()>();

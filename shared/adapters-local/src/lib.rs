@@ -6,16 +6,17 @@
 //!   SQLite over redb because listing jobs is filtering, ordering and paging on several fields:
 //!   that is SQL with indexes, where a key-value store would need hand-made secondary indexes.
 //! - [`fs_artifact_store`]: `FsArtifactStore`, stdout/stderr/result as files under the data dir.
-//! - [`cron_scheduler`]: `CronScheduler`, the scheduled triggers of `heimdall serve`.
+//! - [`local_triggers`]: `LocalTriggers`, schedules and watched folders (the S3 stand-in) of
+//!   `heimdall serve`.
 //! - [`in_process_queue`]: `InProcessJobQueue` and `LocalWorkers`, a channel and a bounded
 //!   worker pool; durability comes from the job store (queued jobs are `ACCEPTED` rows).
 
-pub mod cron_scheduler;
 pub mod fs_artifact_store;
 pub mod in_process_queue;
+pub mod local_triggers;
 pub mod sqlite_job_store;
 
-pub use cron_scheduler::CronScheduler;
 pub use fs_artifact_store::FsArtifactStore;
 pub use in_process_queue::{InProcessJobQueue, LocalWorkers};
+pub use local_triggers::{LocalTriggerSettings, LocalTriggers};
 pub use sqlite_job_store::SqliteJobStore;

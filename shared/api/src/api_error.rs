@@ -50,12 +50,12 @@ impl From<ServiceError> for ApiError {
             | ServiceError::NoMatch { .. } => StatusCode::BAD_REQUEST,
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) => StatusCode::CONFLICT,
+            ServiceError::Conflict(_) | ServiceError::AlreadySubmitted(_) => StatusCode::CONFLICT,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
         let id = match &error {
-            ServiceError::NoMatch { job_id, .. } => Some(job_id.to_string()),
+            ServiceError::NoMatch { job_id, .. } | ServiceError::AlreadySubmitted(job_id) => Some(job_id.to_string()),
             _ => None,
         };
         Self { status, code: error.code(), message: error.to_string(), id }

@@ -13,6 +13,16 @@ impl JobId {
     pub fn new() -> Self {
         Self(uuid::Uuid::now_v7())
     }
+
+    /// The id of a job submitted for an event: a version 7 UUID carrying the event's time and,
+    /// in place of random bits, a hash of `key`. The same (time, key) always gives the same id,
+    /// so a store's "no second job with this id" makes a redelivered event submit nothing.
+    pub fn derived(unix_millis: u64, key: &str) -> Self {
+        let hash = uuid::Uuid::new_v5(&uuid::Uuid::NAMESPACE_OID, key.as_bytes());
+        let mut bits = [0u8; 10];
+        bits.copy_from_slice(&hash.as_bytes()[..10]);
+        Self(uuid::Builder::from_unix_timestamp_millis(unix_millis, &bits).into_uuid())
+    }
 }
 
 impl Default for JobId {
@@ -50,6 +60,16 @@ mod tests {
     fn a_job_id_round_trips_through_its_text() {
         let id = JobId::new();
         assert_eq!(id.to_string().parse::<JobId>().unwrap(), id);
+    }
+
+    #[test]
+    fn a_derived_id_depends_on_its_time_and_key_only_and_is_a_version_7_uuid() {
+        let id = JobId::derived(1_795_572_000_000, "trigger\nevent-1");
+        assert_eq!(id, JobId::derived(1_795_572_000_000, "trigger\nevent-1"));
+        assert_ne!(id, JobId::derived(1_795_572_000_000, "trigger\nevent-2"));
+        assert_ne!(id, JobId::derived(1_795_572_000_001, "trigger\nevent-1"));
+        assert_eq!(id.0.get_version_num(), 7);
+        assert_eq!(id.0.get_timestamp().unwrap().to_unix().0, 1_795_572_000);
     }
 
     #[test]

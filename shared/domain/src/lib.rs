@@ -13,7 +13,9 @@
 //! - [`job_result`]: a job's result table (`columns` + `data`).
 //! - [`selection`]: the pure function that picks (command, cluster) pairs for a job.
 //! - [`config`]: the YAML config file (Heimdall's format), parsed and validated.
-//! - [`trigger`]: `Trigger`, jobs submitted on a schedule (and later on events), from a template.
+//! - [`trigger`]: `Trigger`, jobs submitted on a schedule or an event, from a template.
+//! - [`trigger_event`]: what fires a trigger (an EventBridge-shaped event or a schedule's time).
+//! - [`event_pattern`]: EventBridge event patterns, matched as EventBridge does.
 //! - [`clock`]: epoch-second timestamps.
 //! - [`names`]: the machine error codes shared by every layer.
 
@@ -21,6 +23,7 @@ pub mod clock;
 pub mod cluster;
 pub mod command;
 pub mod config;
+pub mod event_pattern;
 pub mod job;
 pub mod job_id;
 pub mod job_result;
@@ -30,6 +33,7 @@ pub mod resource_status;
 pub mod selection;
 pub mod tags;
 pub mod trigger;
+pub mod trigger_event;
 
 pub use cluster::Cluster;
 pub use command::Command;

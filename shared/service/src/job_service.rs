@@ -96,10 +96,22 @@ impl JobService {
     /// finished) or queues it (async, answered ACCEPTED).
     #[tracing::instrument(skip(self, request), fields(job_name = %request.name))]
     pub async fn submit(self: &Arc<Self>, user: &str, request: JobRequest) -> Result<SubmittedJob, ServiceError> {
+        self.submit_with_id(user, request, JobId::new()).await
+    }
+
+    /// `submit` with the job's id given: a second submission with the same id records nothing
+    /// and answers `AlreadySubmitted` (how a redelivered event is told apart).
+    pub(crate) async fn submit_with_id(
+        self: &Arc<Self>,
+        user: &str,
+        request: JobRequest,
+        id: JobId,
+    ) -> Result<SubmittedJob, ServiceError> {
         request.validate().map_err(ServiceError::BadRequest)?;
         let requested_is_sync = request.is_sync;
         let now = now_epoch_seconds();
         let mut job = Job::from_request(request, user, now);
+        job.id = id;
 
         let pairs = match candidates(
             self.catalog.commands(),

@@ -7,6 +7,7 @@
 //! - [`job_service`]: `JobService`: submit, get, list, read output, cancel, run, recover.
 //! - [`job_execution`]: how one job is driven through its plugin's steps to a final status.
 //! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
+//! - [`triggered_jobs`]: jobs submitted by triggers for events and schedules, once per event.
 //! - [`running_jobs`]: the cancel handles of the jobs this process is running.
 //! - [`service_error`]: `ServiceError`, what went wrong in terms a client can act on.
 
@@ -17,9 +18,11 @@ pub mod job_service;
 pub mod plugin_registry;
 pub mod running_jobs;
 pub mod service_error;
+pub mod triggered_jobs;
 
 pub use catalog::Catalog;
 pub use job_service::{JobService, ServiceSettings, SubmittedJob};
 pub use job_steps::{Dispatched, StepAnswer, poll_waits};
 pub use plugin_registry::PluginRegistry;
 pub use service_error::ServiceError;
+pub use triggered_jobs::TriggerOutcome;

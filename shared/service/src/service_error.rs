@@ -23,6 +23,9 @@ pub enum ServiceError {
     /// The job is not in a status that allows this.
     #[error("{0}")]
     Conflict(String),
+    /// A job with this id exists already (an event delivered again).
+    #[error("job {0} was submitted already")]
+    AlreadySubmitted(JobId),
     /// A backend is down; retrying later may work.
     #[error("{0}")]
     Unavailable(String),
@@ -42,6 +45,7 @@ impl ServiceError {
             ServiceError::Forbidden(_) => names::FORBIDDEN,
             ServiceError::NotFound(_) => names::NOT_FOUND,
             ServiceError::Conflict(_) => names::ILLEGAL_TRANSITION,
+            ServiceError::AlreadySubmitted(_) => names::ALREADY_SUBMITTED,
             ServiceError::Unavailable(_) => names::UNAVAILABLE,
             ServiceError::Internal(_) => names::INTERNAL,
         }
@@ -63,7 +67,10 @@ impl ServiceError {
                 "cursor: {message}; pass the next_cursor of the previous page unchanged"
             )),
             StoreError::UnsupportedQuery(message) => ServiceError::BadRequest(message),
-            StoreError::AlreadyExists => ServiceError::Internal("a job id was used twice".into()),
+            StoreError::AlreadyExists => match id {
+                Some(id) => ServiceError::AlreadySubmitted(id),
+                None => ServiceError::Internal("a job id was used twice".into()),
+            },
             StoreError::Unavailable(message) => ServiceError::Unavailable(message),
         }
     }
