@@ -5,11 +5,13 @@
 # nothing. With AWS_ENDPOINT_URL set it deploys to LocalStack or the emulator instead of AWS.
 #   HEIMDALL_CODE_BUCKET=my-code-bucket HEIMDALL_JWT_ISSUER=https://… HEIMDALL_JWT_AUDIENCE=client-id \
 #   HEIMDALL_CONFIG_FILE=my-config.yml infra/deploy.sh   # the config is optional (default: the bundled one)
+# Arguments go to heimdall-deploy, e.g. the data plugins' rights:
+#   infra/deploy.sh --parameter DynamoDbTableArns=arn:aws:dynamodb:us-east-1:123456789012:table/orders
 set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$("$root/scripts/python-env" "$root/scripts/requirements-lambda.txt")/bin:$PATH"
-functions=(api dispatcher plugin-ping plugin-shell)
+functions=(api dispatcher events plugin-ping plugin-shell plugin-dynamodb plugin-glue plugin-spark plugin-snowflake)
 architecture=(--arm64)
 if ! rustc --print sysroot >/dev/null 2>&1 || [ ! -d "$(rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu" ]; then
   echo "deploy: no aarch64-unknown-linux-gnu std here (rustup target add aarch64-unknown-linux-gnu); building x86_64 and deploying it as arm64 will not run: set HEIMDALL_ALLOW_X86=1 only for an emulator" >&2
@@ -24,4 +26,4 @@ for function in "${functions[@]}"; do
   cp "$target_dir/lambda/$function/bootstrap.zip" "$packages/$function.zip"
 done
 version="$(git describe --always --dirty 2>/dev/null || date +%s)"
-cargo run --quiet --release -p heimdall-deploy -- deploy --packages "$packages" --version "$version"
+cargo run --quiet --release -p heimdall-deploy -- deploy --packages "$packages" --version "$version" "$@"

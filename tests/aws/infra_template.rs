@@ -1,16 +1,26 @@
 //! `infra/template.yaml` deployed to the emulator's CloudFormation by `heimdall-deploy` (the
 //! same code `infra/deploy.sh` runs): the stack completes, its resources are wired to each
 //! other (queue → dispatcher, state machine ARN in the functions' environment, dead-letter
-//! queue, table indexes, runtime and architecture), a second deploy changes nothing, and
-//! destroy removes it.
+//! queue, table indexes, runtime and architecture, events queue → events function), the
+//! config's triggers become the triggers stack, a second deploy changes nothing, and destroy
+//! removes both.
 
 use std::collections::HashMap;
 
 use aws_sdk_cloudformation::types::StackStatus;
-use heimdall_deploy::{DeploySettings, Deployed, FUNCTIONS, TEMPLATE, deploy, destroy};
+use heimdall_deploy::{DeploySettings, Deployed, FUNCTIONS, TEMPLATE, deploy, destroy, triggers_stack_name};
 use heimdall_tests::emulator::emulator;
 
 use crate::support::unique;
+
+/// A config with one trigger of each source.
+const CONFIG: &str = r#"commands: []
+clusters: []
+triggers:
+  - {name: nightly, schedule: "0 2 * * *", job: {name: nightly, version: "1", command_criteria: [type:ping]}}
+  - {name: landed-csv, s3: {bucket: landing, prefix: in/}, job: {name: landed, version: "1", command_criteria: [type:ping]}}
+  - {name: glue-failed, event_pattern: {source: [aws.glue]}, job: {name: glue, version: "1", command_criteria: [type:ping]}}
+"#;
 
 
 /// A function package. The emulator stores it without running it, so its bytes are enough;
@@ -27,7 +37,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
         std::fs::write(packages.path().join(format!("{function}.zip")), package()).unwrap();
     }
     let config_file = tempfile::NamedTempFile::new().unwrap();
-    std::fs::write(config_file.path(), "commands: []\nclusters: []\n").unwrap();
+    std::fs::write(config_file.path(), CONFIG).unwrap();
     let stack = unique("hd");
     let settings = DeploySettings {
         stack_name: stack.clone(),
@@ -37,6 +47,12 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
         jwt_issuer: "https://issuer.example".into(),
         jwt_audience: "heimdall-client".into(),
         config: Some(config_file.path().to_owned()),
+        // The data plugins' rights: the conditional policies are made and attached.
+        parameters: vec![
+            ("DynamoDbTableArns".into(), "arn:aws:dynamodb:us-east-1:123456789012:table/orders".into()),
+            ("EmrVirtualClusterArns".into(), "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc1".into()),
+            ("EmrJobExecutionRoleArns".into(), "arn:aws:iam::123456789012:role/spark-jobs".into()),
+        ],
     };
 
     assert_eq!(deploy(&sdk, &settings).await.unwrap(), Deployed::Created);
@@ -72,7 +88,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
         assert_eq!(environments[function]["HEIMDALL_CONFIG"], config_location, "{function}");
     }
     let (config_text, _) = heimdall_functions::read_config(&sdk, Some(&config_location)).await.unwrap();
-    assert_eq!(config_text, "commands: []\nclusters: []\n");
+    assert_eq!(config_text, CONFIG);
 
     // The queue feeds the dispatcher, reporting partial batch failures, and redrives to its DLQ.
     let sqs = aws_sdk_sqs::Client::new(&sdk);
@@ -94,6 +110,35 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     let mapping = &mappings.event_source_mappings()[0];
     assert_eq!(mapping.event_source_arn(), Some(queue_arn.as_str()));
     assert_eq!(mapping.function_response_types().iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["ReportBatchItemFailures"]);
+
+    // The events queue feeds the events function the same way.
+    let events_queue_arn = outputs["EventsQueueArn"];
+    let mappings = lambda.list_event_source_mappings().function_name(format!("{stack}-events")).send().await.unwrap();
+    let mapping = &mappings.event_source_mappings()[0];
+    assert_eq!(mapping.event_source_arn(), Some(events_queue_arn));
+    assert_eq!(mapping.function_response_types().iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["ReportBatchItemFailures"]);
+    // The data policies exist where their parameters name resources, and only there. (The
+    // emulator lists the queue policy, which it does not model, without a logical id.)
+    let resources = cloudformation.list_stack_resources().stack_name(&stack).send().await.unwrap();
+    let logical_ids: Vec<&str> = resources.stack_resource_summaries().iter().filter_map(|r| r.logical_resource_id()).collect();
+    for present in ["DynamoDbReadPolicy", "EmrJobRunPolicy", "PluginSnowflakeFunction", "SchedulerRole"] {
+        assert!(logical_ids.contains(&present), "{present} missing from {logical_ids:?}");
+    }
+    for absent in ["GlueCatalogReadPolicy", "SnowflakeKeyReadPolicy"] {
+        assert!(!logical_ids.contains(&absent), "{absent} made without its parameter");
+    }
+    // The config's triggers: one rule per event trigger, one schedule per scheduled one (the
+    // emulator's CloudFormation does not model EventBridge Scheduler: the rules are checked
+    // here, the schedule's resource in the unit tests of triggers_stack).
+    let triggers = cloudformation.list_stack_resources().stack_name(triggers_stack_name(&stack)).send().await.unwrap();
+    let mut kinds: Vec<(&str, &str)> = triggers
+        .stack_resource_summaries()
+        .iter()
+        .filter(|r| r.resource_type() == Some("AWS::Events::Rule"))
+        .map(|r| (r.logical_resource_id().unwrap(), r.resource_status().unwrap().as_str()))
+        .collect();
+    kinds.sort();
+    assert_eq!(kinds, [("TriggerGlueFailed", "CREATE_COMPLETE"), ("TriggerLandedCsv", "CREATE_COMPLETE")]);
 
     // The table answers every listing through its indexes.
     let table = aws_sdk_dynamodb::Client::new(&sdk).describe_table().table_name(outputs["JobsTableName"]).send().await.unwrap();
@@ -119,6 +164,8 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     let after: Vec<_> = after.stack_resource_summaries().iter().map(|r| r.physical_resource_id().map(str::to_owned)).collect();
     assert_eq!(before, after, "a second deploy replaced resources");
     destroy(&sdk, &stack).await.unwrap();
-    let gone = cloudformation.describe_stacks().stack_name(&stack).send().await;
-    assert!(gone.is_err() || gone.unwrap().stacks()[0].stack_status() == Some(&StackStatus::DeleteComplete));
+    for name in [stack.clone(), triggers_stack_name(&stack)] {
+        let gone = cloudformation.describe_stacks().stack_name(&name).send().await;
+        assert!(gone.is_err() || gone.unwrap().stacks()[0].stack_status() == Some(&StackStatus::DeleteComplete), "{name}");
+    }
 }

@@ -5,6 +5,7 @@ mod aws_calls;
 mod data_plugins;
 mod dynamo_job_store;
 mod end_to_end;
+mod event_triggers;
 mod function_config;
 mod infra_template;
 mod serverless_stack;

@@ -62,6 +62,7 @@ impl ServerlessStack {
         // The caller's values first, then harmless ones for what a test does not use.
         let defaults = [
             ("{{SPARK_CLUSTER}}", "spark-eks"),
+            ("{{LANDING_BUCKET}}", "landing-unused"),
             ("{{SNOWFLAKE_ACCOUNT}}", "myorg-acct"),
             ("{{SNOWFLAKE_USER}}", "heimdall_svc"),
             ("{{SNOWFLAKE_KEY}}", "/nonexistent/snowflake-key.p8"),
@@ -147,12 +148,17 @@ impl ServerlessStack {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    /// Receives the queue's messages as the SQS event the dispatcher Lambda gets.
+    /// Receives the jobs queue's messages as the SQS event the dispatcher Lambda gets.
     pub async fn receive_as_sqs_event(&self) -> aws_lambda_events::sqs::SqsEvent {
+        self.receive_from(&self.settings.queue_url).await
+    }
+
+    /// Receives a queue's messages as the SQS event its Lambda gets.
+    pub async fn receive_from(&self, queue_url: &str) -> aws_lambda_events::sqs::SqsEvent {
         let received = self
             .sqs
             .receive_message()
-            .queue_url(&self.settings.queue_url)
+            .queue_url(queue_url)
             .max_number_of_messages(10)
             .wait_time_seconds(2)
             .send()

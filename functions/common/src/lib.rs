@@ -5,9 +5,11 @@
 //! - [`function_config`]: `FunctionConfig`, the environment the infrastructure sets, read once.
 //! - [`wiring`]: the service over the AWS adapters, and the config read from a file, S3 or SSM.
 //! - [`plugin_step`]: the handler of the plugin Lambdas: one state machine step per call.
+//! - [`sqs_batch`]: SQS batches handled record by record, failures reported one by one.
 
 pub mod function_config;
 pub mod plugin_step;
+pub mod sqs_batch;
 pub mod wiring;
 
 pub use function_config::FunctionConfig;

@@ -8,7 +8,7 @@ use std::sync::Arc;
 use anyhow::Context;
 use clap::{Parser, Subcommand};
 use heimdall_emulator::lambda_router::{LambdaHandler, LambdaRouter};
-use heimdall_emulator::stack::create_stack;
+use heimdall_emulator::stack::{create_events_queue, create_stack};
 use heimdall_functions::{FunctionConfig, build_service, plugin_step};
 use serde_json::Value;
 
@@ -30,7 +30,8 @@ enum Command {
         role_arn: String,
     },
     /// Serves the Lambda router (moto's MOTO_PORT) running the plugin functions in-process, and
-    /// feeds the jobs queue to the dispatcher function, as Lambda's event source mapping does.
+    /// feeds the jobs queue to the dispatcher function and the events queue
+    /// (`HEIMDALL_EVENTS_QUEUE_URL`) to the events function, as Lambda's event source mappings do.
     Router {
         #[arg(long, default_value = "127.0.0.1:5001")]
         listen: String,
@@ -52,6 +53,9 @@ async fn main() -> anyhow::Result<()> {
             println!("export HEIMDALL_QUEUE_URL={}", settings.queue_url);
             println!("export HEIMDALL_STATE_MACHINE_ARN={}", settings.state_machine_arn);
             println!("export HEIMDALL_PLUGIN_FUNCTION={prefix}-plugin-{{plugin}}");
+            let events = create_events_queue(&sdk, &prefix).await?;
+            println!("export HEIMDALL_EVENTS_QUEUE_URL={}", events.url);
+            println!("export HEIMDALL_EVENTS_QUEUE_ARN={}", events.arn);
         }
         Command::Router { listen, moto } => {
             let config = FunctionConfig::from_env()?;
@@ -69,7 +73,19 @@ async fn main() -> anyhow::Result<()> {
                 router.register(&config.plugin_function_template.replace("{plugin}", plugin), handler);
             }
             let sqs = aws_sdk_sqs::Client::new(&sdk);
-            tokio::spawn(heimdall_emulator::queue_poller::run(sqs, config.aws.queue_url.clone(), service.clone()));
+            let dispatcher = service.clone();
+            tokio::spawn(heimdall_emulator::queue_poller::run(sqs.clone(), config.aws.queue_url.clone(), move |event| {
+                let service = dispatcher.clone();
+                async move { heimdall_function_dispatcher::handle_batch(&service, event).await }
+            }));
+            // The events function, fed as its event source mapping would (bootstrap prints the URL).
+            if let Ok(events_queue) = std::env::var("HEIMDALL_EVENTS_QUEUE_URL") {
+                let events = service.clone();
+                tokio::spawn(heimdall_emulator::queue_poller::run(sqs, events_queue, move |event| {
+                    let service = events.clone();
+                    async move { heimdall_function_events::handle_batch(&service, event).await }
+                }));
+            }
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
             tracing::info!(%listen, %moto, "Lambda router serving");
             axum::serve(listener, router.app(moto)).await?;

@@ -1,14 +1,19 @@
-//! Lambda's SQS event source mapping, for the local stack: receives the jobs queue's messages,
-//! hands them to the dispatcher function's handler as an SQS event, and deletes those it did
-//! not report as failed (failed ones come back after their visibility timeout).
+//! Lambda's SQS event source mapping, for the local stack: receives a queue's messages, hands
+//! them to a function's handler as an SQS event, and deletes those it did not report as failed
+//! (failed ones come back after their visibility timeout).
 
+use std::future::Future;
 use std::time::Duration;
 
-use heimdall_service::JobService;
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent};
 use serde_json::{Value, json};
 
-/// Polls `queue_url` until the process ends.
-pub async fn run(sqs: aws_sdk_sqs::Client, queue_url: String, service: std::sync::Arc<JobService>) {
+/// Polls `queue_url` into `handler` until the process ends.
+pub async fn run<F, Fut>(sqs: aws_sdk_sqs::Client, queue_url: String, handler: F)
+where
+    F: Fn(SqsEvent) -> Fut,
+    Fut: Future<Output = SqsBatchResponse>,
+{
     loop {
         let received = match sqs.receive_message().queue_url(&queue_url).max_number_of_messages(10).wait_time_seconds(5).send().await {
             Ok(received) => received,
@@ -33,7 +38,7 @@ pub async fn run(sqs: aws_sdk_sqs::Client, queue_url: String, service: std::sync
                 continue;
             }
         };
-        let response = heimdall_function_dispatcher::handle_batch(&service, event).await;
+        let response = handler(event).await;
         for message in messages {
             let failed = response.batch_item_failures.iter().any(|f| Some(f.item_identifier.as_str()) == message.message_id());
             if let (false, Some(receipt)) = (failed, message.receipt_handle()) {

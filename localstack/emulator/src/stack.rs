@@ -22,39 +22,8 @@ pub async fn create_stack(sdk: &aws_config::SdkConfig, prefix: &str, role_arn: &
         .send()
         .await
         .with_context(|| format!("Failed to create the bucket {bucket}"))?;
-
-    let sqs = aws_sdk_sqs::Client::new(sdk);
-    let dead_letters = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-jobs-dlq"))
-        .send()
-        .await
-        .context("Failed to create the dead-letter queue")?
-        .queue_url
-        .context("no dead-letter queue URL")?;
-    let dead_letter_arn = sqs
-        .get_queue_attributes()
-        .queue_url(&dead_letters)
-        .attribute_names(QueueAttributeName::QueueArn)
-        .send()
-        .await
-        .context("Failed to read the dead-letter queue's ARN")?
-        .attributes
-        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
-        .context("no dead-letter queue ARN")?;
-    let redrive = serde_json::json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVE_COUNT.to_string()});
-    let queue_url = sqs
-        .create_queue()
-        .queue_name(format!("{prefix}-jobs"))
-        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
-        // Longer than the dispatcher's own timeout, as Lambda event sources require.
-        .attributes(QueueAttributeName::VisibilityTimeout, "180")
-        .send()
-        .await
-        .context("Failed to create the jobs queue")?
-        .queue_url
-        .context("no jobs queue URL")?;
-
+    // Longer than the dispatcher's own timeout, as Lambda event sources require.
+    let jobs_queue = create_queue_with_dead_letters(sdk, &format!("{prefix}-jobs"), 180).await?;
     let state_machine_arn = aws_sdk_sfn::Client::new(sdk)
         .create_state_machine()
         .name(format!("{prefix}-async-job"))
@@ -64,5 +33,57 @@ pub async fn create_stack(sdk: &aws_config::SdkConfig, prefix: &str, role_arn: &
         .await
         .context("Failed to create the state machine")?
         .state_machine_arn;
-    Ok(AwsSettings { table, bucket, queue_url, state_machine_arn })
+    Ok(AwsSettings { table, bucket, queue_url: jobs_queue.url, state_machine_arn })
+}
+
+/// A queue's address.
+#[derive(Debug, Clone)]
+pub struct Queue {
+    pub url: String,
+    pub arn: String,
+}
+
+/// The events queue (`<prefix>-events`, with its dead-letter queue): where EventBridge rules,
+/// S3 notifications and schedules send what fires triggers, for the events function.
+pub async fn create_events_queue(sdk: &aws_config::SdkConfig, prefix: &str) -> anyhow::Result<Queue> {
+    create_queue_with_dead_letters(sdk, &format!("{prefix}-events"), 720).await
+}
+
+/// `name` with a redrive to `name-dlq` after `MAX_RECEIVE_COUNT` deliveries.
+async fn create_queue_with_dead_letters(sdk: &aws_config::SdkConfig, name: &str, visibility_seconds: u32) -> anyhow::Result<Queue> {
+    let sqs = aws_sdk_sqs::Client::new(sdk);
+    let dead_letters = sqs
+        .create_queue()
+        .queue_name(format!("{name}-dlq"))
+        .send()
+        .await
+        .with_context(|| format!("Failed to create the dead-letter queue of {name}"))?
+        .queue_url
+        .context("no dead-letter queue URL")?;
+    let dead_letter_arn = queue_arn(&sqs, &dead_letters).await?;
+    let redrive = serde_json::json!({"deadLetterTargetArn": dead_letter_arn, "maxReceiveCount": MAX_RECEIVE_COUNT.to_string()});
+    let url = sqs
+        .create_queue()
+        .queue_name(name)
+        .attributes(QueueAttributeName::RedrivePolicy, redrive.to_string())
+        .attributes(QueueAttributeName::VisibilityTimeout, visibility_seconds.to_string())
+        .send()
+        .await
+        .with_context(|| format!("Failed to create the queue {name}"))?
+        .queue_url
+        .with_context(|| format!("no URL for the queue {name}"))?;
+    let arn = queue_arn(&sqs, &url).await?;
+    Ok(Queue { url, arn })
+}
+
+async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<String> {
+    sqs.get_queue_attributes()
+        .queue_url(url)
+        .attribute_names(QueueAttributeName::QueueArn)
+        .send()
+        .await
+        .with_context(|| format!("Failed to read the ARN of {url}"))?
+        .attributes
+        .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
+        .with_context(|| format!("no ARN for {url}"))
 }

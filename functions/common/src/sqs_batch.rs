@@ -1,0 +1,32 @@
+//! SQS batches as Lambda gets them: every record is handled on its own, and the answer lists
+//! only the records that failed (`batchItemFailures`, which needs `ReportBatchItemFailures` on
+//! the event source mapping), so one bad message never replays the others. A failed record
+//! returns to the queue and, after the redrive limit, goes to the dead-letter queue.
+
+use std::future::Future;
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use tracing::Instrument;
+
+/// Runs `handle` on every record of `event` at once; answers the ones to retry.
+pub async fn handle_records<'a, F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse
+where
+    F: Fn(SqsMessage) -> Fut,
+    Fut: Future<Output = Result<(), String>> + 'a,
+{
+    let outcomes = futures::future::join_all(event.records.into_iter().map(|record| {
+        let message_id = record.message_id.clone().unwrap_or_default();
+        let span = tracing::info_span!("sqs_message", message_id = %message_id, job_id = tracing::field::Empty);
+        let outcome = handle(record).instrument(span);
+        async move { (message_id, outcome.await) }
+    }))
+    .await;
+    let mut response = SqsBatchResponse::default();
+    for (message_id, outcome) in outcomes {
+        if let Err(error) = outcome {
+            tracing::error!(%message_id, error.message = %error, "message not handled; it will be retried");
+            response.add_failure(message_id);
+        }
+    }
+    response
+}

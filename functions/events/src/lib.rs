@@ -1,0 +1,143 @@
+//! The events function: turns what arrives on the events queue into triggered jobs.
+//!
+//! Everything that fires a trigger on AWS is sent to one SQS queue (buffered, retried, with a
+//! dead-letter queue), and each message body is one of:
+//! - an EventBridge event (rules for `s3` and `event_pattern` triggers target the queue; S3
+//!   buckets with EventBridge notifications on send `Object Created` events that way);
+//! - an S3 event notification (`{"Records": [{"eventSource": "aws:s3", …}]}`), for buckets
+//!   that notify the queue directly; S3's `s3:TestEvent` is acknowledged and ignored;
+//! - a schedule's firing, `{"trigger": "<name>", "time": "<RFC 3339>"}`, which EventBridge
+//!   Scheduler sends with `<aws.scheduler.scheduled-time>` filled in.
+//!
+//! Each event goes to `JobService::submit_for_event`: one job per answering trigger, and a
+//! redelivered event submits nothing new. A message no trigger can use is logged and dropped
+//! (retrying it would not help); a message that is not an event, or a backend failure, fails
+//! the record so SQS retries it and finally keeps it in the dead-letter queue.
+
+use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use chrono::{DateTime, Utc};
+use heimdall_domain::trigger_event::{BusEvent, TriggerEvent};
+use heimdall_functions::sqs_batch::handle_records;
+use heimdall_service::JobService;
+use serde_json::Value;
+use std::sync::Arc;
+
+/// Handles every record of `event`; answers the ones to retry.
+pub async fn handle_batch(service: &Arc<JobService>, event: SqsEvent) -> SqsBatchResponse {
+    handle_records(event, |record| handle_record(service, record)).await
+}
+
+async fn handle_record(service: &Arc<JobService>, record: SqsMessage) -> Result<(), String> {
+    let body = record.body.as_deref().ok_or("the message has no body")?;
+    for event in trigger_events(body)? {
+        let outcomes = service.submit_for_event(&event).await.map_err(|error| error.to_string())?;
+        if outcomes.is_empty() {
+            tracing::info!(event = %describe(&event), "no trigger answers this event");
+        }
+    }
+    Ok(())
+}
+
+/// The events a message body carries; an error says why the body is none of the known shapes.
+pub fn trigger_events(body: &str) -> Result<Vec<TriggerEvent>, String> {
+    let value: Value = serde_json::from_str(body).map_err(|error| format!("the message is not JSON: {error}"))?;
+    if value.get("detail-type").is_some() {
+        return Ok(vec![TriggerEvent::Event(BusEvent::parse(value)?)]);
+    }
+    if let Some(records) = value.get("Records").and_then(Value::as_array) {
+        return records.iter().filter_map(|record| s3_record(record).transpose()).collect();
+    }
+    if value.get("Event").and_then(Value::as_str) == Some("s3:TestEvent") {
+        return Ok(Vec::new());
+    }
+    if let (Some(trigger), Some(time)) = (value.get("trigger").and_then(Value::as_str), value.get("time").and_then(Value::as_str)) {
+        let time = DateTime::parse_from_rfc3339(time).map_err(|error| format!("the schedule's `time` `{time}` is not RFC 3339: {error}"))?;
+        return Ok(vec![TriggerEvent::Scheduled { trigger: trigger.to_owned(), time: time.with_timezone(&Utc) }]);
+    }
+    Err("the message is neither an EventBridge event, an S3 notification nor a schedule's {trigger, time}".into())
+}
+
+/// An S3 notification record as an object-created event; `None` for other S3 events.
+fn s3_record(record: &Value) -> Result<Option<TriggerEvent>, String> {
+    let text = |pointer: &str| record.pointer(pointer).and_then(Value::as_str);
+    if text("/eventSource") != Some("aws:s3") || !text("/eventName").is_some_and(|name| name.starts_with("ObjectCreated:")) {
+        return Ok(None);
+    }
+    let bucket = text("/s3/bucket/name").ok_or("an S3 record without s3.bucket.name")?;
+    let key = decode_key(text("/s3/object/key").ok_or("an S3 record without s3.object.key")?)?;
+    let time = text("/eventTime").ok_or("an S3 record without eventTime")?;
+    let time = DateTime::parse_from_rfc3339(time).map_err(|error| format!("the S3 record's eventTime `{time}` is not RFC 3339: {error}"))?;
+    let size = record.pointer("/s3/object/size").and_then(Value::as_u64).unwrap_or(0);
+    // S3 gives a record no id; the sequencer orders the events of one key, so with the key it
+    // names this event.
+    let sequencer = text("/s3/object/sequencer").unwrap_or_default();
+    let id = format!("s3:{bucket}/{key}#{sequencer}");
+    Ok(Some(TriggerEvent::Event(BusEvent::object_created(id, time.with_timezone(&Utc), bucket, &key, size))))
+}
+
+/// S3 notifications URL-encode keys, with `+` for a space.
+fn decode_key(key: &str) -> Result<String, String> {
+    let bytes = key.as_bytes();
+    let mut decoded = Vec::with_capacity(bytes.len());
+    let mut index = 0;
+    while index < bytes.len() {
+        match bytes[index] {
+            b'+' => decoded.push(b' '),
+            b'%' => {
+                let hex = key.get(index + 1..index + 3).ok_or_else(|| format!("the S3 key `{key}` has a broken %-escape"))?;
+                decoded.push(u8::from_str_radix(hex, 16).map_err(|_| format!("the S3 key `{key}` has a broken %-escape"))?);
+                index += 2;
+            }
+            byte => decoded.push(byte),
+        }
+        index += 1;
+    }
+    String::from_utf8(decoded).map_err(|_| format!("the S3 key `{key}` is not UTF-8 once decoded"))
+}
+
+fn describe(event: &TriggerEvent) -> String {
+    match event {
+        TriggerEvent::Event(event) => format!("{} {}", event.body["source"], event.id),
+        TriggerEvent::Scheduled { trigger, time } => format!("schedule of {trigger} at {time}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    #[test]
+    fn an_s3_notification_gives_one_event_per_created_object_with_the_key_decoded() {
+        let body = json!({"Records": [
+            {"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-25T02:00:00.123Z",
+             "s3": {"bucket": {"name": "landing"}, "object": {"key": "in/my+file%C3%A9.csv", "size": 7, "sequencer": "0A1"}}},
+            {"eventSource": "aws:s3", "eventName": "ObjectRemoved:Delete", "eventTime": "2026-11-25T02:00:00Z",
+             "s3": {"bucket": {"name": "landing"}, "object": {"key": "gone.csv"}}}
+        ]});
+        let events = trigger_events(&body.to_string()).unwrap();
+        assert_eq!(events.len(), 1);
+        let TriggerEvent::Event(event) = &events[0] else { panic!("{events:?}") };
+        assert_eq!(event.created_object(), Some(("landing", "in/my fileé.csv", Some(7))));
+        assert_eq!(event.id, "s3:landing/in/my fileé.csv#0A1");
+    }
+
+    #[test]
+    fn eventbridge_events_schedules_and_test_events_are_recognised() {
+        let bus = json!({"id": "e1", "time": "2026-11-25T02:00:00Z", "source": "aws.s3", "detail-type": "Object Created", "detail": {}});
+        assert!(matches!(&trigger_events(&bus.to_string()).unwrap()[..], [TriggerEvent::Event(e)] if e.id == "e1"));
+        let schedule = json!({"trigger": "nightly", "time": "2026-11-25T02:00:00Z"});
+        assert!(matches!(&trigger_events(&schedule.to_string()).unwrap()[..], [TriggerEvent::Scheduled { trigger, .. }] if trigger == "nightly"));
+        assert!(trigger_events(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn anything_else_is_an_error_that_says_what_was_expected() {
+        assert!(trigger_events("not json").unwrap_err().contains("not JSON"));
+        assert!(trigger_events(r#"{"hello": 1}"#).unwrap_err().contains("neither an EventBridge event"));
+        let bad_key = json!({"Records": [{"eventSource": "aws:s3", "eventName": "ObjectCreated:Put", "eventTime": "2026-11-25T02:00:00Z",
+            "s3": {"bucket": {"name": "b"}, "object": {"key": "bad%zz"}}}]});
+        assert!(trigger_events(&bad_key.to_string()).unwrap_err().contains("broken %-escape"));
+    }
+}
