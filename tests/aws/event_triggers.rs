@@ -47,7 +47,7 @@ async fn an_object_put_in_s3_submits_the_triggered_job_once_and_it_runs() {
     // SQS delivers at least once: the same event again submits nothing.
     let again = heimdall_function_events::handle_batch(&stack.service, delivered).await;
     assert!(again.batch_item_failures.is_empty(), "{again:?}");
-    let query = JobQuery { user: Some("loader".into()), ..JobQuery::default() };
+    let query = JobQuery { user: Some("loader".into()), limit: 10, ..JobQuery::default() };
     let jobs = stack.service.list(&query).await.unwrap().jobs;
     assert_eq!(jobs.len(), 1, "{jobs:?}");
     let id: JobId = jobs[0].id;
@@ -85,5 +85,32 @@ async fn a_message_that_is_no_event_is_left_for_retry_and_the_dead_letter_queue(
     let failed: Vec<&str> = response.batch_item_failures.iter().map(|f| f.item_identifier.as_str()).collect();
     let not_an_event = delivered.records.iter().find(|r| r.body.as_deref() == Some(r#"{"hello": "world"}"#)).unwrap();
     assert_eq!(failed, [not_an_event.message_id.as_deref().unwrap()]);
-    assert!(stack.service.list(&JobQuery::default()).await.unwrap().jobs.is_empty());
+    assert!(stack.service.list(&JobQuery { limit: 10, ..JobQuery::default() }).await.unwrap().jobs.is_empty());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_schedule_firing_submits_one_job_per_scheduled_time() {
+    let stack = ServerlessStack::create().await;
+    let sdk = emulator().sdk_config().await;
+    let events_queue = create_events_queue(&sdk, &unique("hd")).await.unwrap();
+    // What the triggers stack's schedule sends (Scheduler fills in the time), twice for 02:00
+    // (Scheduler, like SQS, delivers at least once) and once for 03:00.
+    for time in ["2026-11-25T02:00:00Z", "2026-11-25T02:00:00Z", "2026-11-25T03:00:00Z"] {
+        let body = json!({"trigger": "hourly-ping", "time": time}).to_string();
+        stack.sqs.send_message().queue_url(&events_queue.url).message_body(body).send().await.unwrap();
+    }
+
+    let mut handled = 0;
+    while handled < 3 {
+        let delivered = stack.receive_from(&events_queue.url).await;
+        handled += delivered.records.len();
+        assert!(!delivered.records.is_empty(), "the firings did not arrive");
+        assert!(heimdall_function_events::handle_batch(&stack.service, delivered).await.batch_item_failures.is_empty());
+    }
+
+    let query = JobQuery { user: Some("scheduler".into()), limit: 10, ..JobQuery::default() };
+    let mut jobs = stack.service.list(&query).await.unwrap().jobs;
+    jobs.sort_by_key(|job| job.tags.clone());
+    let fired: Vec<(&str, JobStatus)> = jobs.iter().map(|job| (job.tags[0].as_str(), job.status)).collect();
+    assert_eq!(fired, [("at:2026-11-25T02:00:00Z", JobStatus::Succeeded), ("at:2026-11-25T03:00:00Z", JobStatus::Succeeded)]);
 }
