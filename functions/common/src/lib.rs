@@ -13,4 +13,4 @@ pub mod sqs_batch;
 pub mod wiring;
 
 pub use function_config::FunctionConfig;
-pub use wiring::{all_plugins, build_service, read_config};
+pub use wiring::{all_plugins, build_service, read_config, service_from_env};

@@ -13,8 +13,6 @@ use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-use crate::{FunctionConfig, build_service};
-
 /// One step, as the state machine sends it.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(tag = "operation", rename_all = "snake_case")]
@@ -102,9 +100,7 @@ pub fn explain(error: &CaughtError) -> (String, Option<i32>) {
 /// step per invocation.
 pub async fn run_function(plugin: &'static str) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let config = FunctionConfig::from_env()?;
-    let sdk = heimdall_adapters_aws::load_sdk_config().await;
-    let service = build_service(&sdk, &config).await?;
+    let (service, _) = crate::service_from_env().await?;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StepRequest>| {
         let service = service.clone();
         async move { handle(&service, plugin, event.payload).await }

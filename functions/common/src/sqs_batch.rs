@@ -4,9 +4,29 @@
 //! returns to the queue and, after the redrive limit, goes to the dead-letter queue.
 
 use std::future::Future;
+use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+use heimdall_service::JobService;
+use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
+
+/// The `main` of an SQS-triggered Lambda: tracing, the service from the environment, then
+/// `handle` on each batch.
+pub async fn run_sqs_function<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+where
+    F: Fn(Arc<JobService>, SqsEvent) -> Fut,
+    Fut: Future<Output = SqsBatchResponse>,
+{
+    lambda_runtime::tracing::init_default_subscriber();
+    let (service, _) = crate::service_from_env().await?;
+    let handle = &handle;
+    lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
+        let batch = handle(service.clone(), event.payload);
+        async move { Ok::<_, lambda_runtime::Error>(batch.await) }
+    }))
+    .await
+}
 
 /// Runs `handle` on every record of `event` at once; answers the ones to retry.
 pub async fn handle_records<'a, F, Fut>(event: SqsEvent, handle: F) -> SqsBatchResponse

@@ -48,6 +48,14 @@ pub async fn read_config(sdk: &aws_config::SdkConfig, location: Option<&str>) ->
     Ok((text, location.to_owned()))
 }
 
+/// What a function's `main` starts with: its environment read and the service built from it.
+pub async fn service_from_env() -> anyhow::Result<(Arc<JobService>, FunctionConfig)> {
+    let config = FunctionConfig::from_env()?;
+    let sdk = heimdall_adapters_aws::load_sdk_config().await;
+    let service = build_service(&sdk, &config).await?;
+    Ok((service, config))
+}
+
 /// The service over DynamoDB, S3, SQS and Step Functions, with every plugin of this build and
 /// the config read from `config.config_location`.
 pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig) -> anyhow::Result<Arc<JobService>> {
