@@ -52,6 +52,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
             ("DynamoDbTableArns".into(), "arn:aws:dynamodb:us-east-1:123456789012:table/orders".into()),
             ("EmrVirtualClusterArns".into(), "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc1".into()),
             ("EmrJobExecutionRoleArns".into(), "arn:aws:iam::123456789012:role/spark-jobs".into()),
+            ("StageName".into(), "prod".into()),
         ],
     };
 
@@ -110,6 +111,9 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     let mapping = &mappings.event_source_mappings()[0];
     assert_eq!(mapping.event_source_arn(), Some(queue_arn.as_str()));
     assert_eq!(mapping.function_response_types().iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["ReportBatchItemFailures"]);
+
+    // A named stage serves under its name.
+    assert!(outputs["ApiUrl"].starts_with("https://") && outputs["ApiUrl"].ends_with("/prod"), "{}", outputs["ApiUrl"]);
 
     // The events queue feeds the events function the same way.
     let events_queue_arn = outputs["EventsQueueArn"];
