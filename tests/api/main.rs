@@ -5,6 +5,7 @@ mod concurrency;
 mod durability;
 mod errors;
 mod listing;
+mod log_ranges;
 mod openapi;
 mod triggers;
 mod walkthrough;

@@ -62,3 +62,23 @@ async fn an_empty_artifact_exists_and_is_empty() {
     let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
     assert!(reader.read_all().await.unwrap().is_empty());
 }
+
+#[tokio::test]
+async fn byte_ranges_read_the_tail_a_span_or_from_an_offset_and_past_the_end_is_refused() {
+    use heimdall_ports::{ByteRange, StoreError};
+    let store = store().await;
+    let job = JobId::new();
+    heimdall_ports::artifact_store::write_whole(&store, job, Artifact::Stdout, Bytes::from_static(b"0123456789")).await.unwrap();
+
+    for (range, expected, start) in [
+        (ByteRange::Last(3), &b"789"[..], 7),
+        (ByteRange::From(4), &b"456789"[..], 4),
+        (ByteRange::Between(2, 4), &b"234"[..], 2),
+    ] {
+        let reader = store.open_range(job, Artifact::Stdout, range).await.unwrap().unwrap();
+        assert_eq!((reader.start, reader.total), (start, Some(10)), "{range:?}");
+        assert_eq!(reader.read_all().await.unwrap(), expected, "{range:?}");
+    }
+    let past_the_end = store.open_range(job, Artifact::Stdout, ByteRange::From(10)).await;
+    assert!(matches!(past_the_end, Err(StoreError::RangeNotSatisfiable { total: 10 })), "{:?}", past_the_end.err());
+}

@@ -3,7 +3,7 @@ use aws_sdk_s3::primitives::ByteStream;
 use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
 use bytes::{Bytes, BytesMut};
 use heimdall_domain::JobId;
-use heimdall_ports::{error_chain, Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, StoreError};
+use heimdall_ports::{error_chain, Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, ByteRange, StoreError};
 
 
 /// S3's smallest part (all but the last part of a multipart upload).
@@ -62,14 +62,31 @@ impl ArtifactStore for S3ArtifactStore {
         }))
     }
 
-    async fn open(&self, job: JobId, artifact: Artifact) -> Result<Option<ArtifactReader>, StoreError> {
-        let result = self.client.get_object().bucket(&self.bucket).key(self.key(job, artifact)).send().await;
+    async fn open_range(&self, job: JobId, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
+        let key = self.key(job, artifact);
+        let header = match range {
+            ByteRange::All => None,
+            ByteRange::From(start) => Some(format!("bytes={start}-")),
+            ByteRange::Between(start, end) => Some(format!("bytes={start}-{end}")),
+            ByteRange::Last(count) => Some(format!("bytes=-{count}")),
+        };
+        let result = self.client.get_object().bucket(&self.bucket).key(&key).set_range(header).send().await;
         let output = match result {
             Ok(output) => output,
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            Err(error) if error.raw_response().is_some_and(|response| response.status().as_u16() == 416) => {
+                let head = self.client.head_object().bucket(&self.bucket).key(&key).send().await.map_err(|e| unavailable("HeadObject", &e))?;
+                let total = head.content_length().and_then(|length| u64::try_from(length).ok()).unwrap_or(0);
+                return Err(StoreError::RangeNotSatisfiable { total });
+            }
             Err(error) => return Err(unavailable("GetObject", &error)),
         };
         let length = output.content_length().and_then(|length| u64::try_from(length).ok());
+        // `Content-Range: bytes START-END/TOTAL` when a range was asked.
+        let (start, total) = match output.content_range().and_then(parse_content_range) {
+            Some((start, total)) => (start, Some(total)),
+            None => (0, length),
+        };
         let stream = futures::stream::unfold(Some(output.body), |body| async move {
             let mut body: ByteStream = body?;
             match body.try_next().await {
@@ -78,8 +95,15 @@ impl ArtifactStore for S3ArtifactStore {
                 Err(error) => Some((Err(unavailable("GetObject body", &error)), None)),
             }
         });
-        Ok(Some(ArtifactReader { length, stream: Box::pin(stream) }))
+        Ok(Some(ArtifactReader { length, start, total, stream: Box::pin(stream) }))
     }
+}
+
+/// The start and total of `bytes START-END/TOTAL`.
+fn parse_content_range(value: &str) -> Option<(u64, u64)> {
+    let (span, total) = value.strip_prefix("bytes ")?.split_once('/')?;
+    let (start, _) = span.split_once('-')?;
+    Some((start.parse().ok()?, total.parse().ok()?))
 }
 
 struct S3Writer {

@@ -5,8 +5,8 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures::TryStreamExt;
 use heimdall_domain::JobId;
-use heimdall_ports::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, StoreError};
-use tokio::io::AsyncWriteExt;
+use heimdall_ports::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, ByteRange, StoreError};
+use tokio::io::{AsyncReadExt, AsyncSeekExt, AsyncWriteExt};
 use tokio_util::io::ReaderStream;
 
 const READ_CHUNK_BYTES: usize = 64 * 1024;
@@ -50,17 +50,23 @@ impl ArtifactStore for FsArtifactStore {
         Ok(Box::new(FileWriter { file, write_path, final_path, written: 0 }))
     }
 
-    async fn open(&self, job: JobId, artifact: Artifact) -> Result<Option<ArtifactReader>, StoreError> {
+    async fn open_range(&self, job: JobId, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
         let path = self.path(job, artifact);
-        let file = match tokio::fs::File::open(&path).await {
+        let mut file = match tokio::fs::File::open(&path).await {
             Ok(file) => file,
             Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
             Err(error) => return Err(unavailable("open", &path, error)),
         };
-        let length = file.metadata().await.ok().map(|m| m.len());
-        let stream = ReaderStream::with_capacity(file, READ_CHUNK_BYTES)
+        // A log still being written may grow after this: the answer is what existed now.
+        let total = file.metadata().await.map_err(|error| unavailable("stat", &path, error))?.len();
+        let Some((start, end)) = range.resolve(total)? else {
+            return Ok(Some(ArtifactReader::empty()));
+        };
+        file.seek(std::io::SeekFrom::Start(start)).await.map_err(|error| unavailable("seek", &path, error))?;
+        let length = end - start + 1;
+        let stream = ReaderStream::with_capacity(file.take(length), READ_CHUNK_BYTES)
             .map_err(move |error| unavailable("read", &path, error));
-        Ok(Some(ArtifactReader { length, stream: Box::pin(stream) }))
+        Ok(Some(ArtifactReader { length: Some(length), start, total: Some(total), stream: Box::pin(stream) }))
     }
 }
 

@@ -7,7 +7,7 @@
 //! - [`api_error`]: `ApiError`, the one place that maps errors to status codes and bodies.
 //! - [`extract`]: extractors whose rejections answer in the API's error shape (`AppJson`,
 //!   `AppQuery`, `Caller`, `JobIdPath`).
-//! - [`routes`]: the handlers, one file per resource.
+//! - [`routes`]: the handlers, one file per resource, and the web UI (`routes::ui`, assets in `ui/`).
 
 pub mod api_error;
 pub mod app_state;

@@ -14,7 +14,7 @@ use utoipa_axum::routes;
 use crate::api_error::ApiError;
 use crate::app_state::AppState;
 use crate::extract::MAX_BODY_BYTES;
-use crate::routes::{catalog, health, jobs};
+use crate::routes::{catalog, health, jobs, ui};
 
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
 
@@ -67,12 +67,16 @@ pub fn openapi() -> OpenApiDocument {
     api_routes().into_openapi()
 }
 
-/// Every route, with the body limit, request tracing and JSON answers for unknown routes.
+/// Every route (the API, its document and the web UI at `/ui/`), with the body limit, request tracing and JSON answers for unknown routes.
 pub fn router(state: AppState) -> Router {
     let (routes, document) = api_routes().split_for_parts();
     let document = std::sync::Arc::new(document);
     routes
         .route(OPENAPI_PATH, axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }))
+        .route("/ui", axum::routing::get(ui::ui_root))
+        .route("/ui/", axum::routing::get(ui::index))
+        .route("/ui/app.js", axum::routing::get(ui::script))
+        .route("/ui/app.css", axum::routing::get(ui::style))
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))

@@ -41,7 +41,60 @@ pub trait ArtifactStore: Send + Sync {
     async fn create(&self, job: JobId, artifact: Artifact) -> Result<Box<dyn ArtifactWriter>, StoreError>;
 
     /// Reads what has been written so far; `None` when the artifact was never created.
-    async fn open(&self, job: JobId, artifact: Artifact) -> Result<Option<ArtifactReader>, StoreError>;
+    async fn open(&self, job: JobId, artifact: Artifact) -> Result<Option<ArtifactReader>, StoreError> {
+        self.open_range(job, artifact, ByteRange::All).await
+    }
+
+    /// Reads `range` of what has been written so far (`RangeNotSatisfiable` when it starts past
+    /// the end); `None` when the artifact was never created.
+    async fn open_range(&self, job: JobId, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError>;
+}
+
+/// Which bytes of an artifact to read (HTTP's single byte ranges).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ByteRange {
+    All,
+    /// From this offset to the end.
+    From(u64),
+    /// From the first offset to the second, inclusive (clipped to the end).
+    Between(u64, u64),
+    /// The last this many bytes.
+    Last(u64),
+}
+
+impl ByteRange {
+    /// The first and last offsets (inclusive) this range means in `total` bytes; `None` for an
+    /// empty answer (`All` of nothing). Errors when nothing of it exists.
+    pub fn resolve(self, total: u64) -> Result<Option<(u64, u64)>, StoreError> {
+        let unsatisfiable = StoreError::RangeNotSatisfiable { total };
+        match self {
+            ByteRange::All if total == 0 => Ok(None),
+            ByteRange::All => Ok(Some((0, total - 1))),
+            ByteRange::From(start) | ByteRange::Between(start, _) if start >= total => Err(unsatisfiable),
+            ByteRange::From(start) => Ok(Some((start, total - 1))),
+            ByteRange::Between(start, end) if end < start => Err(unsatisfiable),
+            ByteRange::Between(start, end) => Ok(Some((start, end.min(total - 1)))),
+            ByteRange::Last(count) if count == 0 || total == 0 => Err(unsatisfiable),
+            ByteRange::Last(count) => Ok(Some((total.saturating_sub(count), total - 1))),
+        }
+    }
+
+    /// Parses an HTTP `Range` header of one byte range (`bytes=0-99`, `bytes=100-`,
+    /// `bytes=-500`); `None` for anything else, which HTTP lets a server ignore.
+    pub fn from_header(value: &str) -> Option<Self> {
+        let spec = value.trim().strip_prefix("bytes=")?;
+        if spec.contains(',') {
+            return None;
+        }
+        let (start, end) = spec.split_once('-')?;
+        let number = |text: &str| text.trim().parse::<u64>().ok();
+        match (start.trim().is_empty(), end.trim().is_empty()) {
+            (true, false) => Some(ByteRange::Last(number(end)?)),
+            (false, true) => Some(ByteRange::From(number(start)?)),
+            (false, false) => Some(ByteRange::Between(number(start)?, number(end)?)),
+            (true, true) => None,
+        }
+    }
 }
 
 /// An artifact being written. Chunks become visible to readers no later than `finish`.
@@ -53,9 +106,14 @@ pub trait ArtifactWriter: Send {
     async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
 }
 
-/// An artifact being read: its size when known up front, and its bytes.
+/// An artifact being read: how many bytes the stream holds when known up front, where they
+/// start, the artifact's whole size when known, and the bytes.
 pub struct ArtifactReader {
     pub length: Option<u64>,
+    /// The offset of the first byte of `stream` in the artifact.
+    pub start: u64,
+    /// The artifact's size, whatever part is read.
+    pub total: Option<u64>,
     pub stream: BoxStream<'static, Result<Bytes, StoreError>>,
 }
 
@@ -65,6 +123,39 @@ impl ArtifactReader {
         use futures::TryStreamExt;
         let chunks: Vec<Bytes> = self.stream.try_collect().await?;
         Ok(chunks.concat())
+    }
+
+    /// Nothing: an artifact never written, read as empty.
+    pub fn empty() -> Self {
+        Self { length: Some(0), start: 0, total: Some(0), stream: Box::pin(futures::stream::empty()) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_like_http_byte_ranges() {
+        assert_eq!(ByteRange::All.resolve(10).unwrap(), Some((0, 9)));
+        assert_eq!(ByteRange::All.resolve(0).unwrap(), None);
+        assert_eq!(ByteRange::From(4).resolve(10).unwrap(), Some((4, 9)));
+        assert_eq!(ByteRange::Between(2, 100).resolve(10).unwrap(), Some((2, 9)));
+        assert_eq!(ByteRange::Last(3).resolve(10).unwrap(), Some((7, 9)));
+        assert_eq!(ByteRange::Last(30).resolve(10).unwrap(), Some((0, 9)));
+        for unsatisfiable in [ByteRange::From(10), ByteRange::Between(5, 4), ByteRange::Last(0)] {
+            assert!(matches!(unsatisfiable.resolve(10), Err(StoreError::RangeNotSatisfiable { total: 10 })), "{unsatisfiable:?}");
+        }
+    }
+
+    #[test]
+    fn one_byte_range_headers_are_read_and_others_ignored() {
+        assert_eq!(ByteRange::from_header("bytes=0-99"), Some(ByteRange::Between(0, 99)));
+        assert_eq!(ByteRange::from_header("bytes=100-"), Some(ByteRange::From(100)));
+        assert_eq!(ByteRange::from_header("bytes=-500"), Some(ByteRange::Last(500)));
+        for ignored in ["bytes=0-1,5-6", "items=0-1", "bytes=-", "bytes=a-b"] {
+            assert_eq!(ByteRange::from_header(ignored), None, "{ignored}");
+        }
     }
 }
 

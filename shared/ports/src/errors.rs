@@ -29,6 +29,9 @@ pub enum StoreError {
     /// A listing this store cannot answer (the message says what it can).
     #[error("{0}")]
     UnsupportedQuery(String),
+    /// The asked bytes lie past the artifact's end (`total` bytes long).
+    #[error("the range starts past the end of the {total} bytes written")]
+    RangeNotSatisfiable { total: u64 },
     #[error("store unavailable: {0}")]
     Unavailable(String),
 }

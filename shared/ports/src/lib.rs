@@ -18,7 +18,7 @@ pub mod job_store;
 pub mod plugin;
 pub mod workflows;
 
-pub use artifact_store::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter};
+pub use artifact_store::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, ByteRange};
 pub use errors::{PluginError, QueueError, StoreError, error_chain};
 pub use job_queue::JobQueue;
 pub use job_store::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange};

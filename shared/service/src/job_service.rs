@@ -5,7 +5,7 @@ use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::selection::{SelectionError, candidates};
 use heimdall_domain::{Job, JobId, JobRequest, JobResult, JobStatus, names};
 use heimdall_ports::{
-    Artifact, ArtifactReader, ArtifactStore, JobPage, JobQuery, JobQueue, JobStore, SortDirection, StatusChange,
+    Artifact, ArtifactReader, ArtifactStore, ByteRange, JobPage, JobQuery, JobQueue, JobStore, SortDirection, StatusChange,
     StoreError, Workflows,
 };
 use rand::Rng;
@@ -190,15 +190,17 @@ impl JobService {
         self.jobs.list(query).await.map_err(|e| ServiceError::from_store(e, None))
     }
 
-    /// A job's stdout or stderr as written so far (empty when nothing was written).
-    pub async fn open_log(&self, id: JobId, artifact: Artifact) -> Result<ArtifactReader, ServiceError> {
+    /// `range` of a job's stdout or stderr as written so far (nothing written reads as empty).
+    pub async fn open_log(&self, id: JobId, artifact: Artifact, range: ByteRange) -> Result<ArtifactReader, ServiceError> {
         self.get(id).await?;
-        let reader = self
-            .artifacts
-            .open(id, artifact)
-            .await
-            .map_err(|e| ServiceError::from_store(e, Some(id)))?;
-        Ok(reader.unwrap_or_else(|| ArtifactReader { length: Some(0), stream: Box::pin(futures::stream::empty()) }))
+        match self.artifacts.open_range(id, artifact, range).await {
+            Ok(Some(reader)) => Ok(reader),
+            Ok(None) => match range {
+                ByteRange::All => Ok(ArtifactReader::empty()),
+                _ => Err(ServiceError::RangeNotSatisfiable { total: 0 }),
+            },
+            Err(error) => Err(ServiceError::from_store(error, Some(id))),
+        }
     }
 
     /// A job's result, as stored JSON; `NotFound` saying why when there is none.

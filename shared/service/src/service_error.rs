@@ -23,6 +23,9 @@ pub enum ServiceError {
     /// The job is not in a status that allows this.
     #[error("{0}")]
     Conflict(String),
+    /// The asked part of a log starts past its end.
+    #[error("the range starts past the end of the {total} bytes written so far")]
+    RangeNotSatisfiable { total: u64 },
     /// A job with this id exists already (an event delivered again).
     #[error("job {0} was submitted already")]
     AlreadySubmitted(JobId),
@@ -46,6 +49,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => names::NOT_FOUND,
             ServiceError::Conflict(_) => names::ILLEGAL_TRANSITION,
             ServiceError::AlreadySubmitted(_) => names::ALREADY_SUBMITTED,
+            ServiceError::RangeNotSatisfiable { .. } => names::RANGE_NOT_SATISFIABLE,
             ServiceError::Unavailable(_) => names::UNAVAILABLE,
             ServiceError::Internal(_) => names::INTERNAL,
         }
@@ -71,6 +75,7 @@ impl ServiceError {
                 Some(id) => ServiceError::AlreadySubmitted(id),
                 None => ServiceError::Internal("a job id was used twice".into()),
             },
+            StoreError::RangeNotSatisfiable { total } => ServiceError::RangeNotSatisfiable { total },
             StoreError::Unavailable(message) => ServiceError::Unavailable(message),
         }
     }

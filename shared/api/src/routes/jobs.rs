@@ -1,11 +1,12 @@
 use axum::Json;
 use axum::body::Body;
 use axum::extract::State;
-use axum::http::header;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
-use heimdall_domain::{Job, JobRequest, JobResult, JobStatus};
-use heimdall_ports::{Artifact, ArtifactReader, JobQuery, SortDirection, SortField};
+use heimdall_domain::{Job, JobId, JobRequest, JobResult, JobStatus, names};
+use heimdall_ports::{Artifact, ArtifactReader, ByteRange, JobQuery, SortDirection, SortField};
+use heimdall_service::ServiceError;
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, ErrorBody};
@@ -198,34 +199,78 @@ pub async fn get_job_status(
     Ok(Json(JobStatusResponse { status: job.status, error: job.error, exit_code: job.exit_code, updated_at: job.updated_at }))
 }
 
-/// A job's standard output so far, streamed (it grows while the job runs).
+/// A job's standard output so far, streamed (it grows while the job runs). One HTTP byte range
+/// may be asked (`Range: bytes=-65536` for the tail, `bytes=N-` to follow from offset N).
 #[utoipa::path(
     get, path = "/api/v1/job/{id}/stdout", tag = "jobs",
-    params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The job id (a UUID)"),
+        ("Range" = Option<String>, Header, description = "One byte range: bytes=START-, bytes=START-END or bytes=-COUNT"),
+    ),
     responses(
         (status = 200, description = "The output (empty if none yet)", body = String, content_type = "text/plain"),
+        (status = 206, description = "The asked range; Content-Range: bytes START-END/TOTAL", body = String, content_type = "text/plain"),
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
+        (status = 416, description = "The range starts past the end; Content-Range: bytes */TOTAL", body = ErrorBody),
     )
 )]
-pub async fn get_job_stdout(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> Result<Response, ApiError> {
-    let reader = state.service.open_log(id, Artifact::Stdout).await?;
-    Ok(stream_response(reader, "text/plain; charset=utf-8"))
+pub async fn get_job_stdout(State(state): State<AppState>, JobIdPath(id): JobIdPath, headers: HeaderMap) -> Result<Response, ApiError> {
+    log_response(&state, id, Artifact::Stdout, &headers).await
 }
 
-/// A job's standard error so far, streamed.
+/// A job's standard error so far, streamed; one byte range may be asked, as for stdout.
 #[utoipa::path(
     get, path = "/api/v1/job/{id}/stderr", tag = "jobs",
-    params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
+    params(
+        ("id" = uuid::Uuid, Path, description = "The job id (a UUID)"),
+        ("Range" = Option<String>, Header, description = "One byte range: bytes=START-, bytes=START-END or bytes=-COUNT"),
+    ),
     responses(
         (status = 200, description = "The error output (empty if none yet)", body = String, content_type = "text/plain"),
+        (status = 206, description = "The asked range; Content-Range: bytes START-END/TOTAL", body = String, content_type = "text/plain"),
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job", body = ErrorBody),
+        (status = 416, description = "The range starts past the end; Content-Range: bytes */TOTAL", body = ErrorBody),
     )
 )]
-pub async fn get_job_stderr(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> Result<Response, ApiError> {
-    let reader = state.service.open_log(id, Artifact::Stderr).await?;
-    Ok(stream_response(reader, "text/plain; charset=utf-8"))
+pub async fn get_job_stderr(State(state): State<AppState>, JobIdPath(id): JobIdPath, headers: HeaderMap) -> Result<Response, ApiError> {
+    log_response(&state, id, Artifact::Stderr, &headers).await
+}
+
+/// A log, whole (200) or the one byte range the `Range` header asks (206, or 416 past the end).
+async fn log_response(state: &AppState, id: JobId, artifact: Artifact, headers: &HeaderMap) -> Result<Response, ApiError> {
+    let range = headers.get(header::RANGE).and_then(|value| value.to_str().ok()).and_then(ByteRange::from_header);
+    let content_type = "text/plain; charset=utf-8";
+    match state.service.open_log(id, artifact, range.unwrap_or(ByteRange::All)).await {
+        Ok(reader) if range.is_some() => {
+            let (start, total) = (reader.start, reader.total.unwrap_or(0));
+            let end = start + reader.length.unwrap_or(0);
+            let content_range = format!("bytes {start}-{}/{total}", end.saturating_sub(1));
+            let mut response = stream_response(reader, content_type);
+            *response.status_mut() = StatusCode::PARTIAL_CONTENT;
+            insert_header(&mut response, header::CONTENT_RANGE, &content_range);
+            Ok(response)
+        }
+        Ok(reader) => Ok(stream_response(reader, content_type)),
+        Err(ServiceError::RangeNotSatisfiable { total }) => {
+            let mut response = ApiError::new(
+                StatusCode::RANGE_NOT_SATISFIABLE,
+                names::RANGE_NOT_SATISFIABLE,
+                format!("the range starts past the end of the {total} bytes written so far; ask from a smaller offset"),
+            )
+            .into_response();
+            insert_header(&mut response, header::CONTENT_RANGE, &format!("bytes */{total}"));
+            Ok(response)
+        }
+        Err(error) => Err(error.into()),
+    }
+}
+
+fn insert_header(response: &mut Response, name: header::HeaderName, value: &str) {
+    if let Ok(value) = HeaderValue::from_str(value) {
+        response.headers_mut().insert(name, value);
+    }
 }
 
 /// A job's result table, streamed.
@@ -248,7 +293,7 @@ fn stream_response(reader: ArtifactReader, content_type: &'static str) -> Respon
         tracing::error!(error.message = %error, "an artifact stream broke mid-answer");
         error
     }));
-    ([(header::CONTENT_TYPE, content_type)], body).into_response()
+    ([(header::CONTENT_TYPE, content_type), (header::ACCEPT_RANGES, "bytes")], body).into_response()
 }
 
 /// Asks a job to stop. Only its owner may.

@@ -3,3 +3,4 @@
 pub mod catalog;
 pub mod health;
 pub mod jobs;
+pub mod ui;

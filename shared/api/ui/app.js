@@ -1,0 +1,1 @@
+// Heimdall web UI
