@@ -1,0 +1,166 @@
+use std::time::Duration;
+
+use heimdall_tests::{TestApp, offline_aws_config, spawn_app_with};
+use serde_json::{Value, json};
+
+use crate::browser::Browser;
+
+const CONFIG: &str = r#"
+commands:
+  - {name: ping, version: "1", plugin: ping, is_sync: true, tags: [type:ping]}
+  - name: slow
+    version: "1"
+    plugin: shell
+    tags: [shell:slow]
+    context:
+      command: [/bin/sh, -c, 'for i in 1 2 3 4 5; do echo "line $i"; sleep 0.3; done; printf "{\"columns\":[{\"name\":\"city\",\"type\":\"string\"},{\"name\":\"n\",\"type\":\"int\"}],\"data\":[[\"Oslo, NO\",1],[\"Lima\",2]]}" > result.json']
+  - name: big
+    version: "1"
+    plugin: shell
+    is_sync: true
+    tags: [shell:big]
+    context: {command: [/usr/bin/seq, "1", "60000"]}
+  - name: sleep
+    version: "1"
+    plugin: shell
+    tags: [shell:sleep]
+    context: {command: [/bin/sleep, "60"]}
+clusters:
+  - {name: local, version: "1", tags: [type:local]}
+"#;
+
+/// The WebDriver key for Tab: leaving a field fires its `change`.
+const TAB: &str = "\u{E004}";
+
+async fn app() -> (TestApp, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let app = spawn_app_with(CONFIG, dir.path().join("data"), Duration::from_secs(2), offline_aws_config()).await;
+    (app, dir)
+}
+
+/// Opens the UI and sets who the browser asks as.
+async fn open_as(browser: &Browser, app: &TestApp, user: &str, route: &str) {
+    browser.goto(&app.url("/ui/")).await;
+    browser.fill("#user", &format!("{user}{TAB}")).await;
+    browser.goto(&app.url(&format!("/ui/{route}"))).await;
+}
+
+async fn submit_as(app: &TestApp, user: &str, criteria: &str) -> String {
+    let job: Value = app
+        .submit_job_as(user, &json!({"name": format!("{criteria}-job"), "version": "1", "command_criteria": [criteria]}))
+        .await
+        .json()
+        .await
+        .unwrap();
+    job["id"].as_str().unwrap_or_else(|| panic!("{job}")).to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_submitted_from_the_form_runs_and_its_output_and_result_show() {
+    let (app, _dir) = app().await;
+    let browser = Browser::start("submit").await;
+    open_as(&browser, &app, "alice", "#/submit").await;
+    browser.fill("#job-name", "from-the-form").await;
+    browser.fill("#job-version", "1").await;
+    browser.fill("#command-criteria", "shell:slow").await;
+    // A context that is not JSON is caught before it is sent.
+    browser.fill("#job-context", "{not json").await;
+    browser.wait_for_text("#context-error", Duration::from_secs(5), |t| t.contains("JSON")).await;
+    assert!(!browser.find("#submit-job").await.is_enabled().await.unwrap(), "submit stays disabled while the context is invalid");
+    browser.screenshot("invalid-context").await;
+    browser.fill("#job-context", "{}").await;
+    browser.click("input[name=mode][value=async]").await;
+    browser.screenshot("form").await;
+    browser.click("#submit-job").await;
+
+    // The job's page follows it to the end.
+    let status = browser.wait_for_text("#job-status", Duration::from_secs(30), |t| t == "SUCCEEDED").await;
+    assert_eq!(status, "SUCCEEDED");
+    let url = browser.client.current_url().await.unwrap();
+    let id = url.fragment().unwrap().strip_prefix("/job/").unwrap().to_owned();
+    assert_eq!(app.get_json(&format!("/api/v1/job/{id}")).await["user"], "alice");
+    browser.wait_for_text("#stdout", Duration::from_secs(10), |t| t.contains("line 5")).await;
+    assert_eq!(browser.text("#stdout").await.lines().collect::<Vec<_>>(), ["line 1", "line 2", "line 3", "line 4", "line 5"]);
+    let table = browser.wait_for_text("#result-table", Duration::from_secs(10), |t| t.contains("Lima")).await;
+    assert!(table.contains("city") && table.contains("string") && table.contains("int"), "{table}");
+    assert!(table.contains("Oslo, NO"), "{table}");
+    browser.find("#download-csv").await;
+    browser.find("#download-json").await;
+    browser.screenshot("finished").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_job_list_filters_by_user_and_status() {
+    let (app, _dir) = app().await;
+    let bobs = [submit_as(&app, "bob", "type:ping").await, submit_as(&app, "bob", "type:ping").await];
+    let carols = submit_as(&app, "carol", "type:ping").await;
+    let browser = Browser::start("filter").await;
+    open_as(&browser, &app, "bob", "#/jobs").await;
+    browser.find(&format!("tr[data-job-id=\"{carols}\"]")).await;
+    browser.screenshot("all").await;
+
+    browser.fill("#filter-user", "bob").await;
+    browser.click("#filter-apply").await;
+    browser.wait_for_text("#jobs-table", Duration::from_secs(10), |t| !t.contains("carol")).await;
+
+    let rows = browser.find_all("#jobs-table tr[data-job-id]").await;
+    let mut ids = Vec::new();
+    for row in rows {
+        ids.push(row.attr("data-job-id").await.unwrap().unwrap());
+        assert_eq!(row.find(fantoccini::Locator::Css(".status")).await.unwrap().text().await.unwrap(), "SUCCEEDED");
+    }
+    ids.sort();
+    let mut expected = bobs.to_vec();
+    expected.sort();
+    assert_eq!(ids, expected);
+    // The filter is in the address, so the list can be bookmarked.
+    assert!(browser.client.current_url().await.unwrap().fragment().unwrap().contains("bob"));
+    browser.screenshot("filtered").await;
+
+    browser.client.find(fantoccini::Locator::Css("#filter-status")).await.unwrap().select_by_value("FAILED").await.unwrap();
+    browser.click("#filter-apply").await;
+    browser.wait_for_text("#jobs-table", Duration::from_secs(10), |t| !t.contains(&bobs[0])).await;
+    assert!(browser.find_all("#jobs-table tr[data-job-id]").await.is_empty());
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_job_is_canceled_from_its_page() {
+    let (app, _dir) = app().await;
+    let id = submit_as(&app, "alice", "shell:sleep").await;
+    let browser = Browser::start("cancel").await;
+    open_as(&browser, &app, "alice", &format!("#/job/{id}")).await;
+    browser.wait_for_text("#job-status", Duration::from_secs(15), |t| t == "RUNNING").await;
+    browser.screenshot("running").await;
+
+    browser.click("#cancel-job").await;
+    browser.client.accept_alert().await.unwrap();
+
+    browser.wait_for_text("#job-status", Duration::from_secs(20), |t| t == "CANCELED").await;
+    assert_eq!(app.get_json(&format!("/api/v1/job/{id}")).await["status"], "CANCELED");
+    assert!(browser.find_all("#cancel-job").await.iter().next().is_none() || !browser.find("#cancel-job").await.is_displayed().await.unwrap());
+    browser.screenshot("canceled").await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_large_log_shows_its_tail_first_and_loads_earlier_output_on_demand() {
+    let (app, _dir) = app().await;
+    let id = submit_as(&app, "alice", "shell:big").await;
+    let browser = Browser::start("large-log").await;
+    open_as(&browser, &app, "alice", &format!("#/job/{id}")).await;
+
+    let tail = browser.wait_for_text("#stdout", Duration::from_secs(15), |t| t.trim_end().ends_with("60000")).await;
+    // `seq 1 60000` writes 348,894 bytes: the page holds its tail, not all of it.
+    assert!(!tail.starts_with("1\n"), "the whole log was loaded");
+    assert!(tail.len() < 200_000, "{} bytes shown", tail.len());
+    browser.screenshot("tail").await;
+
+    browser.click("#load-earlier-stdout").await;
+    let more = browser.wait_for_text("#stdout", Duration::from_secs(10), |t| t.len() > tail.len()).await;
+    assert!(more.trim_end().ends_with("60000"));
+    assert!(more.ends_with(&tail) || more.trim_end().ends_with(tail.trim_end()), "earlier output goes before the tail");
+    browser.screenshot("earlier").await;
+    browser.close().await;
+}
