@@ -8,4 +8,5 @@ mod listing;
 mod log_ranges;
 mod openapi;
 mod triggers;
+mod ui_assets;
 mod walkthrough;

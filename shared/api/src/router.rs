@@ -75,6 +75,7 @@ pub fn router(state: AppState) -> Router {
         .route(OPENAPI_PATH, axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }))
         .route("/ui", axum::routing::get(ui::ui_root))
         .route("/ui/", axum::routing::get(ui::index))
+        .route("/ui/index.html", axum::routing::get(ui::index))
         .route("/ui/app.js", axum::routing::get(ui::script))
         .route("/ui/app.css", axum::routing::get(ui::style))
         .fallback(unknown_route)

@@ -24,8 +24,10 @@ fn asset(content_type: &'static str, body: &'static str) -> Response {
     response
 }
 
+/// `/ui` goes to the page by its file name, which API Gateway's `GET /ui/{proxy+}` route (no
+/// authorizer) matches, where the bare `/ui/` would not.
 pub async fn ui_root() -> Redirect {
-    Redirect::permanent("/ui/")
+    Redirect::permanent("/ui/index.html")
 }
 
 pub async fn index() -> Response {
