@@ -27,7 +27,12 @@ clusters:
 /// A table `orders` (customer, order) with three orders of two customers, and a fourth item
 /// with an extra attribute.
 async fn orders_table() -> String {
-    let client = aws_sdk_dynamodb::Client::new(&emulator().sdk_config().await);
+    orders_table_in(&emulator().sdk_config().await).await
+}
+
+/// The orders table in the account `sdk` acts in.
+async fn orders_table_in(sdk: &aws_config::SdkConfig) -> String {
+    let client = aws_sdk_dynamodb::Client::new(sdk);
     let table = unique("orders");
     let attribute = |name: &str, kind| AttributeDefinition::builder().attribute_name(name).attribute_type(kind).build().unwrap();
     let key = |name: &str, kind| KeySchemaElement::builder().attribute_name(name).key_type(kind).build().unwrap();
@@ -150,6 +155,50 @@ async fn dynamodb_reads_by_partiql_by_key_and_by_key_condition_in_heimdall_serve
         ))
         .await;
     assert_eq!(answer["result"]["data"].as_array().unwrap().len(), 2);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamodb_cluster_with_a_role_arn_reads_as_that_role() {
+    // The emulator keeps one backend per account and tells them apart by the credentials: the
+    // table exists only in the other account, so only a read as the assumed role finds it.
+    let role_arn = "arn:aws:iam::210987654321:role/heimdall-reader";
+    let own = emulator().sdk_config().await;
+    let provider = aws_config::sts::AssumeRoleProvider::builder(role_arn).session_name("test").configure(&own).build().await;
+    let other_account = own.to_builder().credentials_provider(aws_credential_types::provider::SharedCredentialsProvider::new(provider)).build();
+    let table = orders_table_in(&other_account).await;
+    assert!(aws_sdk_dynamodb::Client::new(&own).describe_table().table_name(&table).send().await.is_err(), "the table is not in the platform's account");
+    let config = r#"
+commands:
+  - {name: dynamodb, version: "1", plugin: dynamodb, is_sync: true, tags: [type:dynamodb], cluster_tags: [type:dynamodb]}
+clusters:
+  - {name: other-account, version: "1", tags: [type:dynamodb], context: {role_arn: "arn:aws:iam::210987654321:role/heimdall-reader"}}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    // Through the router, which counts the calls.
+    let app = spawn_app_with(config, dir.path().join("data"), Duration::from_secs(5), emulator().counted_sdk_config().await).await;
+    let start = emulator().forwarded_calls().len();
+
+    let answer = app.submit_ok(&request("type:dynamodb", json!({"query": format!("SELECT * FROM \"{table}\"")}))).await;
+
+    assert_eq!(answer["status"], "SUCCEEDED", "{answer}");
+    assert_eq!(answer["result"]["data"].as_array().unwrap().len(), 4);
+    let calls = emulator().forwarded_calls()[start..].to_vec();
+    // STS answers AssumeRole (a query-protocol POST) before the read, once for the role.
+    let assume = calls.iter().position(|c| c == "sts:POST").unwrap_or_else(|| panic!("no AssumeRole: {calls:?}"));
+    let read = calls.iter().position(|c| c == "dynamodb:ExecuteStatement").unwrap();
+    assert!(assume < read, "{calls:?}");
+    let again = app.submit_ok(&request("type:dynamodb", json!({"query": format!("SELECT * FROM \"{table}\"")}))).await;
+    assert_eq!(again["status"], "SUCCEEDED");
+    assert_eq!(emulator().forwarded_calls()[start..].iter().filter(|c| *c == "sts:POST").count(), 1, "the role's credentials are kept");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_malformed_role_arn_stops_start_up_naming_the_cluster() {
+    let config = LOCAL_CONFIG.replace("{name: dynamodb, version: \"1\", tags: [type:dynamodb]}", "{name: dynamodb, version: \"1\", tags: [type:dynamodb], context: {role_arn: reader}}");
+    assert!(config.contains("role_arn: reader"));
+    let catalog = heimdall_service::Catalog::load(&config, "test.yml", &heimdall_service::PluginRegistry::new(heimdall_plugins_aws::data_plugins(&emulator().sdk_config().await)));
+    let message = catalog.err().unwrap().to_string();
+    assert!(message.contains("clusters[0] (id `dynamodb`)") && message.contains("`role_arn` `reader` is not an IAM role ARN"), "{message}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

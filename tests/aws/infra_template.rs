@@ -53,6 +53,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
             ("EmrVirtualClusterArns".into(), "arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/vc1".into()),
             ("EmrJobExecutionRoleArns".into(), "arn:aws:iam::123456789012:role/spark-jobs".into()),
             ("StageName".into(), "prod".into()),
+            ("AssumableRoleArns".into(), "arn:aws:iam::210987654321:role/heimdall-reader".into()),
         ],
     };
 
@@ -125,7 +126,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     // emulator lists the queue policy, which it does not model, without a logical id.)
     let resources = cloudformation.list_stack_resources().stack_name(&stack).send().await.unwrap();
     let logical_ids: Vec<&str> = resources.stack_resource_summaries().iter().filter_map(|r| r.logical_resource_id()).collect();
-    for present in ["DynamoDbReadPolicy", "EmrJobRunPolicy", "PluginSnowflakeFunction", "SchedulerRole"] {
+    for present in ["DynamoDbReadPolicy", "EmrJobRunPolicy", "AssumeClusterRolesPolicy", "PluginSnowflakeFunction", "SchedulerRole"] {
         assert!(logical_ids.contains(&present), "{present} missing from {logical_ids:?}");
     }
     for absent in ["GlueCatalogReadPolicy", "SnowflakeKeyReadPolicy"] {

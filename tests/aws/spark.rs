@@ -159,7 +159,7 @@ commands:
 clusters:
   - name: local-spark
     version: "1"
-    context: {{execution_role_arn: "arn:aws:iam::123456789012:role/emr", emr_release_label: emr-7.2.0-latest, virtual_cluster_id: "{}"}}
+    context: {{execution_role_arn: "arn:aws:iam::123456789012:role/emr", emr_release_label: emr-7.2.0-latest, virtual_cluster_id: "{}", role_arn: "arn:aws:iam::123456789012:role/emr-submitter"}}
 "#,
         fixture.virtual_cluster_id
     );
@@ -167,6 +167,7 @@ clusters:
     // Through the router, so the test can end the run.
     let aws = emulator().counted_sdk_config().await;
     let app = heimdall_tests::spawn_app_with(&config, dir.path().join("data"), Duration::from_secs(5), aws).await;
+    let start = emulator().forwarded_calls().len();
 
     let answer = app.submit_ok(&json!({"name": "spark", "version": "1", "command_criteria": ["type:spark"], "context": {"query": "SELECT 1 AS one", "return_result": true}})).await;
     let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
@@ -177,4 +178,8 @@ clusters:
     let done = app.wait_until_final(&id.to_string()).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(app.get_json(&format!("/api/v1/job/{id}/result")).await["data"], json!([[1]]));
+    // The cluster's role_arn was assumed (STS's query-protocol POST) for the EMR calls.
+    let calls = emulator().forwarded_calls()[start..].to_vec();
+    let assume = calls.iter().position(|c| c == "sts:POST").unwrap_or_else(|| panic!("no AssumeRole: {calls:?}"));
+    assert!(calls[assume..].iter().any(|c| c == "emr-containers:POST"), "{calls:?}");
 }

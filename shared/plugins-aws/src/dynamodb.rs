@@ -10,6 +10,7 @@
 //! context (`table`), in that order. Every read pages through `NextToken` /
 //! `LastEvaluatedKey` up to the job's `limit`, capped by the command's `max_rows` (default
 //! 10,000). Columns are the union of the items' attribute names; values are plain JSON.
+//! A cluster's `role_arn` (Heimdall's field) is assumed for its reads: tables in another account.
 
 use std::collections::HashMap;
 
@@ -20,6 +21,7 @@ use heimdall_ports::{Plugin, PluginError, PluginRun, Step};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use crate::assumed_roles::{RoleClients, validate_role_arn};
 use crate::attribute_json::{to_attribute, to_item, to_json};
 use crate::result_table::ResultTable;
 
@@ -27,12 +29,12 @@ pub const DEFAULT_MAX_ROWS: usize = 10_000;
 
 /// The dynamodb plugin.
 pub struct DynamoDbPlugin {
-    client: aws_sdk_dynamodb::Client,
+    clients: RoleClients<aws_sdk_dynamodb::Client>,
 }
 
 impl DynamoDbPlugin {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { client: aws_sdk_dynamodb::Client::new(sdk) }
+        Self { clients: RoleClients::new(sdk, aws_sdk_dynamodb::Client::new) }
     }
 }
 
@@ -41,6 +43,8 @@ impl DynamoDbPlugin {
 struct DynamoSettings {
     table: Option<String>,
     max_rows: Option<usize>,
+    /// A role to assume for the reads (cluster context only).
+    role_arn: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -74,7 +78,12 @@ enum Read {
 }
 
 fn settings(context: &Value, what: &str) -> Result<DynamoSettings, String> {
-    serde_json::from_value(context.clone()).map_err(|error| format!("dynamodb {what} context: {error}"))
+    let settings: DynamoSettings = serde_json::from_value(context.clone()).map_err(|error| format!("dynamodb {what} context: {error}"))?;
+    match (&settings.role_arn, what) {
+        (Some(_), "command") => Err("dynamodb command context: `role_arn` belongs in the cluster context (the account the tables are in)".into()),
+        (Some(role_arn), _) => validate_role_arn(role_arn).map(|()| settings).map_err(|error| format!("dynamodb {what} context: {error}")),
+        (None, _) => Ok(settings),
+    }
 }
 
 /// The statement with leading comments removed, for the read-only check.
@@ -134,7 +143,7 @@ impl DynamoDbPlugin {
         Ok((read, limit))
     }
 
-    async fn read(&self, read: Read, limit: usize) -> Result<ResultTable, PluginError> {
+    async fn read(&self, client: &aws_sdk_dynamodb::Client, read: Read, limit: usize) -> Result<ResultTable, PluginError> {
         let mut table = ResultTable::default();
         let push = |item: &HashMap<String, AttributeValue>, table: &mut ResultTable| {
             let mut fields: Vec<(&String, &AttributeValue)> = item.iter().collect();
@@ -146,8 +155,7 @@ impl DynamoDbPlugin {
         };
         match read {
             Read::Get { table: name, key } => {
-                let output = self
-                    .client
+                let output = client
                     .get_item()
                     .table_name(&name)
                     .set_key(Some(to_item(&key)))
@@ -161,8 +169,7 @@ impl DynamoDbPlugin {
             Read::Statement { statement, parameters } => {
                 let mut next_token = None;
                 loop {
-                    let output = self
-                        .client
+                    let output = client
                         .execute_statement()
                         .statement(&statement)
                         .set_parameters((!parameters.is_empty()).then(|| parameters.iter().map(to_attribute).collect()))
@@ -185,8 +192,7 @@ impl DynamoDbPlugin {
             Read::Query { table: name, key_condition, names, values, index } => {
                 let mut start_key = None;
                 loop {
-                    let output = self
-                        .client
+                    let output = client
                         .query()
                         .table_name(&name)
                         .set_index_name(index.clone())
@@ -257,7 +263,9 @@ impl Plugin for DynamoDbPlugin {
 
     async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {
         let (read, limit) = Self::plan(&run.command, &run.cluster.context, &run.job.context).map_err(PluginError::InvalidContext)?;
-        let table = self.read(read, limit).await?;
+        let role_arn = settings(&run.cluster.context, "cluster").map_err(PluginError::InvalidContext)?.role_arn;
+        let client = self.clients.client(role_arn.as_deref()).await;
+        let table = self.read(&client, read, limit).await?;
         let rows = table.len();
         run.write_result(&table.into_result()).await?;
         Ok(Step::Complete(json!({"rows": rows})))

@@ -6,10 +6,12 @@
 //! - [`glue`]: `GluePlugin`, an Iceberg table's metadata through the Glue catalog and S3.
 //! - [`spark`]: `SparkPlugin`, SparkSQL on EMR on EKS, polled by the state machine.
 //! - [`snowflake_keys`]: `AwsKeyLoader`, Snowflake keys from SSM Parameter Store or Secrets Manager.
+//! - [`assumed_roles`]: `RoleClients`, clients acting as a cluster's `role_arn` (STS AssumeRole).
 //! - [`s3_uri`]: `s3://bucket/key` parsing.
 //! - [`attribute_json`]: DynamoDB attribute values to and from plain JSON.
 //! - [`result_table`]: builds a result table whose columns are the union of the rows' fields.
 
+pub mod assumed_roles;
 pub mod attribute_json;
 pub mod dynamodb;
 pub mod glue;

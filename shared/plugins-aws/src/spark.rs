@@ -5,7 +5,8 @@
 //!   `max_rows` (result cap, default 10,000).
 //! - cluster: `execution_role_arn`, `emr_release_label`, `properties`, and the virtual cluster:
 //!   found by the cluster's `name` among running virtual clusters, or given as
-//!   `virtual_cluster_id`.
+//!   `virtual_cluster_id`; `role_arn`, assumed for the EMR calls (a cluster in another account;
+//!   the query and result files stay with the platform's own role).
 //! - job: `query`, `arguments`, `parameters` (`properties`, `entry_point`), `return_result`.
 //!
 //! `submit` writes the query to `<queries_uri>/<job id>.sql` and calls `StartJobRun` (client
@@ -29,6 +30,7 @@ use heimdall_ports::{Plugin, PluginError, PluginRun, Step};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
+use crate::assumed_roles::{RoleClients, validate_role_arn};
 use crate::result_table::ResultTable;
 use crate::s3_uri::{join, parse_s3_uri};
 
@@ -36,13 +38,19 @@ pub const DEFAULT_MAX_ROWS: usize = 10_000;
 
 /// The spark plugin.
 pub struct SparkPlugin {
-    emr: aws_sdk_emrcontainers::Client,
+    emr: RoleClients<aws_sdk_emrcontainers::Client>,
     s3: aws_sdk_s3::Client,
 }
 
 impl SparkPlugin {
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { emr: aws_sdk_emrcontainers::Client::new(sdk), s3: heimdall_adapters_aws::s3_client(sdk) }
+        Self { emr: RoleClients::new(sdk, aws_sdk_emrcontainers::Client::new), s3: heimdall_adapters_aws::s3_client(sdk) }
+    }
+
+    /// The EMR client for the job's cluster: as its `role_arn` when it names one.
+    async fn emr(&self, run: &PluginRun) -> Result<aws_sdk_emrcontainers::Client, PluginError> {
+        let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;
+        Ok(self.emr.client(cluster.role_arn.as_deref()).await)
     }
 }
 
@@ -109,8 +117,8 @@ fn command_settings(command: &Command) -> Result<SparkCommand, String> {
 
 fn cluster_settings(cluster: &Cluster) -> Result<SparkCluster, String> {
     let settings: SparkCluster = serde_json::from_value(cluster.context.clone()).map_err(|e| format!("spark cluster context: {e}"))?;
-    if settings.role_arn.is_some() {
-        return Err("spark cluster context: `role_arn` (assuming another role) is not supported yet; give the platform's role the rights to start job runs".into());
+    if let Some(role_arn) = &settings.role_arn {
+        validate_role_arn(role_arn).map_err(|error| format!("spark cluster context: {error}"))?;
     }
     Ok(settings)
 }
@@ -133,14 +141,13 @@ fn emr_failure(operation: &str, error: &(dyn std::error::Error + 'static), clien
 }
 
 impl SparkPlugin {
-    async fn virtual_cluster_id(&self, cluster: &Cluster, settings: &SparkCluster) -> Result<String, PluginError> {
+    async fn virtual_cluster_id(emr: &aws_sdk_emrcontainers::Client, cluster: &Cluster, settings: &SparkCluster) -> Result<String, PluginError> {
         if let Some(id) = &settings.virtual_cluster_id {
             return Ok(id.clone());
         }
         let mut next_token = None;
         loop {
-            let page = self
-                .emr
+            let page = emr
                 .list_virtual_clusters()
                 .states(VirtualClusterState::Running)
                 .set_next_token(next_token.take())
@@ -261,7 +268,8 @@ impl Plugin for SparkPlugin {
         let command = command_settings(&run.command).map_err(PluginError::InvalidContext)?;
         let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;
         let job = job_settings(&run.job.context).map_err(PluginError::InvalidContext)?;
-        let virtual_cluster_id = self.virtual_cluster_id(&run.cluster, &cluster).await?;
+        let emr = self.emr(run).await?;
+        let virtual_cluster_id = Self::virtual_cluster_id(&emr, &run.cluster, &cluster).await?;
         let query_uri = join(&command.queries_uri, &format!("{}.sql", run.job.id));
         self.put_text(&query_uri, &job.query).await?;
         let result_uri = job.return_result.then(|| join(&command.results_uri, &format!("{}/", run.job.id)));
@@ -273,8 +281,7 @@ impl Plugin for SparkPlugin {
             .spark_submit_parameters(merged_properties([&cluster.properties, &command.properties, &job.parameters.properties]))
             .build()
             .map_err(|e| PluginError::InvalidContext(format!("spark: {e}")))?;
-        let mut request = self
-            .emr
+        let mut request = emr
             .start_job_run()
             .name(format!("heimdall-{}", run.job.id))
             .virtual_cluster_id(&virtual_cluster_id)
@@ -297,10 +304,11 @@ impl Plugin for SparkPlugin {
         Ok(Step::Pending(json!({"virtual_cluster_id": virtual_cluster_id, "job_run_id": job_run_id, "result_uri": result_uri})))
     }
 
-    async fn poll(&self, _run: &PluginRun, handle: &Value) -> Result<Step, PluginError> {
+    async fn poll(&self, run: &PluginRun, handle: &Value) -> Result<Step, PluginError> {
         let run_handle: RunHandle = serde_json::from_value(handle.clone()).map_err(|e| PluginError::InvalidContext(format!("spark handle: {e}")))?;
         let described = self
-            .emr
+            .emr(run)
+            .await?
             .describe_job_run()
             .id(&run_handle.job_run_id)
             .virtual_cluster_id(&run_handle.virtual_cluster_id)
@@ -322,13 +330,13 @@ impl Plugin for SparkPlugin {
     /// Cancels the job's run: the one in `handle`, or (when the caller has no handle, as the
     /// API does after stopping a workflow) the active runs named after the job.
     async fn cancel(&self, run: &PluginRun, handle: Option<&Value>) -> Result<(), PluginError> {
+        let emr = self.emr(run).await?;
         let runs = match handle.and_then(|h| serde_json::from_value::<RunHandle>(h.clone()).ok()) {
             Some(run_handle) => vec![(run_handle.virtual_cluster_id, run_handle.job_run_id)],
             None => {
                 let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;
-                let virtual_cluster_id = self.virtual_cluster_id(&run.cluster, &cluster).await?;
-                let listed = self
-                    .emr
+                let virtual_cluster_id = Self::virtual_cluster_id(&emr, &run.cluster, &cluster).await?;
+                let listed = emr
                     .list_job_runs()
                     .virtual_cluster_id(&virtual_cluster_id)
                     .name(format!("heimdall-{}", run.job.id))
@@ -342,8 +350,7 @@ impl Plugin for SparkPlugin {
             }
         };
         for (virtual_cluster_id, job_run_id) in runs {
-            self.emr
-                .cancel_job_run()
+            emr.cancel_job_run()
                 .id(&job_run_id)
                 .virtual_cluster_id(&virtual_cluster_id)
                 .send()
