@@ -153,3 +153,31 @@ async fn a_sync_ping_job_runs_inside_the_api_function() {
     let (status, _) = stack.api_json("", "GET", "/api/v1/jobs", None).await;
     assert_eq!(status, 200, "reads need no user");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_running_jobs_stdout_is_readable_before_it_ends() {
+    let stack = ServerlessStack::create().await;
+    let id = submit_and_dispatch(&stack, job("shell:count-slowly", json!({}))).await;
+
+    // The job prints a line every half second for four seconds; its first lines can be read
+    // (and followed from an offset) while it still runs.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    let early = loop {
+        let (status, stdout) = stack.api_call("alice", "GET", &format!("/api/v1/job/{id}/stdout"), None).await;
+        assert_eq!(status, 200);
+        let running = !stack.service.get(id).await.unwrap().status.is_terminal();
+        if !stdout.is_empty() && running {
+            break String::from_utf8(stdout).unwrap();
+        }
+        assert!(running, "the job ended before any of its output could be read");
+        assert!(std::time::Instant::now() < deadline, "no output while the job ran");
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(early.starts_with("line 1\n") && !early.contains("line 8"), "{early}");
+
+    let done = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+    assert_eq!(done.status, JobStatus::Succeeded, "{done:?}");
+    let (_, stdout) = stack.api_call("alice", "GET", &format!("/api/v1/job/{id}/stdout"), None).await;
+    let lines: Vec<String> = (1..=8).map(|i| format!("line {i}\n")).collect();
+    assert_eq!(String::from_utf8(stdout).unwrap(), lines.concat());
+}

@@ -82,3 +82,36 @@ async fn byte_ranges_read_the_tail_a_span_or_from_an_offset_and_past_the_end_is_
     let past_the_end = store.open_range(job, Artifact::Stdout, ByteRange::From(10)).await;
     assert!(matches!(past_the_end, Err(StoreError::RangeNotSatisfiable { total: 10 })), "{:?}", past_the_end.err());
 }
+
+#[tokio::test]
+async fn a_log_is_readable_while_it_is_written_once_published_and_whole_at_the_end() {
+    use heimdall_ports::ByteRange;
+    let store = store().await;
+    let job = JobId::new();
+    let mut writer = store.create(job, Artifact::Stdout).await.unwrap();
+    writer.write(Bytes::from_static(b"hello ")).await.unwrap();
+    // Written but not published: nothing to read yet.
+    assert!(store.open(job, Artifact::Stdout).await.unwrap().is_none());
+
+    writer.publish().await.unwrap();
+    let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
+    assert_eq!((reader.total, reader.length), (Some(6), Some(6)));
+    assert_eq!(reader.read_all().await.unwrap(), b"hello ");
+
+    writer.write(Bytes::from_static(b"world")).await.unwrap();
+    writer.publish().await.unwrap();
+    // A follower asks from where it was; a range across the two pieces reads across them.
+    let followed = store.open_range(job, Artifact::Stdout, ByteRange::From(6)).await.unwrap().unwrap();
+    assert_eq!((followed.start, followed.total), (6, Some(11)));
+    assert_eq!(followed.read_all().await.unwrap(), b"world");
+    let across = store.open_range(job, Artifact::Stdout, ByteRange::Between(4, 7)).await.unwrap().unwrap();
+    assert_eq!(across.read_all().await.unwrap(), b"o wo");
+    assert!(store.open_range(job, Artifact::Stdout, ByteRange::From(11)).await.is_err(), "nothing past the end");
+
+    assert_eq!(writer.finish().await.unwrap(), 11);
+    assert_eq!(store.open(job, Artifact::Stdout).await.unwrap().unwrap().read_all().await.unwrap(), b"hello world");
+    // The pieces are gone once the whole object exists.
+    let config = emulator().sdk_config().await;
+    let listed = s3_client(&config).list_objects_v2().bucket(store.bucket()).prefix(format!("{}.live/", store.key(job, Artifact::Stdout))).send().await.unwrap();
+    assert!(listed.contents().is_empty(), "{:?}", listed.contents());
+}

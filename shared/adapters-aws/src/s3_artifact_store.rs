@@ -1,6 +1,8 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
-use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart};
+use aws_sdk_s3::types::{CompletedMultipartUpload, CompletedPart, Delete, ObjectIdentifier};
+use futures::stream::BoxStream;
+use futures::{StreamExt, TryStreamExt};
 use bytes::{Bytes, BytesMut};
 use heimdall_domain::JobId;
 use heimdall_ports::{error_chain, Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, ByteRange, StoreError};
@@ -42,6 +44,10 @@ impl S3ArtifactStore {
         self
     }
 
+    pub fn bucket(&self) -> &str {
+        &self.bucket
+    }
+
     pub fn key(&self, job: JobId, artifact: Artifact) -> String {
         format!("{}jobs/{job}/{}", self.prefix, artifact.file_name())
     }
@@ -59,6 +65,8 @@ impl ArtifactStore for S3ArtifactStore {
             upload_id: None,
             parts: Vec::new(),
             written: 0,
+            unpublished: BytesMut::new(),
+            published: 0,
         }))
     }
 
@@ -73,7 +81,8 @@ impl ArtifactStore for S3ArtifactStore {
         let result = self.client.get_object().bucket(&self.bucket).key(&key).set_range(header).send().await;
         let output = match result {
             Ok(output) => output,
-            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => return Ok(None),
+            // Not finished: what the writer has published so far, if anything.
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => return self.open_live(&key, range).await,
             Err(error) if error.raw_response().is_some_and(|response| response.status().as_u16() == 416) => {
                 let head = self.client.head_object().bucket(&self.bucket).key(&key).send().await.map_err(|e| unavailable("HeadObject", &e))?;
                 let total = head.content_length().and_then(|length| u64::try_from(length).ok()).unwrap_or(0);
@@ -87,15 +96,78 @@ impl ArtifactStore for S3ArtifactStore {
             Some((start, total)) => (start, Some(total)),
             None => (0, length),
         };
-        let stream = futures::stream::unfold(Some(output.body), |body| async move {
-            let mut body: ByteStream = body?;
-            match body.try_next().await {
-                Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
-                Ok(None) => None,
-                Err(error) => Some((Err(unavailable("GetObject body", &error)), None)),
+        Ok(Some(ArtifactReader { length, start, total, stream: body_stream(output.body) }))
+    }
+}
+
+/// An object's body as a stream of chunks.
+fn body_stream(body: ByteStream) -> BoxStream<'static, Result<Bytes, StoreError>> {
+    Box::pin(futures::stream::unfold(Some(body), |body| async move {
+        let mut body: ByteStream = body?;
+        match body.try_next().await {
+            Ok(Some(chunk)) => Some((Ok(chunk), Some(body))),
+            Ok(None) => None,
+            Err(error) => Some((Err(unavailable("GetObject body", &error)), None)),
+        }
+    }))
+}
+
+/// Where a running log's published pieces are: `<key>.live/<offset, 20 digits>`.
+fn live_prefix(key: &str) -> String {
+    format!("{key}.live/")
+}
+
+impl S3ArtifactStore {
+    /// The published pieces of `key` (offset, size, object key), in order.
+    async fn live_pieces(&self, key: &str) -> Result<Vec<(u64, u64, String)>, StoreError> {
+        let prefix = live_prefix(key);
+        let mut pieces = Vec::new();
+        let mut token = None;
+        loop {
+            let page = self
+                .client
+                .list_objects_v2()
+                .bucket(&self.bucket)
+                .prefix(&prefix)
+                .set_continuation_token(token.take())
+                .send()
+                .await
+                .map_err(|error| unavailable("ListObjectsV2", &error))?;
+            for object in page.contents() {
+                let Some(piece_key) = object.key() else { continue };
+                let Ok(offset) = piece_key[prefix.len()..].parse::<u64>() else { continue };
+                pieces.push((offset, object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0), piece_key.to_owned()));
             }
-        });
-        Ok(Some(ArtifactReader { length, start, total, stream: Box::pin(stream) }))
+            match page.next_continuation_token() {
+                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+                _ => break,
+            }
+        }
+        pieces.sort();
+        Ok(pieces)
+    }
+
+    /// `range` of a log still being written, from its published pieces; `None` when none is.
+    async fn open_live(&self, key: &str, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
+        let pieces = self.live_pieces(key).await?;
+        let Some((last_offset, last_size, _)) = pieces.last() else { return Ok(None) };
+        let total = last_offset + last_size;
+        let Some((start, end)) = range.resolve(total)? else { return Ok(Some(ArtifactReader::empty())) };
+        // Each piece overlapping [start, end], as the bytes of it to read.
+        let wanted: Vec<(String, u64, u64)> = pieces
+            .into_iter()
+            .filter(|(offset, size, _)| *size > 0 && *offset <= end && offset + size > start)
+            .map(|(offset, size, piece_key)| (piece_key, start.max(offset) - offset, end.min(offset + size - 1) - offset))
+            .collect();
+        let client = self.client.clone();
+        let bucket = self.bucket.clone();
+        let stream = futures::stream::iter(wanted)
+            .then(move |(piece_key, from, to)| {
+                let request = client.get_object().bucket(&bucket).key(piece_key).range(format!("bytes={from}-{to}"));
+                async move { request.send().await.map(|output| body_stream(output.body)).map_err(|error| unavailable("GetObject", &error)) }
+            })
+            .try_flatten();
+        Ok(Some(ArtifactReader { length: Some(end - start + 1), start, total: Some(total), stream: Box::pin(stream) }))
     }
 }
 
@@ -115,6 +187,10 @@ struct S3Writer {
     upload_id: Option<String>,
     parts: Vec<CompletedPart>,
     written: u64,
+    /// Written since the last `publish`.
+    unpublished: BytesMut,
+    /// How many bytes the published pieces hold.
+    published: u64,
 }
 
 impl S3Writer {
@@ -161,6 +237,26 @@ impl S3Writer {
         }
     }
 
+    /// Best effort, once the whole object exists: its published pieces are no longer read.
+    async fn delete_live_pieces(&self) {
+        let prefix = live_prefix(&self.key);
+        let listed = self.client.list_objects_v2().bucket(&self.bucket).prefix(&prefix).send().await;
+        let keys: Vec<ObjectIdentifier> = match listed {
+            Ok(listed) => listed.contents().iter().filter_map(|o| o.key()).filter_map(|k| ObjectIdentifier::builder().key(k).build().ok()).collect(),
+            Err(error) => {
+                tracing::warn!(key = %self.key, error.message = %error_chain(&error), "could not list a log's published pieces");
+                return;
+            }
+        };
+        if keys.is_empty() {
+            return;
+        }
+        let Ok(delete) = Delete::builder().set_objects(Some(keys)).quiet(true).build() else { return };
+        if let Err(error) = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await {
+            tracing::warn!(key = %self.key, error.message = %error_chain(&error), "could not delete a log's published pieces; the bucket's lifecycle rule will");
+        }
+    }
+
     /// Best effort: an abandoned upload costs storage until a lifecycle rule removes it.
     async fn abort(&mut self) {
         if let Some(upload_id) = self.upload_id.take() {
@@ -184,15 +280,40 @@ impl ArtifactWriter for S3Writer {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError> {
         self.written += chunk.len() as u64;
         self.buffer.extend_from_slice(&chunk);
+        self.unpublished.extend_from_slice(&chunk);
         while self.buffer.len() >= self.part_bytes {
             let part = self.buffer.split_to(self.part_bytes).freeze();
             self.upload_part(part).await?;
         }
+        // A log nobody publishes still becomes readable a part at a time, and memory stays bounded.
+        if self.unpublished.len() >= self.part_bytes {
+            self.publish().await?;
+        }
+        Ok(())
+    }
+
+    /// Puts what was written since the last call as the next piece of the running log.
+    async fn publish(&mut self) -> Result<(), StoreError> {
+        if self.unpublished.is_empty() {
+            return Ok(());
+        }
+        let piece = std::mem::take(&mut self.unpublished).freeze();
+        let length = piece.len() as u64;
+        self.client
+            .put_object()
+            .bucket(&self.bucket)
+            .key(format!("{}{:020}", live_prefix(&self.key), self.published))
+            .body(ByteStream::from(piece))
+            .send()
+            .await
+            .map_err(|error| unavailable("PutObject (live piece)", &error))?;
+        self.published += length;
         Ok(())
     }
 
     async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
         let rest = std::mem::take(&mut self.buffer).freeze();
+        let had_pieces = self.published > 0;
         if self.upload_id.is_none() {
             self.client
                 .put_object()
@@ -202,6 +323,9 @@ impl ArtifactWriter for S3Writer {
                 .send()
                 .await
                 .map_err(|error| unavailable("PutObject", &error))?;
+            if had_pieces {
+                self.delete_live_pieces().await;
+            }
             return Ok(self.written);
         }
         if !rest.is_empty() {
@@ -220,6 +344,9 @@ impl ArtifactWriter for S3Writer {
         if let Err(error) = completed {
             self.abort().await;
             return Err(unavailable("CompleteMultipartUpload", &error));
+        }
+        if had_pieces {
+            self.delete_live_pieces().await;
         }
         Ok(self.written)
     }

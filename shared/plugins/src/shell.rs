@@ -225,22 +225,34 @@ async fn join_pumps(
     Ok(())
 }
 
-/// Copies a pipe into an artifact in bounded chunks; memory stays at one chunk.
+/// How often a running job's new output is made readable (where the store needs telling).
+const PUBLISH_EVERY: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// Copies a pipe into an artifact in bounded chunks; memory stays at one chunk. New output is
+/// published every `PUBLISH_EVERY`, so a reader can follow the job.
 async fn pump(
     pipe: Option<impl AsyncRead + Unpin>,
     mut writer: Box<dyn ArtifactWriter>,
 ) -> Result<u64, PluginError> {
     if let Some(mut pipe) = pipe {
         let mut buffer = vec![0u8; CHUNK_BYTES];
+        let mut publish = tokio::time::interval_at(tokio::time::Instant::now() + PUBLISH_EVERY, PUBLISH_EVERY);
+        let mut unpublished = false;
         loop {
-            let read = pipe
-                .read(&mut buffer)
-                .await
-                .map_err(|error| PluginError::Unavailable(format!("could not read the process output: {error}")))?;
-            if read == 0 {
-                break;
+            tokio::select! {
+                read = pipe.read(&mut buffer) => {
+                    let read = read.map_err(|error| PluginError::Unavailable(format!("could not read the process output: {error}")))?;
+                    if read == 0 {
+                        break;
+                    }
+                    writer.write(Bytes::copy_from_slice(&buffer[..read])).await?;
+                    unpublished = true;
+                }
+                _ = publish.tick(), if unpublished => {
+                    writer.publish().await?;
+                    unpublished = false;
+                }
             }
-            writer.write(Bytes::copy_from_slice(&buffer[..read])).await?;
         }
     }
     Ok(writer.finish().await?)

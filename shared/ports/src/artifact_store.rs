@@ -102,6 +102,12 @@ impl ByteRange {
 pub trait ArtifactWriter: Send {
     async fn write(&mut self, chunk: Bytes) -> Result<(), StoreError>;
 
+    /// Makes everything written so far readable, for a reader following a running job. Stores
+    /// whose writes are readable at once (files) have nothing to do.
+    async fn publish(&mut self) -> Result<(), StoreError> {
+        Ok(())
+    }
+
     /// Completes the artifact and returns its size in bytes.
     async fn finish(self: Box<Self>) -> Result<u64, StoreError>;
 }
