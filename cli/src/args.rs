@@ -87,10 +87,13 @@ pub struct SubmitArgs {
     /// A whole job request (JSON or YAML); `-` reads stdin. Flags given beside it override its fields.
     #[arg(long, short = 'f')]
     pub file: Option<PathBuf>,
+    /// The job's name (required unless the file gives it).
     #[arg(long)]
     pub name: Option<String>,
+    /// The job's version (required unless the file gives it).
     #[arg(long)]
     pub version: Option<String>,
+    /// What the job is for.
     #[arg(long)]
     pub description: Option<String>,
     /// Tags the command must carry (comma-separated or repeated).
@@ -157,6 +160,7 @@ pub struct JobsArgs {
     /// Only jobs in these statuses (comma-separated), e.g. RUNNING,FAILED.
     #[arg(long)]
     pub status: Option<String>,
+    /// Only jobs with this name.
     #[arg(long)]
     pub name: Option<String>,
     /// Only jobs that ran on this command (id or name).
