@@ -57,6 +57,11 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
         ],
     };
 
+    // A JWT deployment without its issuer is refused before anything is uploaded.
+    let no_issuer = DeploySettings { jwt_issuer: String::new(), ..settings.clone() };
+    let refused = deploy(&sdk, &no_issuer).await.unwrap_err().to_string();
+    assert!(refused.contains("--jwt-issuer") && refused.contains("AuthType=IAM"), "{refused}");
+
     assert_eq!(deploy(&sdk, &settings).await.unwrap(), Deployed::Created);
 
     let cloudformation = aws_sdk_cloudformation::Client::new(&sdk);

@@ -69,6 +69,10 @@ fn package_key(version: &str, name: &str) -> String {
 
 /// Uploads, then creates or updates the stack and waits for it to settle.
 pub async fn deploy(sdk: &aws_config::SdkConfig, settings: &DeploySettings) -> anyhow::Result<Deployed> {
+    let iam_auth = settings.parameters.iter().any(|(key, value)| key == "AuthType" && value == "IAM");
+    if !iam_auth && (settings.jwt_issuer.is_empty() || settings.jwt_audience.is_empty()) {
+        bail!("give --jwt-issuer and --jwt-audience (HEIMDALL_JWT_ISSUER, HEIMDALL_JWT_AUDIENCE), or --parameter AuthType=IAM for SigV4-signed callers");
+    }
     let s3 = heimdall_adapters_aws::s3_client(sdk);
     if s3.head_bucket().bucket(&settings.code_bucket).send().await.is_err() {
         s3.create_bucket().bucket(&settings.code_bucket).send().await.with_context(|| format!("Failed to create the code bucket {}", settings.code_bucket))?;

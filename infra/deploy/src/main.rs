@@ -26,9 +26,11 @@ enum Command {
         packages: PathBuf,
         #[arg(long)]
         version: String,
-        #[arg(long, env = "HEIMDALL_JWT_ISSUER")]
+        /// The JWT issuer (with the default AuthType JWT).
+        #[arg(long, env = "HEIMDALL_JWT_ISSUER", default_value = "")]
         jwt_issuer: String,
-        #[arg(long, env = "HEIMDALL_JWT_AUDIENCE")]
+        /// The JWT audiences, comma-separated (with the default AuthType JWT).
+        #[arg(long, env = "HEIMDALL_JWT_AUDIENCE", default_value = "")]
         jwt_audience: String,
         /// The commands, clusters and triggers to deploy with the stack (default: the bundled
         /// example); its triggers become the `<stack>-triggers` stack.
