@@ -302,25 +302,19 @@ async fn cancel(api: ApiClient, output: OutputFormat, id: &str) -> Result<i32, F
 }
 
 async fn jobs(api: ApiClient, output: OutputFormat, args: &JobsArgs) -> Result<i32, Failure> {
-    let mut url = reqwest::Url::parse("http://heimdall/api/v1/jobs").expect("a fixed URL");
-    {
-        let mut query = url.query_pairs_mut();
-        let filters = [
-            ("username", &args.username),
-            ("status", &args.status),
-            ("name", &args.name),
-            ("command", &args.command),
-            ("cluster", &args.cluster),
-            ("cursor", &args.cursor),
-        ];
-        for (key, value) in filters {
-            if let Some(value) = value {
-                query.append_pair(key, value);
-            }
-        }
-        query.append_pair("limit", &args.limit.to_string());
-    }
-    let page = api.get_json(&format!("{}?{}", url.path(), url.query().unwrap_or_default())).await?;
+    // Percent-encoded (a space as %20, never `+`), as SigV4's canonical query string has it.
+    let filters = [
+        ("username", &args.username),
+        ("status", &args.status),
+        ("name", &args.name),
+        ("command", &args.command),
+        ("cluster", &args.cluster),
+        ("cursor", &args.cursor),
+    ];
+    let mut query: Vec<String> =
+        filters.iter().filter_map(|(key, value)| value.as_ref().map(|value| format!("{key}={}", segment(value)))).collect();
+    query.push(format!("limit={}", args.limit));
+    let page = api.get_json(&format!("/api/v1/jobs?{}", query.join("&"))).await?;
     match output {
         OutputFormat::Json => print_json(&page),
         OutputFormat::Text => {
