@@ -113,8 +113,46 @@ async fn a_forged_cursor_and_an_unsupported_order_are_client_errors() {
     let store = store().await;
     let forged = JobQuery { cursor: Some("nonsense".into()), limit: 5, ..JobQuery::default() };
     assert!(matches!(store.list(&forged).await, Err(StoreError::InvalidCursor(_))));
-    let by_update = JobQuery { order_by: heimdall_ports::SortField::UpdatedAt, limit: 5, ..JobQuery::default() };
-    assert!(matches!(store.list(&by_update).await, Err(StoreError::UnsupportedQuery(_))));
+    let by_id = JobQuery { order_by: heimdall_ports::SortField::Id, limit: 5, ..JobQuery::default() };
+    assert!(matches!(store.list(&by_id).await, Err(StoreError::UnsupportedQuery(_))));
+}
+
+#[tokio::test]
+async fn jobs_list_by_when_they_last_changed_filtered_and_paged() {
+    let store = store().await;
+    // Created at 100..105; the oldest changes last, at 500.
+    let jobs: Vec<_> = (0..6).map(|i| job("a", if i % 2 == 0 { "alice" } else { "bob" }, 100 + i)).collect();
+    for job in &jobs {
+        store.insert(job).await.unwrap();
+    }
+    let change = StatusChange::new(JobStatus::Accepted, JobStatus::Running, 500).unwrap();
+    store.transition(jobs[0].id, &change).await.unwrap();
+
+    let query = |cursor: Option<String>, user: Option<&str>| JobQuery {
+        order_by: heimdall_ports::SortField::UpdatedAt,
+        user: user.map(str::to_owned),
+        limit: 2,
+        cursor,
+        ..JobQuery::default()
+    };
+    let mut seen = Vec::new();
+    let mut cursor = None;
+    loop {
+        let page = store.list(&query(cursor.clone(), None)).await.unwrap();
+        seen.extend(page.jobs.iter().map(|j| j.id));
+        match page.next_cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    // Newest change first: the job changed at 500, then the others newest created first.
+    let expected: Vec<_> = [0, 5, 4, 3, 2, 1].iter().map(|&i| jobs[i].id).collect();
+    assert_eq!(seen, expected);
+    // Filters apply on this index too: alice's jobs, and a creation time range.
+    let alice = store.list(&JobQuery { limit: 10, ..query(None, Some("alice")) }).await.unwrap();
+    assert_eq!(alice.jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [0, 4, 2].map(|i| jobs[i].id));
+    let created = JobQuery { created_after: Some(102), created_before: Some(104), limit: 10, ..query(None, None) };
+    assert_eq!(store.list(&created).await.unwrap().jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [3, 2].map(|i| jobs[i].id));
 }
 
 #[tokio::test]

@@ -7,6 +7,7 @@
 //! | GSI `by_user` | `user` + `created_key` | |
 //! | GSI `by_status` | `status` + `created_key` | |
 //! | GSI `by_name` | `name` + `created_key` | |
+//! | GSI `by_updated` | `all` + `updated_key` | `<updated_at, 12 digits>#<id>` (for `order_by=updated_at`) |
 //!
 //! Every listing is a `Query` on one index, newest first (`ScanIndexForward=false`), never a
 //! `Scan`: the most selective of user, status (one) and name picks the index, the time range is
@@ -14,7 +15,9 @@
 //! `created_key` orders jobs of the same second by creation. The whole job is in `body` (JSON);
 //! the indexed and filtered fields are copied beside it. A status change is a `PutItem`
 //! conditioned on the status it expects: two workers can never both move a job out of the same
-//! status.
+//! status. Listing by `updated_at` reads `by_updated`, every filter (and the creation time
+//! range) then being a `FilterExpression`; `order_by=id` is refused (ids are UUIDv7: creation
+//! order is their order).
 
 use std::collections::HashMap;
 
@@ -48,6 +51,8 @@ struct IndexChoice {
     index: &'static str,
     key_attribute: &'static str,
     key_value: String,
+    /// The index's sort key: `created_key` or `updated_key`.
+    sort_attribute: &'static str,
 }
 
 fn unavailable(operation: &str, error: &(dyn std::error::Error + 'static)) -> StoreError {
@@ -56,6 +61,10 @@ fn unavailable(operation: &str, error: &(dyn std::error::Error + 'static)) -> St
 
 fn created_key(job: &Job) -> String {
     format!("{:012}#{}", job.created_at.max(0), job.id)
+}
+
+fn updated_key(job: &Job) -> String {
+    format!("{:012}#{}", job.updated_at.max(0), job.id)
 }
 
 impl DynamoJobStore {
@@ -88,11 +97,11 @@ impl DynamoJobStore {
         let key = |name: &str, key_type: KeyType| {
             KeySchemaElement::builder().attribute_name(name).key_type(key_type).build().expect("name and type are set")
         };
-        let index = |name: &str, partition: &str| {
+        let index = |name: &str, partition: &str, sort: &str| {
             GlobalSecondaryIndex::builder()
                 .index_name(name)
                 .key_schema(key(partition, KeyType::Hash))
-                .key_schema(key("created_key", KeyType::Range))
+                .key_schema(key(sort, KeyType::Range))
                 .projection(Projection::builder().projection_type(ProjectionType::All).build())
                 .build()
                 .expect("name, keys and projection are set")
@@ -102,11 +111,17 @@ impl DynamoJobStore {
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("id", KeyType::Hash));
-        for attribute in ["id", "created_key", "all", "user", "status", "name"] {
+        for attribute in ["id", "created_key", "updated_key", "all", "user", "status", "name"] {
             request = request.attribute_definitions(string_attribute(attribute));
         }
-        for (name, partition) in [("by_created", "all"), ("by_user", "user"), ("by_status", "status"), ("by_name", "name")] {
-            request = request.global_secondary_indexes(index(name, partition));
+        for (name, partition, sort) in [
+            ("by_created", "all", "created_key"),
+            ("by_user", "user", "created_key"),
+            ("by_status", "status", "created_key"),
+            ("by_name", "name", "created_key"),
+            ("by_updated", "all", "updated_key"),
+        ] {
+            request = request.global_secondary_indexes(index(name, partition, sort));
         }
         request.send().await.map_err(|error| unavailable("CreateTable", &error))?;
         Ok(())
@@ -119,6 +134,7 @@ impl DynamoJobStore {
             ("body".to_owned(), AttributeValue::S(body)),
             ("all".to_owned(), AttributeValue::S(ALL_JOBS.to_owned())),
             ("created_key".to_owned(), AttributeValue::S(created_key(job))),
+            ("updated_key".to_owned(), AttributeValue::S(updated_key(job))),
             ("user".to_owned(), AttributeValue::S(job.user.clone())),
             ("name".to_owned(), AttributeValue::S(job.name.clone())),
             ("version".to_owned(), AttributeValue::S(job.version.clone())),
@@ -187,14 +203,17 @@ impl DynamoJobStore {
     }
 
     fn choose_index(query: &JobQuery) -> IndexChoice {
-        if let Some(user) = &query.user {
-            IndexChoice { index: "by_user", key_attribute: "user", key_value: user.clone() }
+        let choice = |index, key_attribute, key_value: String| IndexChoice { index, key_attribute, key_value, sort_attribute: "created_key" };
+        if query.order_by == SortField::UpdatedAt {
+            IndexChoice { index: "by_updated", key_attribute: "all", key_value: ALL_JOBS.to_owned(), sort_attribute: "updated_key" }
+        } else if let Some(user) = &query.user {
+            choice("by_user", "user", user.clone())
         } else if let [status] = query.statuses.as_slice() {
-            IndexChoice { index: "by_status", key_attribute: "status", key_value: status.as_str().to_owned() }
+            choice("by_status", "status", status.as_str().to_owned())
         } else if let Some(name) = &query.name {
-            IndexChoice { index: "by_name", key_attribute: "name", key_value: name.clone() }
+            choice("by_name", "name", name.clone())
         } else {
-            IndexChoice { index: "by_created", key_attribute: "all", key_value: ALL_JOBS.to_owned() }
+            choice("by_created", "all", ALL_JOBS.to_owned())
         }
     }
 }
@@ -254,9 +273,9 @@ impl JobStore for DynamoJobStore {
             };
             return Ok(JobPage { jobs, next_cursor: None });
         }
-        if query.order_by != SortField::CreatedAt {
+        if query.order_by == SortField::Id {
             return Err(StoreError::UnsupportedQuery(
-                "order_by: this deployment's job store lists by created_at only; leave order_by out or set it to created_at".into(),
+                "order_by=id: this deployment's job store lists by created_at or updated_at; ids are time-ordered, so created_at gives their order".into(),
             ));
         }
         let choice = Self::choose_index(query);
@@ -266,9 +285,20 @@ impl JobStore for DynamoJobStore {
             Some(cursor) => Some(cursor_key(cursor, &choice)?),
         };
 
-        let lower = query.created_after.map(|after| format!("{:012}", after.max(0))).unwrap_or_else(|| "0".into());
-        let upper = query.created_before.map(|before| format!("{:012}", before.max(0))).unwrap_or_else(|| "~".into());
-        let filter = filter_expression(query, &choice);
+        // The creation time range: a key condition on `created_key`, or a filter on it when the
+        // index sorts by `updated_key`.
+        let created_lower = query.created_after.map(|after| format!("{:012}", after.max(0))).unwrap_or_else(|| "0".into());
+        let created_upper = query.created_before.map(|before| format!("{:012}", before.max(0))).unwrap_or_else(|| "~".into());
+        let mut filter = filter_expression(query, &choice);
+        let (lower, upper) = if choice.sort_attribute == "created_key" {
+            (created_lower, created_upper)
+        } else {
+            if query.created_after.is_some() || query.created_before.is_some() {
+                let (name, lower, upper) = (filter.name("created_key"), filter.value(&created_lower), filter.value(&created_upper));
+                filter.clauses.push(format!("{name} BETWEEN {lower} AND {upper}"));
+            }
+            ("0".to_owned(), "~".to_owned())
+        };
 
         let mut jobs: Vec<Job> = Vec::new();
         loop {
@@ -279,7 +309,7 @@ impl JobStore for DynamoJobStore {
                 .index_name(choice.index)
                 .key_condition_expression("#pk = :pk AND #created BETWEEN :lower AND :upper")
                 .expression_attribute_names("#pk", choice.key_attribute)
-                .expression_attribute_names("#created", "created_key")
+                .expression_attribute_names("#created", choice.sort_attribute)
                 .expression_attribute_values(":pk", AttributeValue::S(choice.key_value.clone()))
                 .expression_attribute_values(":lower", AttributeValue::S(lower.clone()))
                 .expression_attribute_values(":upper", AttributeValue::S(upper.clone()))
@@ -304,7 +334,7 @@ impl JobStore for DynamoJobStore {
             }
             if jobs.len() > limit {
                 jobs.truncate(limit);
-                let next_cursor = jobs.last().map(created_key);
+                let next_cursor = jobs.last().map(|job| if choice.sort_attribute == "created_key" { created_key(job) } else { updated_key(job) });
                 return Ok(JobPage { jobs, next_cursor });
             }
             match output.last_evaluated_key() {
@@ -315,7 +345,8 @@ impl JobStore for DynamoJobStore {
     }
 }
 
-/// The cursor is the `created_key` of the page's last job; the query names the index.
+/// The cursor is the sort key (`created_key` or `updated_key`) of the page's last job; the
+/// query names the index.
 fn cursor_key(cursor: &str, choice: &IndexChoice) -> Result<Item, StoreError> {
     let invalid = || StoreError::InvalidCursor(format!("`{cursor}` is not a cursor of this listing"));
     let (created, id) = cursor.split_once('#').ok_or_else(invalid)?;
@@ -325,7 +356,7 @@ fn cursor_key(cursor: &str, choice: &IndexChoice) -> Result<Item, StoreError> {
     let id: JobId = id.parse().map_err(|_| invalid())?;
     Ok(Item::from([
         ("id".to_owned(), AttributeValue::S(id.to_string())),
-        ("created_key".to_owned(), AttributeValue::S(cursor.to_owned())),
+        (choice.sort_attribute.to_owned(), AttributeValue::S(cursor.to_owned())),
         (choice.key_attribute.to_owned(), AttributeValue::S(choice.key_value.clone())),
     ]))
 }
