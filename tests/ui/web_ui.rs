@@ -27,6 +27,10 @@ commands:
     context: {command: [/bin/sleep, "60"]}
 clusters:
   - {name: local, version: "1", tags: [type:local]}
+  - name: warehouse
+    version: "1"
+    tags: [type:warehouse]
+    context: {account: myorg-acct, user: HEIMDALL_SVC, private_key: ssm:/heimdall/snowflake/key, options: {api_token: abc123}}
 "#;
 
 /// The WebDriver key for Tab: leaving a field fires its `change`.
@@ -164,3 +168,22 @@ async fn a_large_log_shows_its_tail_first_and_loads_earlier_output_on_demand() {
     browser.screenshot("earlier").await;
     browser.close().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn commands_and_clusters_are_listed_and_credentials_in_a_context_are_never_shown() {
+    let (app, _dir) = app().await;
+    let browser = Browser::start("catalog").await;
+    open_as(&browser, &app, "alice", "#/commands").await;
+    let commands = browser.wait_for_text("#commands-table", Duration::from_secs(10), |t| t.contains("slow")).await;
+    assert!(commands.contains("ping") && commands.contains("shell:big") && commands.contains("ACTIVE"), "{commands}");
+    browser.screenshot("commands").await;
+
+    browser.goto(&app.url("/ui/#/cluster/warehouse")).await;
+    let page = browser.wait_for_text("#app", Duration::from_secs(10), |t| t.contains("myorg-acct")).await;
+    assert!(page.contains("HEIMDALL_SVC"), "{page}");
+    assert!(!page.contains("ssm:/heimdall/snowflake/key") && !page.contains("abc123"), "a credential is shown: {page}");
+    assert!(page.matches("(hidden)").count() >= 2, "{page}");
+    browser.screenshot("cluster").await;
+    browser.close().await;
+}
+
