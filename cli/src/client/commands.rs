@@ -4,6 +4,7 @@ use std::io::{IsTerminal, Read, Write};
 use std::path::Path;
 use std::time::{Duration, Instant};
 
+use heimdall_domain::JobStatus;
 use serde_json::{Map, Value, json};
 
 use crate::args::{CliCommand, ClientCommand, JobsArgs, LogsArgs, OutputFormat, ResultArgs, ResultFormat, SubmitArgs};
@@ -80,17 +81,22 @@ fn segment(text: &str) -> String {
         .collect()
 }
 
-/// The exit code of a job in `status`.
-fn exit_code_of(status: &str) -> i32 {
-    match status {
-        "FAILED" => EXIT_JOB_FAILED,
-        "CANCELED" => EXIT_JOB_CANCELED,
-        _ => EXIT_OK,
-    }
+/// The status in an API answer (a job or `/status`); `None` when absent or unknown.
+fn status_of(answer: &Value) -> Option<JobStatus> {
+    answer["status"].as_str()?.parse().ok()
 }
 
-fn is_terminal_status(status: &str) -> bool {
-    matches!(status, "SUCCEEDED" | "FAILED" | "CANCELED" | "KILLED")
+fn has_ended(answer: &Value) -> bool {
+    status_of(answer).is_some_and(JobStatus::is_terminal)
+}
+
+/// The exit code of a job as answered: how it ended, or 0 while it has not.
+fn exit_code_of(answer: &Value) -> i32 {
+    match status_of(answer) {
+        Some(JobStatus::Failed) => EXIT_JOB_FAILED,
+        Some(JobStatus::Canceled) => EXIT_JOB_CANCELED,
+        _ => EXIT_OK,
+    }
 }
 
 /// JSON or YAML text (`-`: stdin) as a JSON value.
@@ -174,15 +180,14 @@ async fn submit(api: ApiClient, output: OutputFormat, args: &SubmitArgs) -> Resu
     let request = job_request(args)?;
     let mut job = api.post_json("/api/v1/job", &request).await?;
     let id = job["id"].as_str().unwrap_or_default().to_owned();
-    if args.wait && !is_terminal_status(job["status"].as_str().unwrap_or_default()) {
+    if args.wait && !has_ended(&job) {
         wait_for_end(&api, &id).await?;
         job = api.get_json(&format!("/api/v1/job/{}", segment(&id))).await?;
     }
-    let status = job["status"].as_str().unwrap_or_default().to_owned();
     match output {
         OutputFormat::Json => print_json(&job),
         OutputFormat::Text => {
-            println!("{id} {status}");
+            println!("{id} {}", render::cell(&job["status"]));
             if let Some(error) = job["error"].as_str() {
                 eprintln!("error: {error}");
             }
@@ -191,7 +196,7 @@ async fn submit(api: ApiClient, output: OutputFormat, args: &SubmitArgs) -> Resu
             }
         }
     }
-    Ok(if is_terminal_status(&status) { exit_code_of(&status) } else { EXIT_OK })
+    Ok(exit_code_of(&job))
 }
 
 /// Polls the job's status until it ends; shows it on stderr (a spinner on a terminal, a line
@@ -201,25 +206,26 @@ async fn wait_for_end(api: &ApiClient, id: &str) -> Result<(), Failure> {
     let on_terminal = std::io::stderr().is_terminal();
     let frames = ['⠋', '⠙', '⠹', '⠸', '⠼', '⠴', '⠦', '⠧', '⠇', '⠏'];
     let mut last_status = String::new();
-    for tick in 0usize.. {
+    let mut tick = 0;
+    loop {
         let answer = api.get_json(&format!("/api/v1/job/{}/status", segment(id))).await?;
-        let status = answer["status"].as_str().unwrap_or_default().to_owned();
+        let status = render::cell(&answer["status"]);
         if on_terminal {
             eprint!("\r{} {id} {status} {}s   ", frames[tick % frames.len()], started.elapsed().as_secs());
             let _ = std::io::stderr().flush();
         } else if status != last_status {
             eprintln!("{id} {status}");
         }
-        if is_terminal_status(&status) {
+        if has_ended(&answer) {
             if on_terminal {
                 eprintln!();
             }
             return Ok(());
         }
         last_status = status;
+        tick += 1;
         tokio::time::sleep(POLL_EVERY).await;
     }
-    Ok(())
 }
 
 async fn status(api: ApiClient, output: OutputFormat, id: &str) -> Result<i32, Failure> {
@@ -248,10 +254,7 @@ async fn logs(api: ApiClient, args: &LogsArgs) -> Result<i32, Failure> {
     let mut out = std::io::stdout();
     loop {
         // Whether the job had ended before this read: then the read holds the last bytes.
-        let ended = !args.follow || {
-            let answer = api.get_json(&format!("/api/v1/job/{}/status", segment(&args.id))).await?;
-            is_terminal_status(answer["status"].as_str().unwrap_or_default())
-        };
+        let ended = !args.follow || has_ended(&api.get_json(&format!("/api/v1/job/{}/status", segment(&args.id))).await?);
         let part = api.get_log(&path, offset).await?;
         out.write_all(&part.bytes).and_then(|()| out.flush()).map_err(|error| Failure { message: format!("cannot write: {error}"), code: EXIT_REQUEST_FAILED })?;
         offset += part.bytes.len() as u64;
@@ -262,15 +265,19 @@ async fn logs(api: ApiClient, args: &LogsArgs) -> Result<i32, Failure> {
     }
 }
 
-/// A result as an aligned table, each header `name (type)`.
-fn result_table(result: &Value) -> String {
-    let columns = result["columns"].as_array().cloned().unwrap_or_default();
-    let header: Vec<String> =
-        columns.iter().map(|c| format!("{} ({})", render::cell(&c["name"]), render::cell(&c["type"]))).collect();
-    let rows: Vec<Vec<String>> = result["data"]
+/// A result's column headers (by `header` of each column) and its rows as text cells.
+fn result_cells(result: &Value, header: impl Fn(&Value) -> String) -> (Vec<String>, Vec<Vec<String>>) {
+    let columns = result["columns"].as_array().map(|columns| columns.iter().map(header).collect()).unwrap_or_default();
+    let rows = result["data"]
         .as_array()
         .map(|rows| rows.iter().map(|row| row.as_array().map(|cells| cells.iter().map(render::cell).collect()).unwrap_or_default()).collect())
         .unwrap_or_default();
+    (columns, rows)
+}
+
+/// A result as an aligned table, each header `name (type)`.
+fn result_table(result: &Value) -> String {
+    let (header, rows) = result_cells(result, |c| format!("{} ({})", render::cell(&c["name"]), render::cell(&c["type"])));
     render::table(&header.iter().map(String::as_str).collect::<Vec<_>>(), &rows)
 }
 
@@ -280,12 +287,7 @@ async fn result(api: ApiClient, args: &ResultArgs) -> Result<i32, Failure> {
         ResultFormat::Json => print_json(&result),
         ResultFormat::Table => print!("{}", result_table(&result)),
         ResultFormat::Csv => {
-            let header: Vec<String> =
-                result["columns"].as_array().map(|c| c.iter().map(|c| render::cell(&c["name"])).collect()).unwrap_or_default();
-            let rows: Vec<Vec<String>> = result["data"]
-                .as_array()
-                .map(|rows| rows.iter().map(|row| row.as_array().map(|c| c.iter().map(render::cell).collect()).unwrap_or_default()).collect())
-                .unwrap_or_default();
+            let (header, rows) = result_cells(&result, |c| render::cell(&c["name"]));
             print!("{}", render::csv(&header, &rows));
         }
     }

@@ -117,39 +117,38 @@ fn live_prefix(key: &str) -> String {
     format!("{key}.live/")
 }
 
-impl S3ArtifactStore {
-    /// The published pieces of `key` (offset, size, object key), in order.
-    async fn live_pieces(&self, key: &str) -> Result<Vec<(u64, u64, String)>, StoreError> {
-        let prefix = live_prefix(key);
-        let mut pieces = Vec::new();
-        let mut token = None;
-        loop {
-            let page = self
-                .client
-                .list_objects_v2()
-                .bucket(&self.bucket)
-                .prefix(&prefix)
-                .set_continuation_token(token.take())
-                .send()
-                .await
-                .map_err(|error| unavailable("ListObjectsV2", &error))?;
-            for object in page.contents() {
-                let Some(piece_key) = object.key() else { continue };
-                let Ok(offset) = piece_key[prefix.len()..].parse::<u64>() else { continue };
-                pieces.push((offset, object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0), piece_key.to_owned()));
-            }
-            match page.next_continuation_token() {
-                Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
-                _ => break,
-            }
+/// The published pieces of `key` (offset, size, object key), in order.
+async fn live_pieces(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<(u64, u64, String)>, StoreError> {
+    let prefix = live_prefix(key);
+    let mut pieces = Vec::new();
+    let mut token = None;
+    loop {
+        let page = client
+            .list_objects_v2()
+            .bucket(bucket)
+            .prefix(&prefix)
+            .set_continuation_token(token.take())
+            .send()
+            .await
+            .map_err(|error| unavailable("ListObjectsV2", &error))?;
+        for object in page.contents() {
+            let Some(piece_key) = object.key() else { continue };
+            let Ok(offset) = piece_key[prefix.len()..].parse::<u64>() else { continue };
+            pieces.push((offset, object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0), piece_key.to_owned()));
         }
-        pieces.sort();
-        Ok(pieces)
+        match page.next_continuation_token() {
+            Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
+            _ => break,
+        }
     }
+    pieces.sort();
+    Ok(pieces)
+}
 
+impl S3ArtifactStore {
     /// `range` of a log still being written, from its published pieces; `None` when none is.
     async fn open_live(&self, key: &str, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
-        let pieces = self.live_pieces(key).await?;
+        let pieces = live_pieces(&self.client, &self.bucket, key).await?;
         let Some((last_offset, last_size, _)) = pieces.last() else { return Ok(None) };
         let total = last_offset + last_size;
         let Some((start, end)) = range.resolve(total)? else { return Ok(Some(ArtifactReader::empty())) };
@@ -239,21 +238,21 @@ impl S3Writer {
 
     /// Best effort, once the whole object exists: its published pieces are no longer read.
     async fn delete_live_pieces(&self) {
-        let prefix = live_prefix(&self.key);
-        let listed = self.client.list_objects_v2().bucket(&self.bucket).prefix(&prefix).send().await;
-        let keys: Vec<ObjectIdentifier> = match listed {
-            Ok(listed) => listed.contents().iter().filter_map(|o| o.key()).filter_map(|k| ObjectIdentifier::builder().key(k).build().ok()).collect(),
+        let pieces = match live_pieces(&self.client, &self.bucket, &self.key).await {
+            Ok(pieces) => pieces,
             Err(error) => {
-                tracing::warn!(key = %self.key, error.message = %error_chain(&error), "could not list a log's published pieces");
+                tracing::warn!(key = %self.key, error.message = %error, "could not list a log's published pieces");
                 return;
             }
         };
-        if keys.is_empty() {
-            return;
-        }
-        let Ok(delete) = Delete::builder().set_objects(Some(keys)).quiet(true).build() else { return };
-        if let Err(error) = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await {
-            tracing::warn!(key = %self.key, error.message = %error_chain(&error), "could not delete a log's published pieces; the bucket's lifecycle rule will");
+        // DeleteObjects takes at most 1,000 keys a call.
+        for batch in pieces.chunks(1000) {
+            let keys = batch.iter().filter_map(|(_, _, key)| ObjectIdentifier::builder().key(key).build().ok()).collect();
+            let Ok(delete) = Delete::builder().set_objects(Some(keys)).quiet(true).build() else { return };
+            if let Err(error) = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await {
+                tracing::warn!(key = %self.key, error.message = %error_chain(&error), "could not delete a log's published pieces; the bucket's lifecycle rule will");
+                return;
+            }
         }
     }
 

@@ -78,7 +78,7 @@ async fn run_schedule(service: Arc<JobService>, trigger: String, schedule: Sched
     loop {
         let next = match &schedule {
             Schedule::Rate(every) => last + *every,
-            Schedule::Cron(_, cron) => match cron.find_next_occurrence(&Utc::now(), false) {
+            Schedule::Cron(cron) => match cron.find_next_occurrence(&Utc::now(), false) {
                 Ok(next) => next,
                 Err(error) => {
                     tracing::warn!(%trigger, %error, "the schedule has no next time; the trigger stops");

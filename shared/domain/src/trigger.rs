@@ -79,8 +79,8 @@ pub enum TriggerSource<'a> {
 /// A parsed `schedule`.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Schedule {
-    /// The expression as written (5 or 6 fields) and its parse.
-    Cron(String, Box<Cron>),
+    /// A cron expression (5 or 6 fields), parsed.
+    Cron(Box<Cron>),
     /// Every so often, counted from when the scheduler starts.
     Rate(Duration),
 }
@@ -129,7 +129,7 @@ impl Trigger {
             TriggerSource::EventPattern(pattern) => event_pattern::validate(pattern)?,
         }
         self.render(&|name| {
-            (self.placeholders().contains(&name) || self.offers_detail() && name.starts_with(DETAIL_PREFIX)).then(|| "sample".to_owned())
+            self.offers(name).then(|| "sample".to_owned())
         })
         .map(|_| ())
     }
@@ -200,6 +200,11 @@ impl Trigger {
         self.event_pattern.is_some()
     }
 
+    /// Whether `name` is a placeholder this trigger's source fills.
+    fn offers(&self, name: &str) -> bool {
+        self.placeholders().contains(&name) || (self.offers_detail() && name.starts_with(DETAIL_PREFIX))
+    }
+
     /// The job request with every placeholder replaced by what `lookup` answers.
     fn render(&self, lookup: &dyn Fn(&str) -> Option<String>) -> Result<JobRequest, String> {
         let offered = {
@@ -211,7 +216,7 @@ impl Trigger {
         };
         let filled = fill(&self.job, &|name, at| {
             lookup(name).ok_or_else(|| {
-                if self.placeholders().contains(&name) || (self.offers_detail() && name.starts_with(DETAIL_PREFIX)) {
+                if self.offers(name) {
                     format!("`{at}`: the event has no `{name}`")
                 } else {
                     format!("`{at}`: unknown placeholder `${{{name}}}`; this trigger offers {offered}")
@@ -244,7 +249,7 @@ pub fn parse_schedule(expression: &str) -> Result<Schedule, String> {
     }
     let cron = Cron::from_str(expression)
         .map_err(|error| format!("field `schedule`: `{expression}` is not a cron expression: {error}"))?;
-    Ok(Schedule::Cron(expression.to_owned(), Box::new(cron)))
+    Ok(Schedule::Cron(Box::new(cron)))
 }
 
 /// A field of the event's detail as text (objects and arrays as JSON).

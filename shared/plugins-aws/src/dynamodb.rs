@@ -77,6 +77,13 @@ enum Read {
     Query { table: String, key_condition: String, names: HashMap<String, String>, values: Map<String, Value>, index: Option<String> },
 }
 
+/// A job's read, its row cap, and the role to read as.
+struct Plan {
+    read: Read,
+    limit: usize,
+    role_arn: Option<String>,
+}
+
 fn settings(context: &Value, what: &str) -> Result<DynamoSettings, String> {
     let settings: DynamoSettings = serde_json::from_value(context.clone()).map_err(|error| format!("dynamodb {what} context: {error}"))?;
     match (&settings.role_arn, what) {
@@ -102,7 +109,7 @@ fn first_keyword(statement: &str) -> String {
 }
 
 impl DynamoDbPlugin {
-    fn plan(command: &Command, cluster_context: &Value, job_context: &Value) -> Result<(Read, usize), String> {
+    fn plan(command: &Command, cluster_context: &Value, job_context: &Value) -> Result<Plan, String> {
         let command_settings = settings(&command.context, "command")?;
         let cluster_settings = settings(cluster_context, "cluster")?;
         let job: DynamoJob = serde_json::from_value(job_context.clone()).map_err(|error| format!("dynamodb job context: {error}"))?;
@@ -112,6 +119,7 @@ impl DynamoDbPlugin {
             return Err("dynamodb job context: `limit` must be at least 1".into());
         }
         let table = job.table.clone().or(command_settings.table).or(cluster_settings.table);
+        let role_arn = cluster_settings.role_arn;
         let kinds = [job.query.is_some(), job.get.is_some(), job.key_condition.is_some()].iter().filter(|k| **k).count();
         if kinds != 1 {
             return Err("dynamodb job context: give exactly one of `query` (PartiQL SELECT), `get` ({\"key\": {...}}) or `key_condition`".into());
@@ -140,7 +148,7 @@ impl DynamoDbPlugin {
                 index: job.index,
             }
         };
-        Ok((read, limit))
+        Ok(Plan { read, limit, role_arn })
     }
 
     async fn read(&self, client: &aws_sdk_dynamodb::Client, read: Read, limit: usize) -> Result<ResultTable, PluginError> {
@@ -262,10 +270,9 @@ impl Plugin for DynamoDbPlugin {
     }
 
     async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {
-        let (read, limit) = Self::plan(&run.command, &run.cluster.context, &run.job.context).map_err(PluginError::InvalidContext)?;
-        let role_arn = settings(&run.cluster.context, "cluster").map_err(PluginError::InvalidContext)?.role_arn;
-        let client = self.clients.client(role_arn.as_deref()).await;
-        let table = self.read(&client, read, limit).await?;
+        let plan = Self::plan(&run.command, &run.cluster.context, &run.job.context).map_err(PluginError::InvalidContext)?;
+        let client = self.clients.client(plan.role_arn.as_deref()).await;
+        let table = self.read(&client, plan.read, plan.limit).await?;
         let rows = table.len();
         run.write_result(&table.into_result()).await?;
         Ok(Step::Complete(json!({"rows": rows})))

@@ -47,10 +47,9 @@ impl SparkPlugin {
         Self { emr: RoleClients::new(sdk, aws_sdk_emrcontainers::Client::new), s3: heimdall_adapters_aws::s3_client(sdk) }
     }
 
-    /// The EMR client for the job's cluster: as its `role_arn` when it names one.
-    async fn emr(&self, run: &PluginRun) -> Result<aws_sdk_emrcontainers::Client, PluginError> {
-        let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;
-        Ok(self.emr.client(cluster.role_arn.as_deref()).await)
+    /// The EMR client for a cluster: as its `role_arn` when it names one.
+    async fn emr(&self, cluster: &SparkCluster) -> aws_sdk_emrcontainers::Client {
+        self.emr.client(cluster.role_arn.as_deref()).await
     }
 }
 
@@ -268,7 +267,7 @@ impl Plugin for SparkPlugin {
         let command = command_settings(&run.command).map_err(PluginError::InvalidContext)?;
         let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;
         let job = job_settings(&run.job.context).map_err(PluginError::InvalidContext)?;
-        let emr = self.emr(run).await?;
+        let emr = self.emr(&cluster).await;
         let virtual_cluster_id = Self::virtual_cluster_id(&emr, &run.cluster, &cluster).await?;
         let query_uri = join(&command.queries_uri, &format!("{}.sql", run.job.id));
         self.put_text(&query_uri, &job.query).await?;
@@ -306,9 +305,10 @@ impl Plugin for SparkPlugin {
 
     async fn poll(&self, run: &PluginRun, handle: &Value) -> Result<Step, PluginError> {
         let run_handle: RunHandle = serde_json::from_value(handle.clone()).map_err(|e| PluginError::InvalidContext(format!("spark handle: {e}")))?;
+        let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;
         let described = self
-            .emr(run)
-            .await?
+            .emr(&cluster)
+            .await
             .describe_job_run()
             .id(&run_handle.job_run_id)
             .virtual_cluster_id(&run_handle.virtual_cluster_id)
@@ -330,11 +330,11 @@ impl Plugin for SparkPlugin {
     /// Cancels the job's run: the one in `handle`, or (when the caller has no handle, as the
     /// API does after stopping a workflow) the active runs named after the job.
     async fn cancel(&self, run: &PluginRun, handle: Option<&Value>) -> Result<(), PluginError> {
-        let emr = self.emr(run).await?;
+        let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;
+        let emr = self.emr(&cluster).await;
         let runs = match handle.and_then(|h| serde_json::from_value::<RunHandle>(h.clone()).ok()) {
             Some(run_handle) => vec![(run_handle.virtual_cluster_id, run_handle.job_run_id)],
             None => {
-                let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;
                 let virtual_cluster_id = Self::virtual_cluster_id(&emr, &run.cluster, &cluster).await?;
                 let listed = emr
                     .list_job_runs()
