@@ -177,6 +177,14 @@ pub struct JobsArgs {
     pub cursor: Option<String>,
 }
 
+/// How `heimdall serve` identifies callers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum AuthMode {
+    Header,
+    Jwt,
+    TrustedProxy,
+}
+
 #[derive(Debug, Clone, clap::Args)]
 pub struct ServeArgs {
     /// Address to listen on.
@@ -188,9 +196,27 @@ pub struct ServeArgs {
     /// Commands and clusters (Heimdall's YAML format); default: the bundled example.
     #[arg(long, env = "HEIMDALL_CONFIG")]
     pub config: Option<PathBuf>,
-    /// User for requests without an X-Heimdall-User header (local development only).
+    /// User for requests without an X-Heimdall-User header (local development only; `--auth header`).
     #[arg(long, env = "HEIMDALL_DEFAULT_USER")]
     pub default_user: Option<String>,
+    /// How callers are identified: `header` (X-Heimdall-User, only while listening on loopback),
+    /// `jwt` (bearer tokens verified against --jwt-issuer, --jwt-audience and --jwks), or
+    /// `trusted-proxy` (X-Heimdall-User only beside the secret in HEIMDALL_PROXY_SECRET).
+    #[arg(long, env = "HEIMDALL_AUTH", value_enum, default_value_t = AuthMode::Header)]
+    pub auth: AuthMode,
+    /// `--auth jwt`: the issuer (`iss`) tokens must carry.
+    #[arg(long, env = "HEIMDALL_JWT_ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// `--auth jwt`: the audience (`aud`) tokens must carry.
+    #[arg(long, env = "HEIMDALL_JWT_AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// `--auth jwt`: the signing keys, a JWKS file or an http(s) URL (read at start).
+    #[arg(long, env = "HEIMDALL_JWKS")]
+    pub jwks: Option<String>,
+    /// `--auth trusted-proxy`: the secret the proxy sends as X-Heimdall-Proxy-Secret (give it in
+    /// the environment, not on the command line, where other users can read it).
+    #[arg(long, env = "HEIMDALL_PROXY_SECRET", hide_env_values = true)]
+    pub proxy_secret: Option<String>,
     /// Seconds running async jobs get to finish when the server stops.
     #[arg(long, env = "HEIMDALL_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,

@@ -6,18 +6,21 @@
 
 use std::fs::File;
 use std::future::Future;
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, anyhow};
 use heimdall_adapters_local::{FsArtifactStore, InProcessJobQueue, LocalTriggerSettings, LocalTriggers, LocalWorkers, SqliteJobStore};
+use heimdall_api::identity::host_check::hosts_naming;
+use heimdall_api::identity::{JwtSettings, JwtVerifier};
 use heimdall_api::{AppState, Identity, router};
 use heimdall_plugins::builtin_plugins;
 use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceSettings};
 use tokio::net::TcpListener;
 
-use crate::args::ServeArgs;
+use crate::args::{AuthMode, ServeArgs};
 
 /// The example config, built into the binary: `heimdall serve` works with no file at all.
 pub const BUNDLED_CONFIG: &str = include_str!("../../config/example.yml");
@@ -28,6 +31,18 @@ const INLINE_RESULT_LIMIT: u64 = 8 * 1024 * 1024;
 /// How often `heimdall serve` scans the folders of `s3` triggers.
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
+/// How `heimdall serve` identifies callers (see `heimdall_api::identity`).
+#[derive(Debug, Clone, Default)]
+pub enum ServeAuth {
+    /// `X-Heimdall-User`; refused at start unless the server listens on loopback.
+    #[default]
+    Header,
+    /// Bearer JWTs; `jwks` is a file path or an http(s) URL.
+    Jwt { issuer: String, audience: String, jwks: String },
+    /// `X-Heimdall-User` beside `X-Heimdall-Proxy-Secret: <secret>`.
+    TrustedProxy { secret: String },
+}
+
 /// Everything `run` needs besides the listener.
 #[derive(Debug, Clone)]
 pub struct ServeSettings {
@@ -35,6 +50,8 @@ pub struct ServeSettings {
     /// `None`: the bundled example config.
     pub config: Option<PathBuf>,
     pub default_user: Option<String>,
+    /// How callers are identified.
+    pub auth: ServeAuth,
     pub shutdown_grace: Duration,
     /// The folder standing in for S3 buckets (`s3` triggers); `None`: `<data_dir>/buckets`.
     pub watch_dir: Option<PathBuf>,
@@ -45,17 +62,36 @@ pub struct ServeSettings {
     pub aws: Option<aws_config::SdkConfig>,
 }
 
-impl From<ServeArgs> for ServeSettings {
-    fn from(args: ServeArgs) -> Self {
-        Self {
+impl TryFrom<ServeArgs> for ServeSettings {
+    type Error = anyhow::Error;
+
+    fn try_from(args: ServeArgs) -> anyhow::Result<Self> {
+        let auth = match args.auth {
+            AuthMode::Header => ServeAuth::Header,
+            AuthMode::Jwt => {
+                let (Some(issuer), Some(audience), Some(jwks)) = (args.jwt_issuer, args.jwt_audience, args.jwks) else {
+                    return Err(anyhow!("--auth jwt needs --jwt-issuer, --jwt-audience and --jwks (a JWKS file or URL)"));
+                };
+                ServeAuth::Jwt { issuer, audience, jwks }
+            }
+            AuthMode::TrustedProxy => match args.proxy_secret {
+                Some(secret) if secret.len() >= 16 => ServeAuth::TrustedProxy { secret },
+                _ => return Err(anyhow!("--auth trusted-proxy needs HEIMDALL_PROXY_SECRET, at least 16 characters, that the proxy sends as X-Heimdall-Proxy-Secret")),
+            },
+        };
+        if args.default_user.is_some() && !matches!(auth, ServeAuth::Header) {
+            return Err(anyhow!("--default-user works only with --auth header; with --auth jwt or trusted-proxy every caller must be authenticated"));
+        }
+        Ok(Self {
             data_dir: args.data_dir,
             config: args.config,
             default_user: args.default_user,
+            auth,
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             watch_dir: args.watch_dir,
             watch_interval: DEFAULT_WATCH_INTERVAL,
             aws: None,
-        }
+        })
     }
 }
 
@@ -64,7 +100,8 @@ pub async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let listener = TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("Failed to listen on {}", args.listen))?;
-    run(listener, args.into(), shutdown_signal()).await
+    let settings = ServeSettings::try_from(args)?;
+    run(listener, settings, shutdown_signal()).await
 }
 
 /// Serves on `listener` until `shutdown` completes, then drains: in-flight requests finish,
@@ -74,6 +111,8 @@ pub async fn run(
     settings: ServeSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    let address = listener.local_addr().context("Failed to read the listening address")?;
+    let identity = identity_for(&settings, address).await?;
     let (config_text, config_name) = read_config(settings.config.as_deref())?;
     let aws = match settings.aws {
         Some(aws) => aws,
@@ -108,9 +147,8 @@ pub async fn run(
     let triggers = LocalTriggers::spawn(Arc::clone(&service), service.catalog().triggers(), &trigger_settings)
         .map_err(|error| anyhow!("{config_name}: {error}"))?;
 
-    let app = router(AppState { service, identity: Identity::Header { default_user: settings.default_user } });
-    let address = listener.local_addr().context("Failed to read the listening address")?;
-    tracing::info!(%address, config = %config_name, data_dir = %settings.data_dir.display(), "heimdall is serving");
+    let app = router(AppState { service, identity: identity.clone() });
+    tracing::info!(%address, config = %config_name, data_dir = %settings.data_dir.display(), auth = ?identity, "heimdall is serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -120,6 +158,41 @@ pub async fn run(
     workers.shutdown().await;
     tracing::info!("stopped");
     Ok(())
+}
+
+/// How callers are identified on `address`: header identity only on loopback, where a request
+/// must also name this server in `Host`; elsewhere an explicit mode.
+async fn identity_for(settings: &ServeSettings, address: SocketAddr) -> anyhow::Result<Identity> {
+    match &settings.auth {
+        ServeAuth::Header if !address.ip().is_loopback() => Err(anyhow!(
+            "heimdall serve listens on {address}, beyond this machine, but --auth header lets any caller name itself; \
+             pass --auth jwt (tokens verified here) or --auth trusted-proxy (behind a proxy that authenticates), \
+             or listen on 127.0.0.1"
+        )),
+        ServeAuth::Header => Ok(Identity::LoopbackHeader {
+            default_user: settings.default_user.clone(),
+            allowed_hosts: Arc::new(hosts_naming(address)),
+        }),
+        ServeAuth::TrustedProxy { secret } => Ok(Identity::TrustedProxy { secret: Arc::from(secret.as_str()) }),
+        ServeAuth::Jwt { issuer, audience, jwks } => {
+            let keys = read_jwks(jwks).await?;
+            let verifier = JwtVerifier::new(JwtSettings { issuer: issuer.clone(), audience: audience.clone(), keys })
+                .map_err(|problem| anyhow!("--jwks {jwks}: {problem}"))?;
+            Ok(Identity::Jwt(Arc::new(verifier)))
+        }
+    }
+}
+
+/// A JWKS from a file or an http(s) URL.
+async fn read_jwks(location: &str) -> anyhow::Result<heimdall_api::identity::jwt::JwkSet> {
+    let text = if location.starts_with("https://") || location.starts_with("http://") {
+        let response = reqwest::get(location).await.with_context(|| format!("Failed to fetch the JWKS {location}"))?;
+        let response = response.error_for_status().with_context(|| format!("Failed to fetch the JWKS {location}"))?;
+        response.text().await.with_context(|| format!("Failed to read the JWKS {location}"))?
+    } else {
+        std::fs::read_to_string(location).with_context(|| format!("Failed to read the JWKS file {location}"))?
+    };
+    serde_json::from_str(&text).with_context(|| format!("{location} is not a JWKS (a JSON object with `keys`)"))
 }
 
 fn read_config(path: Option<&Path>) -> anyhow::Result<(String, String)> {

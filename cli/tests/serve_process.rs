@@ -47,7 +47,7 @@ async fn a_job_writing_200_mb_to_stdout_completes_while_the_server_stays_far_bel
 
     assert_eq!(job["status"], "SUCCEEDED", "{job}");
     let stdout_url = format!("{}/api/v1/job/{}/stdout", server.base_url, job["id"].as_str().unwrap());
-    let mut response = reqwest::get(stdout_url).await.unwrap();
+    let mut response = reqwest::Client::new().get(stdout_url).header("X-Heimdall-User", "tester").send().await.unwrap();
     assert_eq!(response.status(), 200);
     let mut streamed = 0usize;
     while let Some(chunk) = response.chunk().await.unwrap() {

@@ -109,7 +109,7 @@ async fn a_body_that_is_not_declared_json_is_415() {
 #[tokio::test]
 async fn a_request_without_a_user_is_401_and_loses_nothing() {
     let app = spawn_app().await;
-    let response = app.client.post(app.url("/api/v1/job")).json(&job("x", &["type:ping"], json!({}))).send().await.unwrap();
+    let response = app.anonymous.post(app.url("/api/v1/job")).json(&job("x", &["type:ping"], json!({}))).send().await.unwrap();
     let body = error_of(response, 401).await;
     assert_eq!(body["code"], "UNAUTHENTICATED");
     assert!(body["error"].as_str().unwrap().contains("X-Heimdall-User"));

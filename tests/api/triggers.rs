@@ -31,11 +31,12 @@ triggers:
       tags: ["object:s3://${s3.bucket}/${s3.key}", "size:${s3.size}"]
 "#;
 
-/// Waits for the first job the query finds.
+/// Waits for the first job the query finds among the jobs of the trigger's user.
 async fn first_job(app: &TestApp, query: &str) -> Value {
+    let user = query.split('&').find_map(|pair| pair.strip_prefix("username=")).expect("the query names the trigger's user");
     let deadline = Instant::now() + Duration::from_secs(10);
     loop {
-        let page = app.get_json(&format!("/api/v1/jobs?{query}")).await;
+        let page: Value = app.get_as(user, &format!("/api/v1/jobs?{query}")).await.json().await.unwrap();
         if let Some(job) = page["data"].as_array().unwrap().first() {
             return job.clone();
         }
@@ -80,7 +81,7 @@ async fn a_file_in_a_watched_bucket_folder_fires_its_trigger_once() {
     app.stop().await;
     let app = spawn_app_with(CONFIG, data_dir, Duration::from_secs(5), offline_aws_config()).await;
     tokio::time::sleep(Duration::from_millis(800)).await;
-    let page = app.get_json("/api/v1/jobs?username=loader").await;
+    let page: Value = app.get_as("loader", "/api/v1/jobs?username=loader").await.json().await.unwrap();
     assert_eq!(page["data"].as_array().unwrap().len(), 1, "{page}");
 }
 
@@ -93,6 +94,7 @@ async fn start_up_error(config: &str) -> String {
         data_dir: dir.path().join("data"),
         config: Some(config_path),
         default_user: None,
+        auth: heimdall_cli::serve::ServeAuth::Header,
         shutdown_grace: Duration::from_secs(1),
         watch_dir: None,
         watch_interval: Duration::from_secs(1),

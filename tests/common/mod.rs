@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use heimdall_cli::serve::{ServeSettings, run};
+use heimdall_cli::serve::{ServeAuth, ServeSettings, run};
 use serde_json::{Value, json};
 use tokio::net::TcpListener;
 use tokio::sync::oneshot;
@@ -19,7 +19,10 @@ const TEST_CONFIG: &str = include_str!("../fixtures/test-config.yml");
 /// A running server and a client for it.
 pub struct TestApp {
     pub base_url: String,
+    /// A client that says it is [`USER`] (requests may override the header).
     pub client: reqwest::Client,
+    /// A client that says nothing of who it is.
+    pub anonymous: reqwest::Client,
     pub data_dir: PathBuf,
     /// The file the `record-run` command appends each run's job id to.
     pub runs_log: PathBuf,
@@ -52,6 +55,24 @@ pub async fn spawn_app_on(data_dir: PathBuf, shutdown_grace: Duration) -> TestAp
 
 /// A server with `config` (`{{RUNS_LOG}}` replaced) whose AWS plugins use `aws`.
 pub async fn spawn_app_with(config: &str, data_dir: PathBuf, shutdown_grace: Duration, aws: aws_config::SdkConfig) -> TestApp {
+    spawn(config, data_dir, shutdown_grace, aws, ServeAuth::Header).await
+}
+
+/// A server with `config` (the test config plus, say, an `access` section) identifying callers
+/// by `auth`, on a fresh data dir.
+pub async fn spawn_app_with_auth(config: &str, auth: ServeAuth) -> TestApp {
+    let scratch = tempfile::tempdir().expect("a temp dir");
+    let mut app = spawn(config, scratch.path().to_owned(), Duration::from_secs(5), offline_aws_config(), auth).await;
+    app._scratch = Some(scratch);
+    app
+}
+
+/// The test config (with `{{RUNS_LOG}}` still in it), for tests that extend it.
+pub fn test_config() -> &'static str {
+    TEST_CONFIG
+}
+
+async fn spawn(config: &str, data_dir: PathBuf, shutdown_grace: Duration, aws: aws_config::SdkConfig, auth: ServeAuth) -> TestApp {
     init_logs();
     let runs_log = data_dir.join("runs.log");
     let config_path = data_dir.with_extension("config.yml");
@@ -63,6 +84,7 @@ pub async fn spawn_app_with(config: &str, data_dir: PathBuf, shutdown_grace: Dur
         data_dir: data_dir.clone(),
         config: Some(config_path),
         default_user: None,
+        auth,
         shutdown_grace,
         watch_dir: None,
         watch_interval: Duration::from_millis(100),
@@ -74,7 +96,8 @@ pub async fn spawn_app_with(config: &str, data_dir: PathBuf, shutdown_grace: Dur
     }));
     let app = TestApp {
         base_url,
-        client: reqwest::Client::new(),
+        client: client_as(USER),
+        anonymous: reqwest::Client::new(),
         data_dir,
         runs_log,
         stop: Some(stop),
@@ -83,6 +106,13 @@ pub async fn spawn_app_with(config: &str, data_dir: PathBuf, shutdown_grace: Dur
     };
     app.wait_until_healthy().await;
     app
+}
+
+/// A client whose every request carries `X-Heimdall-User: <user>`.
+pub fn client_as(user: &str) -> reqwest::Client {
+    let mut headers = reqwest::header::HeaderMap::new();
+    headers.insert("x-heimdall-user", reqwest::header::HeaderValue::from_str(user).expect("a header-safe user"));
+    reqwest::Client::builder().default_headers(headers).build().expect("an HTTP client")
 }
 
 /// An AWS configuration for servers whose tests use no AWS: a fixed region and an endpoint on
@@ -149,6 +179,10 @@ impl TestApp {
         self.client.get(self.url(path)).send().await.expect("GET")
     }
 
+    pub async fn get_as(&self, user: &str, path: &str) -> reqwest::Response {
+        self.client.get(self.url(path)).header("X-Heimdall-User", user).send().await.expect("GET")
+    }
+
     pub async fn get_json(&self, path: &str) -> Value {
         let response = self.get(path).await;
         assert_eq!(response.status(), 200, "GET {path}");
@@ -176,9 +210,16 @@ impl TestApp {
 
     /// Polls `/status` until `done` accepts the status, or fails after `timeout`.
     pub async fn wait_for_status(&self, id: &str, timeout: Duration, done: impl Fn(&str) -> bool) -> Value {
+        self.wait_for_status_as(USER, id, timeout, done).await
+    }
+
+    /// `wait_for_status` reading as `user` (the job's owner or an admin).
+    pub async fn wait_for_status_as(&self, user: &str, id: &str, timeout: Duration, done: impl Fn(&str) -> bool) -> Value {
         let deadline = Instant::now() + timeout;
         loop {
-            let status = self.get_json(&format!("/api/v1/job/{id}/status")).await;
+            let response = self.get_as(user, &format!("/api/v1/job/{id}/status")).await;
+            assert_eq!(response.status(), 200, "GET /api/v1/job/{id}/status as {user}");
+            let status: Value = response.json().await.expect("a JSON answer");
             if done(status["status"].as_str().unwrap_or_default()) {
                 return status;
             }

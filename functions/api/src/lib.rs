@@ -1,64 +1,77 @@
 //! The API Lambda: the same router as `heimdall serve`, behind API Gateway. The caller is who
 //! API Gateway says it is (the authorizer's claims, or the IAM principal), never a header the
-//! client sent: that header is removed before the router sees the request.
+//! client sent: the router reads only the [`GatewayCaller`] this layer puts on the request.
 
 use std::sync::Arc;
 
 use axum::Router;
 use axum::extract::Request;
-use axum::http::HeaderValue;
 use axum::middleware::Next;
 use axum::response::Response;
-use heimdall_api::extract::USER_HEADER;
-use heimdall_api::{AppState, Identity, router};
+use heimdall_api::identity::jwt::{GROUP_CLAIMS, USER_CLAIMS, group_names};
+use heimdall_api::{AppState, GatewayCaller, Identity, router};
+use heimdall_domain::{AccessPolicy, Caller};
 use heimdall_service::JobService;
 use lambda_http::RequestExt;
 use lambda_http::request::RequestContext;
+use serde_json::Value;
 
 /// The router with identity taken from the API Gateway request context; `default_user` (local
 /// development only) stands in when API Gateway authenticated nobody.
 pub fn app(service: Arc<JobService>, default_user: Option<String>) -> Router {
-    router(AppState { service, identity: Identity::Header { default_user } })
-        .layer(axum::middleware::from_fn(identity_from_request_context))
+    let access = Arc::new(service.catalog().access().clone());
+    router(AppState { service, identity: Identity::Gateway { default_user } }).layer(axum::middleware::from_fn(
+        move |request: Request, next: Next| {
+            let access = Arc::clone(&access);
+            async move { identity_from_request_context(request, next, &access).await }
+        },
+    ))
 }
 
-async fn identity_from_request_context(mut request: Request, next: Next) -> Response {
-    let caller = caller_of(&request);
-    let headers = request.headers_mut();
-    headers.remove(USER_HEADER);
-    if let Some(value) = caller.and_then(|user| HeaderValue::from_str(&user).ok()) {
-        headers.insert(USER_HEADER, value);
+async fn identity_from_request_context(mut request: Request, next: Next, access: &AccessPolicy) -> Response {
+    let caller = caller_of(&request, access);
+    request.extensions_mut().remove::<GatewayCaller>();
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(GatewayCaller(caller));
     }
     next.run(request).await
 }
 
-/// The user API Gateway authenticated: a JWT or Cognito claim (`username`, `cognito:username`,
-/// `sub`), a Lambda authorizer's `principalId`, or the IAM principal (the last part of its ARN).
-pub fn caller_of<B>(request: &axum::http::Request<B>) -> Option<String> {
+/// The caller API Gateway authenticated: a JWT or Cognito claim (`username`,
+/// `cognito:username`, `sub`) with its groups (`groups`, `cognito:groups`), a Lambda
+/// authorizer's `principalId`, or the IAM principal (an IAM user's name, an assumed role's role
+/// name unless `access.iam_principals` maps its ARN; never the session name, which the caller
+/// picks).
+pub fn caller_of<B>(request: &axum::http::Request<B>, access: &AccessPolicy) -> Option<Caller> {
     let context = request.request_context_ref()?;
-    let from_claims = |claims: &dyn Fn(&str) -> Option<String>| {
-        ["username", "cognito:username", "sub"].iter().find_map(|name| claims(name))
+    let from_claims = |claim: &dyn Fn(&str) -> Option<Value>| -> Option<Caller> {
+        let user = USER_CLAIMS.iter().find_map(|name| claim(name).and_then(|v| v.as_str().map(str::to_owned)))?;
+        let groups = GROUP_CLAIMS.iter().filter_map(|name| claim(name)).flat_map(|v| group_names(&v)).collect::<Vec<_>>();
+        Some(Caller::new(user).with_groups(groups))
     };
-    let from_arn = |arn: &Option<String>| arn.as_deref().and_then(|arn| arn.rsplit(['/', ':']).next()).map(str::to_owned);
+    let from_arn = |arn: Option<&str>| arn.and_then(|arn| access.user_for_iam_principal(arn)).map(Caller::new);
+    let principal = |fields: &std::collections::HashMap<String, Value>| {
+        fields.get("principalId").and_then(|v| v.as_str()).map(Caller::new)
+    };
     let caller = match context {
         RequestContext::ApiGatewayV1(context) => {
             let fields = &context.authorizer.fields;
-            let claim = |name: &str| fields.get("claims").and_then(|c| c.get(name)).and_then(|v| v.as_str()).map(str::to_owned);
-            let jwt = |name: &str| context.authorizer.jwt.as_ref().and_then(|j| j.claims.get(name).cloned());
+            let claim = |name: &str| fields.get("claims").and_then(|c| c.get(name)).cloned();
+            let jwt = |name: &str| context.authorizer.jwt.as_ref().and_then(|j| j.claims.get(name)).map(|v| Value::String(v.clone()));
             from_claims(&claim)
                 .or_else(|| from_claims(&jwt))
-                .or_else(|| fields.get("principalId").and_then(|v| v.as_str()).map(str::to_owned))
-                .or_else(|| from_arn(&context.identity.user_arn))
+                .or_else(|| principal(fields))
+                .or_else(|| from_arn(context.identity.user_arn.as_deref()))
         }
         RequestContext::ApiGatewayV2(context) => {
             let authorizer = context.authorizer.as_ref()?;
-            let jwt = |name: &str| authorizer.jwt.as_ref().and_then(|j| j.claims.get(name).cloned());
+            let jwt = |name: &str| authorizer.jwt.as_ref().and_then(|j| j.claims.get(name)).map(|v| Value::String(v.clone()));
             from_claims(&jwt)
-                .or_else(|| authorizer.fields.get("principalId").and_then(|v| v.as_str()).map(str::to_owned))
-                .or_else(|| from_arn(&authorizer.iam.as_ref().and_then(|iam| iam.user_arn.clone())))
+                .or_else(|| principal(&authorizer.fields))
+                .or_else(|| from_arn(authorizer.iam.as_ref().and_then(|iam| iam.user_arn.as_deref())))
         }
         #[allow(unreachable_patterns)]
         _ => None,
     };
-    caller.filter(|user| !user.trim().is_empty())
+    caller.filter(|caller| !caller.user.trim().is_empty())
 }

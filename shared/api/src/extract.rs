@@ -9,13 +9,9 @@ use heimdall_domain::{JobId, names};
 use serde::de::DeserializeOwned;
 
 use crate::api_error::ApiError;
-use crate::app_state::{AppState, Identity};
 
-/// The header that names the caller in local mode.
-pub const USER_HEADER: &str = "x-heimdall-user";
 /// Largest request body accepted.
 pub const MAX_BODY_BYTES: usize = 1024 * 1024;
-const MAX_USER_LENGTH: usize = 255;
 
 /// A JSON body. Wrong content type: 415; not JSON: 400 `INVALID_JSON`; wrong shape: 400
 /// naming the field; too large: 413.
@@ -86,37 +82,6 @@ where
 
 fn query_rejection(rejection: QueryRejection) -> ApiError {
     ApiError::bad_request(format!("the query string does not fit: {}", inner_message(&rejection.body_text())))
-}
-
-/// The calling user.
-pub struct Caller(pub String);
-
-impl FromRequestParts<AppState> for Caller {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let Identity::Header { default_user } = &state.identity;
-        let header = match parts.headers.get(USER_HEADER) {
-            None => None,
-            Some(value) => Some(value.to_str().map_err(|_| unauthenticated("the X-Heimdall-User header must be plain ASCII text"))?),
-        };
-        let user = match header.map(str::trim) {
-            Some(user) if !user.is_empty() => user.to_owned(),
-            _ => default_user.clone().ok_or_else(|| {
-                unauthenticated("say who you are with the header `X-Heimdall-User: <user name>`")
-            })?,
-        };
-        if user.len() > MAX_USER_LENGTH || user.chars().any(|c| c.is_control()) {
-            return Err(unauthenticated(format!(
-                "the X-Heimdall-User header must be at most {MAX_USER_LENGTH} printable characters"
-            )));
-        }
-        Ok(Caller(user))
-    }
-}
-
-fn unauthenticated(message: impl Into<String>) -> ApiError {
-    ApiError::new(StatusCode::UNAUTHORIZED, names::UNAUTHENTICATED, message)
 }
 
 /// The `{id}` of a job route.

@@ -4,16 +4,20 @@
 //! # Layout
 //! - [`router`]: `router(state)`, composing every route, and `openapi()`, the document.
 //! - [`app_state`]: `AppState` (the service and how callers are identified).
+//! - [`identity`]: `Identity` (loopback header, trusted proxy, JWT, API Gateway), the
+//!   `Authenticated` extractor, the Host check against DNS rebinding.
 //! - [`api_error`]: `ApiError`, the one place that maps errors to status codes and bodies.
 //! - [`extract`]: extractors whose rejections answer in the API's error shape (`AppJson`,
-//!   `AppQuery`, `Caller`, `JobIdPath`).
+//!   `AppQuery`, `JobIdPath`).
 //! - [`routes`]: the handlers, one file per resource, and the web UI (`routes::ui`, assets in `ui/`).
 
 pub mod api_error;
 pub mod app_state;
 pub mod extract;
+pub mod identity;
 pub mod router;
 pub mod routes;
 
-pub use app_state::{AppState, Identity};
+pub use app_state::AppState;
+pub use identity::{Authenticated, GatewayCaller, Identity};
 pub use router::{openapi, router};

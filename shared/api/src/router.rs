@@ -5,7 +5,7 @@ use axum::response::IntoResponse;
 use heimdall_domain::names;
 use tower_http::trace::{DefaultMakeSpan, DefaultOnResponse, TraceLayer};
 use tracing::Level;
-use utoipa::openapi::security::{ApiKey, ApiKeyValue, SecurityScheme};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
 use utoipa::openapi::OpenApi as OpenApiDocument;
 use utoipa::{Modify, OpenApi};
 use utoipa_axum::router::OpenApiRouter;
@@ -14,6 +14,7 @@ use utoipa_axum::routes;
 use crate::api_error::ApiError;
 use crate::app_state::AppState;
 use crate::extract::MAX_BODY_BYTES;
+use crate::identity::host_check::refuse_foreign_hosts;
 use crate::routes::{catalog, health, jobs, ui};
 
 pub const OPENAPI_PATH: &str = "/api/v1/openapi.json";
@@ -38,6 +39,10 @@ impl Modify for UserHeader {
         components.add_security_scheme(
             "user_header",
             SecurityScheme::ApiKey(ApiKey::Header(ApiKeyValue::new("X-Heimdall-User"))),
+        );
+        components.add_security_scheme(
+            "bearer_jwt",
+            SecurityScheme::Http(HttpBuilder::new().scheme(HttpAuthScheme::Bearer).bearer_format("JWT").build()),
         );
     }
 }
@@ -70,6 +75,7 @@ pub fn openapi() -> OpenApiDocument {
 /// Every route (the API, its document and the web UI at `/ui/`), with the body limit, request tracing and JSON answers for unknown routes.
 pub fn router(state: AppState) -> Router {
     let (routes, document) = api_routes().split_for_parts();
+    let host_check = axum::middleware::from_fn_with_state(state.clone(), refuse_foreign_hosts);
     let document = std::sync::Arc::new(document);
     routes
         .route(OPENAPI_PATH, axum::routing::get(move || async move { axum::Json(document.as_ref().clone()) }))
@@ -81,6 +87,7 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(host_check)
         .layer(
             TraceLayer::new_for_http()
                 .make_span_with(DefaultMakeSpan::new().level(Level::INFO))

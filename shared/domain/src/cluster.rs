@@ -28,4 +28,9 @@ impl Cluster {
     pub fn is_active(&self) -> bool {
         self.status == ResourceStatus::Active
     }
+
+    /// The cluster as the API shows it: secrets in its context hidden.
+    pub fn redacted(&self) -> Self {
+        Self { context: crate::redaction::redact_context(&self.context, None), ..self.clone() }
+    }
 }

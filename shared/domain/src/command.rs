@@ -2,6 +2,7 @@ use regex::Regex;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::access::Caller;
 use crate::resource_status::ResourceStatus;
 use crate::tags::TagSet;
 
@@ -54,12 +55,35 @@ pub struct Command {
     pub created_at: i64,
     pub updated_at: i64,
     #[serde(skip)]
-    pub(crate) caller_patterns: Vec<Regex>,
+    pub(crate) caller_patterns: Vec<CallerPattern>,
+}
+
+/// One `allowed_callers` entry: an anchored regex over the user name, or over the caller's
+/// group names when written `group:<regex>`.
+#[derive(Debug, Clone)]
+pub(crate) struct CallerPattern {
+    pub(crate) is_group: bool,
+    pub(crate) regex: Regex,
+}
+
+impl CallerPattern {
+    fn admits(&self, caller: &Caller) -> bool {
+        if self.is_group {
+            caller.groups.iter().any(|group| self.regex.is_match(group))
+        } else {
+            self.regex.is_match(&caller.user)
+        }
+    }
 }
 
 impl Command {
     pub fn is_active(&self) -> bool {
         self.status == ResourceStatus::Active
+    }
+
+    /// The command as the API shows it: secrets in its context (and shell `env` values) hidden.
+    pub fn redacted(&self) -> Self {
+        Self { context: crate::redaction::redact_context(&self.context, Some(&self.plugin)), ..self.clone() }
     }
 
     /// The mode a job runs in: the one it asked for if the command allows it, else an error
@@ -84,8 +108,8 @@ impl Command {
         ))
     }
 
-    /// Whether `user` may run this command (`allowed_callers`).
-    pub fn admits_caller(&self, user: &str) -> bool {
-        self.caller_patterns.is_empty() || self.caller_patterns.iter().any(|p| p.is_match(user))
+    /// Whether `caller` may run this command (`allowed_callers`).
+    pub fn admits_caller(&self, caller: &Caller) -> bool {
+        self.caller_patterns.is_empty() || self.caller_patterns.iter().any(|p| p.admits(caller))
     }
 }

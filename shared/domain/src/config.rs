@@ -24,9 +24,11 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
+use crate::access::AccessPolicy;
 use crate::clock::now_epoch_seconds;
 use crate::cluster::Cluster;
-use crate::command::{Command, ExecutionMode};
+use crate::access::GROUP_PREFIX;
+use crate::command::{CallerPattern, Command, ExecutionMode};
 use crate::resource_status::ResourceStatus;
 use crate::tags::{TagSet, system_tags};
 use crate::trigger::Trigger;
@@ -38,6 +40,7 @@ pub struct Config {
     pub clusters: Vec<Cluster>,
     pub pool: PoolSettings,
     pub triggers: Vec<Trigger>,
+    pub access: AccessPolicy,
 }
 
 /// Heimdall's `pool`: how many async jobs run at once in one process.
@@ -88,6 +91,8 @@ struct ConfigFile {
     pool: PoolSettings,
     #[serde(default)]
     triggers: Vec<Trigger>,
+    #[serde(default)]
+    access: AccessPolicy,
 }
 
 #[derive(Deserialize)]
@@ -169,8 +174,9 @@ impl Config {
             }
         }
         find_duplicates("triggers", file.triggers.iter().map(|t| t.name.as_str()), &mut problems);
+        problems.extend(file.access.problems());
         if problems.is_empty() {
-            Ok(Config { commands, clusters, pool: file.pool, triggers: file.triggers })
+            Ok(Config { commands, clusters, pool: file.pool, triggers: file.triggers, access: file.access })
         } else {
             Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems })
         }
@@ -193,9 +199,13 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
     }
     let context = check_context(&label, entry.context, problems);
     let mut caller_patterns = Vec::new();
-    for (i, pattern) in entry.allowed_callers.iter().enumerate() {
+    for (i, entry_text) in entry.allowed_callers.iter().enumerate() {
+        let (is_group, pattern) = match entry_text.strip_prefix(GROUP_PREFIX) {
+            Some(group) => (true, group),
+            None => (false, entry_text.as_str()),
+        };
         match Regex::new(&format!("^(?:{pattern})$")) {
-            Ok(regex) => caller_patterns.push(regex),
+            Ok(regex) => caller_patterns.push(CallerPattern { is_group, regex }),
             Err(error) => problems.push(format!(
                 "{label}: field `allowed_callers[{i}]`: `{pattern}` is not a valid regex: {error}"
             )),
@@ -312,6 +322,7 @@ fn find_duplicates<'a>(list: &str, ids: impl Iterator<Item = &'a str>, problems:
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::access::Caller;
 
     const GOOD: &str = r#"
 commands:
@@ -434,7 +445,25 @@ clusters:
     fn allowed_callers_are_anchored_regexes() {
         let text = "commands:\n  - {name: a, version: '1', plugin: ping, allowed_callers: ['data-.*']}\n";
         let command = &Config::parse(text, "t").unwrap().commands[0];
-        assert!(command.admits_caller("data-eng"));
-        assert!(!command.admits_caller("x-data-eng"));
+        assert!(command.admits_caller(&Caller::new("data-eng")));
+        assert!(!command.admits_caller(&Caller::new("x-data-eng")));
+    }
+
+    #[test]
+    fn allowed_callers_may_name_groups() {
+        let text = "commands:\n  - {name: a, version: '1', plugin: ping, allowed_callers: ['group:data-.*', carol]}\n";
+        let command = &Config::parse(text, "t").unwrap().commands[0];
+        assert!(command.admits_caller(&Caller::new("bob").with_groups(["data-eng".to_owned()])));
+        assert!(command.admits_caller(&Caller::new("carol")));
+        assert!(!command.admits_caller(&Caller::new("data-eng")), "a user named like the group is not in it");
+    }
+
+    #[test]
+    fn the_access_section_is_read_and_checked() {
+        let text = "access:\n  admins: [alice, 'group:platform']\n  job_visibility: all\n  groups: {platform: [dave]}\n";
+        let config = Config::parse(text, "t").unwrap();
+        assert!(config.access.is_admin(&config.access.resolve(Caller::new("dave"))));
+        let problems = problems_of("access:\n  job_visibility: everyone\n");
+        assert!(problems[0].contains("everyone"), "{problems:?}");
     }
 }

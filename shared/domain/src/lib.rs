@@ -16,9 +16,12 @@
 //! - [`trigger`]: `Trigger`, jobs submitted on a schedule or an event, from a template.
 //! - [`trigger_event`]: what fires a trigger (an EventBridge-shaped event or a schedule's time).
 //! - [`event_pattern`]: EventBridge event patterns, matched as EventBridge does.
+//! - [`access`]: `Caller` and `AccessPolicy` (the config's `access`): who reads and cancels which jobs.
 //! - [`clock`]: epoch-second timestamps.
 //! - [`names`]: the machine error codes shared by every layer.
+//! - [`redaction`]: contexts with their secrets hidden, as the catalog API shows them.
 
+pub mod access;
 pub mod clock;
 pub mod cluster;
 pub mod command;
@@ -29,12 +32,14 @@ pub mod job_id;
 pub mod job_result;
 pub mod job_status;
 pub mod names;
+pub mod redaction;
 pub mod resource_status;
 pub mod selection;
 pub mod tags;
 pub mod trigger;
 pub mod trigger_event;
 
+pub use access::{AccessPolicy, Caller};
 pub use cluster::Cluster;
 pub use command::Command;
 pub use job::{Job, JobRequest};

@@ -1,3 +1,4 @@
+use heimdall_domain::AccessPolicy;
 use heimdall_domain::config::{Config, ConfigError, PoolSettings};
 use heimdall_domain::tags::carries_all;
 use heimdall_domain::trigger::Trigger;
@@ -13,6 +14,7 @@ pub struct Catalog {
     clusters: Vec<Cluster>,
     pool: PoolSettings,
     triggers: Vec<Trigger>,
+    access: AccessPolicy,
 }
 
 impl Catalog {
@@ -56,7 +58,7 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems });
         }
-        Ok(Self { commands: config.commands, clusters: config.clusters, pool: config.pool, triggers: config.triggers })
+        Ok(Self { commands: config.commands, clusters: config.clusters, pool: config.pool, triggers: config.triggers, access: config.access })
     }
 
     pub fn commands(&self) -> &[Command] {
@@ -81,5 +83,10 @@ impl Catalog {
 
     pub fn triggers(&self) -> &[Trigger] {
         &self.triggers
+    }
+
+    /// Who reads and cancels which jobs (the config's `access`).
+    pub fn access(&self) -> &AccessPolicy {
+        &self.access
     }
 }

@@ -3,7 +3,7 @@ use std::sync::Arc;
 
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::selection::{SelectionError, candidates};
-use heimdall_domain::{Job, JobId, JobRequest, JobResult, JobStatus, names};
+use heimdall_domain::{Caller, Job, JobId, JobRequest, JobResult, JobStatus, names};
 use heimdall_ports::{
     Artifact, ArtifactReader, ArtifactStore, ByteRange, JobPage, JobQuery, JobQueue, JobStore, SortDirection, StatusChange,
     StoreError, Workflows,
@@ -92,21 +92,22 @@ impl JobService {
         self.plugins.names()
     }
 
-    /// Submits a job for `user`: matches it, records it, and either runs it now (sync, answered
+    /// Submits a job for `caller`: matches it, records it, and either runs it now (sync, answered
     /// finished) or queues it (async, answered ACCEPTED).
-    #[tracing::instrument(skip(self, request), fields(job_name = %request.name))]
-    pub async fn submit(self: &Arc<Self>, user: &str, request: JobRequest) -> Result<SubmittedJob, ServiceError> {
-        self.submit_with_id(user, request, JobId::new()).await
+    #[tracing::instrument(skip(self, caller, request), fields(job_name = %request.name, user = %caller.user))]
+    pub async fn submit(self: &Arc<Self>, caller: &Caller, request: JobRequest) -> Result<SubmittedJob, ServiceError> {
+        self.submit_with_id(caller, request, JobId::new()).await
     }
 
     /// `submit` with the job's id given: a second submission with the same id records nothing
     /// and answers `AlreadySubmitted` (how a redelivered event is told apart).
     pub(crate) async fn submit_with_id(
         self: &Arc<Self>,
-        user: &str,
+        caller: &Caller,
         request: JobRequest,
         id: JobId,
     ) -> Result<SubmittedJob, ServiceError> {
+        let user = caller.user.as_str();
         request.validate().map_err(ServiceError::BadRequest)?;
         let requested_is_sync = request.is_sync;
         let now = now_epoch_seconds();
@@ -123,7 +124,7 @@ impl JobService {
             Err(error) => return Err(self.record_unmatched(job, error).await),
         };
         let (command, cluster) = pairs[rand::rng().random_range(0..pairs.len())];
-        if !command.admits_caller(user) {
+        if !command.admits_caller(caller) {
             return Err(ServiceError::Forbidden(format!(
                 "user `{user}` may not run command `{}` (its allowed_callers do not match)",
                 command.id
@@ -182,17 +183,20 @@ impl JobService {
         ServiceError::NoMatch { code, message, job_id: job.id }
     }
 
+    /// The job, whoever owns it: for the platform's own steps and workers. What a caller
+    /// reads goes through [`JobService::get_as`].
     pub async fn get(&self, id: JobId) -> Result<Job, ServiceError> {
         self.jobs.get(id).await.map_err(|e| ServiceError::from_store(e, Some(id)))
     }
 
+    /// Jobs of every user: for the platform itself. Callers list through [`JobService::list_as`].
     pub async fn list(&self, query: &JobQuery) -> Result<JobPage, ServiceError> {
         self.jobs.list(query).await.map_err(|e| ServiceError::from_store(e, None))
     }
 
     /// `range` of a job's stdout or stderr as written so far (nothing written reads as empty).
-    pub async fn open_log(&self, id: JobId, artifact: Artifact, range: ByteRange) -> Result<ArtifactReader, ServiceError> {
-        self.get(id).await?;
+    pub async fn open_log(&self, caller: &Caller, id: JobId, artifact: Artifact, range: ByteRange) -> Result<ArtifactReader, ServiceError> {
+        self.get_as(caller, id).await?;
         match self.artifacts.open_range(id, artifact, range).await {
             Ok(Some(reader)) => Ok(reader),
             Ok(None) => match range {
@@ -204,8 +208,8 @@ impl JobService {
     }
 
     /// A job's result, as stored JSON; `NotFound` saying why when there is none.
-    pub async fn open_result(&self, id: JobId) -> Result<ArtifactReader, ServiceError> {
-        let job = self.get(id).await?;
+    pub async fn open_result(&self, caller: &Caller, id: JobId) -> Result<ArtifactReader, ServiceError> {
+        let job = self.get_as(caller, id).await?;
         let reader = self
             .artifacts
             .open(id, Artifact::Result)
@@ -228,14 +232,16 @@ impl JobService {
         serde_json::from_slice(&reader.read_all().await.ok()?).ok()
     }
 
-    /// Asks a job to stop. Only its owner may. Answers the job as it is after the request:
-    /// CANCELING while the plugin cleans up, CANCELED when there was nothing to stop.
-    #[tracing::instrument(skip(self), fields(job_id = %id))]
-    pub async fn cancel(&self, id: JobId, user: &str) -> Result<Job, ServiceError> {
-        let mut job = self.get(id).await?;
-        if job.user != user {
+    /// Asks a job to stop. Only its owner and admins may (others who can read it get 403,
+    /// others 404). Answers the job as it is after the request: CANCELING while the plugin
+    /// cleans up, CANCELED when there was nothing to stop. `canceled_by` records the caller.
+    #[tracing::instrument(skip(self, caller), fields(job_id = %id, user = %caller.user))]
+    pub async fn cancel(&self, caller: &Caller, id: JobId) -> Result<Job, ServiceError> {
+        let mut job = self.get_as(caller, id).await?;
+        let user = caller.user.as_str();
+        if !self.catalog.access().may_cancel_job(caller, &job.user) {
             return Err(ServiceError::Forbidden(format!(
-                "job {id} belongs to `{}`; only its owner can cancel it",
+                "job {id} belongs to `{}`; only its owner or an admin can cancel it",
                 job.user
             )));
         }

@@ -5,6 +5,7 @@
 //! - [`catalog`]: `Catalog`, the commands and clusters of a config, checked against the plugins.
 //! - [`plugin_registry`]: `PluginRegistry`, the plugins a deployment offers, by name.
 //! - [`job_service`]: `JobService`: submit, get, list, read output, cancel, run, recover.
+//! - [`job_access`]: what a caller may read (`get_as`, `list_as`): its own jobs unless `access` says more.
 //! - [`job_execution`]: how one job is driven through its plugin's steps to a final status.
 //! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
 //! - [`triggered_jobs`]: jobs submitted by triggers for events and schedules, once per event.
@@ -12,6 +13,7 @@
 //! - [`service_error`]: `ServiceError`, what went wrong in terms a client can act on.
 
 pub mod catalog;
+pub mod job_access;
 pub mod job_execution;
 pub mod job_steps;
 pub mod job_service;

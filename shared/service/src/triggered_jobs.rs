@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use heimdall_domain::JobId;
+use heimdall_domain::{Caller, JobId};
 use heimdall_domain::trigger_event::TriggerEvent;
 
 use crate::job_service::JobService;
@@ -31,7 +31,7 @@ impl JobService {
             let name = trigger.name.clone();
             let outcome = match rendered {
                 Err(message) => TriggerOutcome::Refused { trigger: name, message },
-                Ok(job) => match self.submit_with_id(&trigger.user, job.request, job.job_id).await {
+                Ok(job) => match self.submit_with_id(&self.catalog.access().resolve(Caller::new(&trigger.user)), job.request, job.job_id).await {
                     Ok(_) => TriggerOutcome::Submitted { trigger: name, job_id: job.job_id },
                     Err(ServiceError::AlreadySubmitted(job_id)) => TriggerOutcome::AlreadySubmitted { trigger: name, job_id },
                     Err(error @ (ServiceError::Unavailable(_) | ServiceError::Internal(_))) => return Err(error),

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use heimdall_adapters_local::{FsArtifactStore, SqliteJobStore};
-use heimdall_domain::{JobId, JobRequest, JobStatus};
+use heimdall_domain::{Caller, JobId, JobRequest, JobStatus};
 use heimdall_ports::{JobQueue, JobStore, QueueError};
 use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceError, ServiceSettings};
 use serde_json::json;
@@ -65,7 +65,7 @@ fn request(criteria: &str) -> JobRequest {
 async fn the_same_queue_message_delivered_twice_runs_the_job_once() {
     // GIVEN an async job, queued
     let fixture = fixture();
-    let job = fixture.service.submit("alice", request("type:ping")).await.unwrap().job;
+    let job = fixture.service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
     assert_eq!(job.status, JobStatus::Accepted);
     assert_eq!(*fixture.queue.0.lock().await, vec![job.id]);
 
@@ -84,14 +84,14 @@ async fn the_same_queue_message_delivered_twice_runs_the_job_once() {
 #[tokio::test]
 async fn cancel_of_a_running_job_stops_the_plugin_and_ends_canceled() {
     let fixture = fixture();
-    let job = fixture.service.submit("alice", request("type:nap")).await.unwrap().job;
+    let job = fixture.service.submit(&Caller::new("alice"), request("type:nap")).await.unwrap().job;
     let service = Arc::clone(&fixture.service);
     let run = tokio::spawn(async move { service.run_queued(job.id).await });
     while fixture.store.get(job.id).await.unwrap().status != JobStatus::Running {
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    let answered = fixture.service.cancel(job.id, "alice").await.unwrap();
+    let answered = fixture.service.cancel(&Caller::new("alice"), job.id).await.unwrap();
 
     assert_eq!(answered.status, JobStatus::Canceling);
     let ended = tokio::time::timeout(Duration::from_secs(10), run).await.unwrap().unwrap().unwrap();
@@ -102,11 +102,11 @@ async fn cancel_of_a_running_job_stops_the_plugin_and_ends_canceled() {
 #[tokio::test]
 async fn cancel_is_refused_to_others_and_for_finished_jobs() {
     let fixture = fixture();
-    let job = fixture.service.submit("alice", request("type:ping")).await.unwrap().job;
-    assert!(matches!(fixture.service.cancel(job.id, "bob").await, Err(ServiceError::Forbidden(_))));
+    let job = fixture.service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
+    assert!(matches!(fixture.service.cancel(&Caller::new("bob"), job.id).await, Err(ServiceError::Forbidden(_))));
     fixture.service.run_queued(job.id).await.unwrap();
-    assert!(matches!(fixture.service.cancel(job.id, "alice").await, Err(ServiceError::Conflict(_))));
-    assert!(matches!(fixture.service.cancel(JobId::new(), "alice").await, Err(ServiceError::NotFound(_))));
+    assert!(matches!(fixture.service.cancel(&Caller::new("alice"), job.id).await, Err(ServiceError::Conflict(_))));
+    assert!(matches!(fixture.service.cancel(&Caller::new("alice"), JobId::new()).await, Err(ServiceError::NotFound(_))));
 }
 
 #[tokio::test]
@@ -115,9 +115,9 @@ async fn recovery_fails_cut_off_jobs_finishes_cancels_and_requeues_waiting_ones_
     let dir = tempfile::tempdir().unwrap();
     let store = Arc::new(SqliteJobStore::in_memory().unwrap());
     let before = fixture_on(store.clone(), tempfile::tempdir().unwrap());
-    let cut_off = before.service.submit("alice", request("type:ping")).await.unwrap().job;
-    let waiting_1 = before.service.submit("alice", request("type:ping")).await.unwrap().job;
-    let waiting_2 = before.service.submit("alice", request("type:ping")).await.unwrap().job;
+    let cut_off = before.service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
+    let waiting_1 = before.service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
+    let waiting_2 = before.service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
     let change = heimdall_ports::StatusChange::new(JobStatus::Accepted, JobStatus::Running, 1).unwrap();
     store.transition(cut_off.id, &change).await.unwrap();
 

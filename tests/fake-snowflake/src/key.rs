@@ -5,12 +5,15 @@
 use std::sync::OnceLock;
 
 use base64::Engine;
-use base64::engine::general_purpose::STANDARD;
+use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
 use rsa::RsaPrivateKey;
+use rsa::traits::PublicKeyParts;
 use rsa::pkcs8::{EncodePrivateKey, EncodePublicKey, LineEnding};
 use sha2::{Digest, Sha256};
 
 pub struct TestKey {
+    /// The public key as a JWK (`kty`, `n`, `e`), for verifiers that take a JWKS.
+    pub public_jwk: serde_json::Value,
     /// PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`).
     pub private_pem: String,
     /// SubjectPublicKeyInfo PEM (`-----BEGIN PUBLIC KEY-----`).
@@ -31,7 +34,13 @@ impl TestKey {
         let private_pem = key.to_pkcs8_pem(LineEnding::LF).expect("the key encodes").to_string();
         let public_pem = key.to_public_key().to_public_key_pem(LineEnding::LF).expect("the public key encodes");
         let fingerprint_base64 = fingerprint_of_pem(&public_pem);
-        TestKey { private_pem, public_pem, fingerprint_base64 }
+        let public = key.to_public_key();
+        let public_jwk = serde_json::json!({
+            "kty": "RSA", "alg": "RS256", "use": "sig", "kid": "test-key",
+            "n": URL_SAFE_NO_PAD.encode(public.n().to_bytes_be()),
+            "e": URL_SAFE_NO_PAD.encode(public.e().to_bytes_be()),
+        });
+        TestKey { public_jwk, private_pem, public_pem, fingerprint_base64 }
     }
 }
 

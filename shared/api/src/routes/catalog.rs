@@ -1,4 +1,4 @@
-//! Commands and clusters (read-only: they come from the config file).
+//! Commands and clusters (read-only: they come from the config file), secrets hidden for every caller.
 
 use axum::Json;
 use axum::extract::{Path, State};
@@ -8,6 +8,7 @@ use serde::{Deserialize, Serialize};
 use crate::api_error::{ApiError, ErrorBody};
 use crate::app_state::AppState;
 use crate::extract::AppQuery;
+use crate::identity::Authenticated;
 use heimdall_service::ServiceError;
 
 #[derive(Serialize, utoipa::ToSchema)]
@@ -65,10 +66,16 @@ impl Matcher {
 /// The commands of the config.
 #[utoipa::path(
     get, path = "/api/v1/commands", tag = "catalog", params(CatalogFilters),
-    responses((status = 200, description = "Commands", body = CommandList), (status = 400, description = "A filter that cannot be read", body = ErrorBody))
+    responses(
+        (status = 200, description = "Commands, secrets in their contexts shown as ***", body = CommandList),
+        (status = 400, description = "A filter that cannot be read", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+    ),
+    security(("user_header" = []))
 )]
 pub async fn list_commands(
     State(state): State<AppState>,
+    _caller: Authenticated,
     AppQuery(filters): AppQuery<CatalogFilters>,
 ) -> Result<Json<CommandList>, ApiError> {
     let matcher = Matcher::new(filters)?;
@@ -78,7 +85,7 @@ pub async fn list_commands(
         .commands()
         .iter()
         .filter(|c| matcher.accepts(&c.id, &c.name, &c.version, c.status, &c.user, Some(&c.plugin)))
-        .cloned()
+        .map(Command::redacted)
         .collect();
     Ok(Json(CommandList { data }))
 }
@@ -86,10 +93,16 @@ pub async fn list_commands(
 /// The clusters of the config.
 #[utoipa::path(
     get, path = "/api/v1/clusters", tag = "catalog", params(CatalogFilters),
-    responses((status = 200, description = "Clusters", body = ClusterList), (status = 400, description = "A filter that cannot be read", body = ErrorBody))
+    responses(
+        (status = 200, description = "Clusters, secrets in their contexts shown as ***", body = ClusterList),
+        (status = 400, description = "A filter that cannot be read", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+    ),
+    security(("user_header" = []))
 )]
 pub async fn list_clusters(
     State(state): State<AppState>,
+    _caller: Authenticated,
     AppQuery(filters): AppQuery<CatalogFilters>,
 ) -> Result<Json<ClusterList>, ApiError> {
     let matcher = Matcher::new(filters)?;
@@ -99,7 +112,7 @@ pub async fn list_clusters(
         .clusters()
         .iter()
         .filter(|c| matcher.accepts(&c.id, &c.name, &c.version, c.status, &c.user, None))
-        .cloned()
+        .map(Cluster::redacted)
         .collect();
     Ok(Json(ClusterList { data }))
 }
@@ -108,10 +121,15 @@ pub async fn list_clusters(
 #[utoipa::path(
     get, path = "/api/v1/command/{id}", tag = "catalog",
     params(("id" = String, Path, description = "The command id")),
-    responses((status = 200, description = "The command", body = Command), (status = 404, description = "No such command", body = ErrorBody))
+    responses(
+        (status = 200, description = "The command, secrets in its context shown as ***", body = Command),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 404, description = "No such command", body = ErrorBody),
+    ),
+    security(("user_header" = []))
 )]
-pub async fn get_command(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Command>, ApiError> {
-    let command = state.service.catalog().command(&id).cloned();
+pub async fn get_command(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<Command>, ApiError> {
+    let command = state.service.catalog().command(&id).map(Command::redacted);
     command.map(Json).ok_or_else(|| ServiceError::NotFound(format!("command `{id}` not found")).into())
 }
 
@@ -119,10 +137,15 @@ pub async fn get_command(State(state): State<AppState>, Path(id): Path<String>) 
 #[utoipa::path(
     get, path = "/api/v1/cluster/{id}", tag = "catalog",
     params(("id" = String, Path, description = "The cluster id")),
-    responses((status = 200, description = "The cluster", body = Cluster), (status = 404, description = "No such cluster", body = ErrorBody))
+    responses(
+        (status = 200, description = "The cluster, secrets in its context shown as ***", body = Cluster),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 404, description = "No such cluster", body = ErrorBody),
+    ),
+    security(("user_header" = []))
 )]
-pub async fn get_cluster(State(state): State<AppState>, Path(id): Path<String>) -> Result<Json<Cluster>, ApiError> {
-    let cluster = state.service.catalog().cluster(&id).cloned();
+pub async fn get_cluster(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<Cluster>, ApiError> {
+    let cluster = state.service.catalog().cluster(&id).map(Cluster::redacted);
     cluster.map(Json).ok_or_else(|| ServiceError::NotFound(format!("cluster `{id}` not found")).into())
 }
 

@@ -4,14 +4,15 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
-use heimdall_domain::{Job, JobId, JobRequest, JobResult, JobStatus, names};
+use heimdall_domain::{Caller, Job, JobId, JobRequest, JobResult, JobStatus, names};
 use heimdall_ports::{Artifact, ArtifactReader, ByteRange, JobQuery, SortDirection, SortField};
 use heimdall_service::ServiceError;
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, ErrorBody};
 use crate::app_state::AppState;
-use crate::extract::{AppJson, AppQuery, Caller, JobIdPath};
+use crate::extract::{AppJson, AppQuery, JobIdPath};
+use crate::identity::Authenticated;
 
 /// A job, with its result inline when it ran synchronously.
 #[derive(Serialize, utoipa::ToSchema)]
@@ -160,10 +161,10 @@ impl JobFilters {
 )]
 pub async fn submit_job(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    Authenticated(caller): Authenticated,
     AppJson(request): AppJson<JobRequest>,
 ) -> Result<Json<JobResponse>, ApiError> {
-    let submitted = state.service.submit(&user, request).await?;
+    let submitted = state.service.submit(&caller, request).await?;
     Ok(Json(JobResponse { job: submitted.job, result: submitted.result }))
 }
 
@@ -172,13 +173,15 @@ pub async fn submit_job(
     get, path = "/api/v1/job/{id}", tag = "jobs",
     params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 200, description = "The job", body = Job),
         (status = 400, description = "Not a job id", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
-    )
+        (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
+    ),
+    security(("user_header" = []))
 )]
-pub async fn get_job(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> Result<Json<Job>, ApiError> {
-    Ok(Json(state.service.get(id).await?))
+pub async fn get_job(State(state): State<AppState>, Authenticated(caller): Authenticated, JobIdPath(id): JobIdPath) -> Result<Json<Job>, ApiError> {
+    Ok(Json(state.service.get_as(&caller, id).await?))
 }
 
 /// A job's status, error and exit code.
@@ -186,16 +189,19 @@ pub async fn get_job(State(state): State<AppState>, JobIdPath(id): JobIdPath) ->
     get, path = "/api/v1/job/{id}/status", tag = "jobs",
     params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 200, description = "The job's status", body = JobStatusResponse),
         (status = 400, description = "Not a job id", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
-    )
+        (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
+    ),
+    security(("user_header" = []))
 )]
 pub async fn get_job_status(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     JobIdPath(id): JobIdPath,
 ) -> Result<Json<JobStatusResponse>, ApiError> {
-    let job = state.service.get(id).await?;
+    let job = state.service.get_as(&caller, id).await?;
     Ok(Json(JobStatusResponse { status: job.status, error: job.error, exit_code: job.exit_code, updated_at: job.updated_at }))
 }
 
@@ -208,15 +214,22 @@ pub async fn get_job_status(
         ("Range" = Option<String>, Header, description = "One byte range: bytes=START-, bytes=START-END or bytes=-COUNT"),
     ),
     responses(
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 200, description = "The output (empty if none yet)", body = String, content_type = "text/plain"),
         (status = 206, description = "The asked range; Content-Range: bytes START-END/TOTAL", body = String, content_type = "text/plain"),
         (status = 400, description = "Not a job id", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
         (status = 416, description = "The range starts past the end; Content-Range: bytes */TOTAL", body = ErrorBody),
-    )
+    ),
+    security(("user_header" = []))
 )]
-pub async fn get_job_stdout(State(state): State<AppState>, JobIdPath(id): JobIdPath, headers: HeaderMap) -> Result<Response, ApiError> {
-    log_response(&state, id, Artifact::Stdout, &headers).await
+pub async fn get_job_stdout(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JobIdPath(id): JobIdPath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    log_response(&state, &caller, id, Artifact::Stdout, &headers).await
 }
 
 /// A job's standard error so far, streamed; one byte range may be asked, as for stdout.
@@ -227,22 +240,29 @@ pub async fn get_job_stdout(State(state): State<AppState>, JobIdPath(id): JobIdP
         ("Range" = Option<String>, Header, description = "One byte range: bytes=START-, bytes=START-END or bytes=-COUNT"),
     ),
     responses(
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 200, description = "The error output (empty if none yet)", body = String, content_type = "text/plain"),
         (status = 206, description = "The asked range; Content-Range: bytes START-END/TOTAL", body = String, content_type = "text/plain"),
         (status = 400, description = "Not a job id", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
         (status = 416, description = "The range starts past the end; Content-Range: bytes */TOTAL", body = ErrorBody),
-    )
+    ),
+    security(("user_header" = []))
 )]
-pub async fn get_job_stderr(State(state): State<AppState>, JobIdPath(id): JobIdPath, headers: HeaderMap) -> Result<Response, ApiError> {
-    log_response(&state, id, Artifact::Stderr, &headers).await
+pub async fn get_job_stderr(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JobIdPath(id): JobIdPath,
+    headers: HeaderMap,
+) -> Result<Response, ApiError> {
+    log_response(&state, &caller, id, Artifact::Stderr, &headers).await
 }
 
 /// A log, whole (200) or the one byte range the `Range` header asks (206, or 416 past the end).
-async fn log_response(state: &AppState, id: JobId, artifact: Artifact, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn log_response(state: &AppState, caller: &Caller, id: JobId, artifact: Artifact, headers: &HeaderMap) -> Result<Response, ApiError> {
     let range = headers.get(header::RANGE).and_then(|value| value.to_str().ok()).and_then(ByteRange::from_header);
     let content_type = "text/plain; charset=utf-8";
-    match state.service.open_log(id, artifact, range.unwrap_or(ByteRange::All)).await {
+    match state.service.open_log(caller, id, artifact, range.unwrap_or(ByteRange::All)).await {
         Ok(reader) if range.is_some() => {
             let (start, total) = (reader.start, reader.total.unwrap_or(0));
             let end = start + reader.length.unwrap_or(0);
@@ -278,13 +298,19 @@ fn insert_header(response: &mut Response, name: header::HeaderName, value: &str)
     get, path = "/api/v1/job/{id}/result", tag = "jobs",
     params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 200, description = "The result", body = JobResult),
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job, or it has no result (the message says why)", body = ErrorBody),
-    )
+    ),
+    security(("user_header" = []))
 )]
-pub async fn get_job_result(State(state): State<AppState>, JobIdPath(id): JobIdPath) -> Result<Response, ApiError> {
-    let reader = state.service.open_result(id).await?;
+pub async fn get_job_result(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    JobIdPath(id): JobIdPath,
+) -> Result<Response, ApiError> {
+    let reader = state.service.open_result(&caller, id).await?;
     Ok(stream_response(reader, "application/json"))
 }
 
@@ -312,10 +338,10 @@ fn stream_response(reader: ArtifactReader, content_type: &'static str) -> Respon
 )]
 pub async fn cancel_job(
     State(state): State<AppState>,
-    Caller(user): Caller,
+    Authenticated(caller): Authenticated,
     JobIdPath(id): JobIdPath,
 ) -> Result<Json<CancelResponse>, ApiError> {
-    let job = state.service.cancel(id, &user).await?;
+    let job = state.service.cancel(&caller, id).await?;
     Ok(Json(CancelResponse { id: job.id.to_string(), status: job.status }))
 }
 
@@ -324,15 +350,18 @@ pub async fn cancel_job(
     get, path = "/api/v1/jobs", tag = "jobs",
     params(JobFilters),
     responses(
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 200, description = "A page of jobs", body = JobList),
         (status = 400, description = "A filter that cannot be read (the message names it)", body = ErrorBody),
-    )
+    ),
+    security(("user_header" = []))
 )]
 pub async fn list_jobs(
     State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
     AppQuery(filters): AppQuery<JobFilters>,
 ) -> Result<Json<JobList>, ApiError> {
-    let page = state.service.list(&filters.into_query()?).await?;
+    let page = state.service.list_as(&caller, &filters.into_query()?).await?;
     Ok(Json(JobList { has_more: page.next_cursor.is_some(), next_cursor: page.next_cursor, data: page.jobs }))
 }
 
