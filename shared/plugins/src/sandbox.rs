@@ -38,6 +38,12 @@ use std::sync::{Once, OnceLock};
 /// `execve`, so the jobs themselves are ordinary processes; the short-lived helper processes the
 /// shell plugin forks inherit it and keep their (copied) server memory closed too. It also stops
 /// core dumps of the server, which would hold the same secrets.
+///
+/// Where it is the only guard: a non-root server whose jobs get no user namespace and no
+/// Landlock (e.g. AWS Lambda on an old kernel). A root server's jobs run as another user, and a
+/// job in a child user namespace (the non-root default) is refused another namespace's
+/// `/proc/<pid>/environ` by the kernel; the test
+/// `harden_server_process_alone_keeps_the_environment_from_a_same_user_job` checks the bare case.
 pub fn harden_server_process() {
     // SAFETY: prctl(PR_SET_DUMPABLE) takes plain integers and touches no memory of ours.
     if unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 0, 0, 0, 0) } != 0 {
@@ -733,6 +739,7 @@ mod tests {
     #[test]
     fn the_report_names_each_mechanism() {
         let report = Confinement::new(&ShellSandbox::default()).unwrap().report();
+        println!("{report}");
         assert!(report.contains("run as:") && report.contains("file access:") && report.contains("processes:"), "{report}");
     }
 }

@@ -882,35 +882,78 @@ mod tests {
     }
 
     const ENVIRON_SECRET: &str = "HEIMDALL_TEST_ENVIRON_SECRET";
+    const ENVIRON_MODE: &str = "HEIMDALL_TEST_ENVIRON_MODE";
+
+    /// Runs environ_probe_server in a new process of this test binary with a secret in its
+    /// real environment (/proc/<pid>/environ shows what a process started with, so set_var
+    /// would prove nothing), as `user` if given; returns its output.
+    fn run_environ_probe(mode: &str, user: Option<u32>) -> (String, String) {
+        let secret = format!("s3cret-{}-{:?}", std::process::id(), std::time::SystemTime::now());
+        let mut exe = std::env::current_exe().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let mut probe = std::process::Command::new(&exe);
+        if let Some(uid) = user {
+            // The build folder may be closed to that user: run a copy.
+            std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+            let copy = dir.path().join("probe");
+            std::fs::copy(&exe, &copy).unwrap();
+            exe = copy;
+            probe = std::process::Command::new(&exe);
+            std::os::unix::process::CommandExt::uid(&mut probe, uid);
+            std::os::unix::process::CommandExt::gid(&mut probe, uid);
+        }
+        let output = probe
+            .args(["--exact", "shell::tests::environ_probe_server", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(ENVIRON_SECRET, &secret)
+            .env(ENVIRON_MODE, mode)
+            .output()
+            .unwrap();
+        let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
+        assert!(output.status.success() && report.contains("1 passed"), "{report}");
+        (report, secret)
+    }
 
     #[test]
     fn a_job_cannot_read_the_server_environment_through_proc() {
-        // GIVEN a "server" (this test binary again) with a secret in its real environment:
-        // /proc/<pid>/environ shows the environment a process started with, so the secret must
-        // be there from exec, not set_var
-        let secret = format!("s3cret-{}-{:?}", std::process::id(), std::time::SystemTime::now());
-        let output = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "shell::tests::environ_probe_server", "--ignored", "--nocapture", "--test-threads=1"])
-            .env(ENVIRON_SECRET, &secret)
-            .output()
-            .unwrap();
-        // WHEN it runs a job that reads /proc/<server pid>/environ THEN the job fails to, and
-        // the secret does not reach its output (asserted in environ_probe_server)
-        let report = format!("{}{}", String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
-        assert!(output.status.success() && report.contains("1 passed"), "{report}");
+        // GIVEN a server with a secret in its environment, hardened, with the default sandbox
+        // WHEN it runs a job that reads /proc/<server pid>/environ THEN the job fails to, and the
+        // secret does not reach its output (asserted in environ_probe_server)
+        let (report, secret) = run_environ_probe("default", None);
         assert!(!report.contains(&secret), "{report}");
     }
 
-    /// The server half of the test above; run by it, with the secret in its environment.
+    #[test]
+    fn harden_server_process_alone_keeps_the_environment_from_a_same_user_job() {
+        // GIVEN a server that is not root (nobody, when this test runs as root) with none of the
+        // sandbox but the process hardening (no namespace, no Landlock: jobs run as the server's
+        // own user), as on a Lambda without Landlock
+        // SAFETY: plain getter.
+        let user = (unsafe { libc::geteuid() } == 0).then_some(65534);
+        // WHEN it runs the same job before and after harden_server_process THEN the first one
+        // reads the secret (the control) and the second cannot (asserted in the probe)
+        run_environ_probe("bare", user);
+    }
+
+    /// The server half of the tests above; run by them, with the secret in its environment.
     #[tokio::test]
     #[ignore = "run by a_job_cannot_read_the_server_environment_through_proc"]
     async fn environ_probe_server() {
         let secret = std::env::var(ENVIRON_SECRET).expect("run by a_job_cannot_read_the_server_environment_through_proc");
-        crate::harden_server_process();
         let own = std::fs::read(format!("/proc/{}/environ", std::process::id())).unwrap();
         assert!(String::from_utf8_lossy(&own).contains(&secret), "the secret is not where a job would look");
-        let fixture = Fixture::new(&format!("{{command: [/bin/cat, /proc/{}/environ]}}", std::process::id()), json!({}));
-        let error = fixture.submit().await.unwrap_err();
+        let command = format!("{{command: [/bin/cat, /proc/{}/environ]}}", std::process::id());
+        let plugin = if std::env::var(ENVIRON_MODE).as_deref() == Ok("bare") {
+            let plugin = ShellPlugin::new(ShellSandbox { landlock: false, pid_namespace: false, ..ShellSandbox::default() });
+            let control = Fixture::new(&command, json!({}));
+            control.submit_with(&plugin).await.unwrap();
+            assert!(control.artifact(Artifact::Stdout).await.contains(&secret), "the control job could not read the environment");
+            plugin
+        } else {
+            ShellPlugin::new(ShellSandbox::default())
+        };
+        crate::harden_server_process();
+        let fixture = Fixture::new(&command, json!({}));
+        let error = fixture.submit_with(&plugin).await.unwrap_err();
         assert_eq!(error.exit_code(), Some(1), "{error}");
         assert!(!fixture.artifact(Artifact::Stdout).await.contains(&secret), "the server's environment leaked");
         let stderr = fixture.artifact(Artifact::Stderr).await;
