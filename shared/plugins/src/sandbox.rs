@@ -548,7 +548,12 @@ impl Confinement {
             Ok(NamespacePlan::UserAndPid { .. }) => "a user + PID namespace per job: the whole tree dies with the job, on timeout, on cancel and with the server".to_owned(),
             Err(reason) => format!("a process group per job (killed on timeout and cancel; a process that calls setsid escapes): {reason}"),
         };
-        format!("shell jobs run as: {}\nfile access: {landlock}\nprocesses: {namespace}\nthe server should call harden_server_process() (non-dumpable) at start", self.job_user)
+        // SAFETY: a plain getter.
+        let server = match unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } {
+            0 => "non-dumpable (harden_server_process was called)",
+            _ => "DUMPABLE: call harden_server_process() at start",
+        };
+        format!("shell jobs run as: {}\nfile access: {landlock}\nprocesses: {namespace}\nserver process: {server}", self.job_user)
     }
 
     pub(crate) fn job_ids(&self) -> Option<(libc::uid_t, libc::gid_t)> {
@@ -740,6 +745,6 @@ mod tests {
     fn the_report_names_each_mechanism() {
         let report = Confinement::new(&ShellSandbox::default()).unwrap().report();
         println!("{report}");
-        assert!(report.contains("run as:") && report.contains("file access:") && report.contains("processes:"), "{report}");
+        assert!(report.contains("run as:") && report.contains("file access:") && report.contains("processes:") && report.contains("server process:"), "{report}");
     }
 }

@@ -5,7 +5,7 @@
 //! context:
 //!   command: [/usr/bin/env, printf, "%s\n"]  # argv; required
 //!   allow_arguments: true      # the job's `arguments` are appended (default false)
-//!   end_of_options: true       # put `--` between `command` and the job's arguments (default false)
+//!   end_of_options: true       # always put `--` after `command`, before any job arguments (default false)
 //!   env: {LC_ALL: C}           # fixed environment
 //!   allowed_env: [REPORT_DAY]  # variables the job's `env` may set
 //!   timeout_seconds: 600       # default 3600; a job may ask for less, never more
@@ -35,8 +35,12 @@
 //!   everything beneath its work dir and the command's `sandbox.write_paths`, read beneath
 //!   `sandbox.read_paths`. Not `/tmp`: `TMPDIR` is the work dir. The data dir, the job store,
 //!   other jobs' work dirs and key files are refused (`Permission denied`). A program outside the
-//!   system folders needs its folder in `read_paths`. Without Landlock (old kernel) the job runs
-//!   unrestricted, with one warning in the log.
+//!   system folders needs its folder in `read_paths`. The system folders are readable by every
+//!   job: keep the server's own secrets out of `/etc` and `/opt`. Without Landlock (old kernel)
+//!   the job runs unrestricted, with one warning in the log.
+//! - **Paths**: under a root server the job user must be able to search (`--x`) the work dir's
+//!   ancestors for the absolute `$HOME`/`$TMPDIR` to work; relative paths always do (the
+//!   chdir happens before the switch).
 //! - **The whole tree stops**: the job runs in a PID namespace of its own; when its main process
 //!   ends, at the timeout, on a cancel, when it passes `max_output_bytes`, or when the server
 //!   dies, every process it started dies with it, `setsid` and daemons included, so nothing
