@@ -111,6 +111,8 @@ pub async fn run(
     settings: ServeSettings,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> anyhow::Result<()> {
+    // Before anything runs a job: the server's environment holds credentials (AWS, tokens).
+    heimdall_plugins::harden_server_process();
     let address = listener.local_addr().context("Failed to read the listening address")?;
     let identity = identity_for(&settings, address).await?;
     let (config_text, config_name) = read_config(settings.config.as_deref())?;
@@ -125,6 +127,7 @@ pub async fn run(
         .with_context(|| format!("Failed to create the data dir {}", settings.data_dir.display()))?;
     let _lock = lock_data_dir(&settings.data_dir)?;
     let jobs = SqliteJobStore::open(&settings.data_dir.join("heimdall.db")).context("Failed to open the job database")?;
+    close_to_jobs(&settings.data_dir)?;
     let artifacts = FsArtifactStore::new(settings.data_dir.join("jobs"));
     let (queue, queue_receiver) = InProcessJobQueue::new();
     let pool_size = catalog.pool().size;
@@ -148,7 +151,7 @@ pub async fn run(
         .map_err(|error| anyhow!("{config_name}: {error}"))?;
 
     let app = router(AppState { service, identity: identity.clone() });
-    tracing::info!(%address, config = %config_name, data_dir = %settings.data_dir.display(), auth = ?identity, "heimdall is serving");
+    tracing::info!(%address, config = %config_name, data_dir = %settings.data_dir.display(), auth = ?identity, sandbox = %heimdall_plugins::sandbox_report(), "heimdall is serving");
     axum::serve(listener, app)
         .with_graceful_shutdown(shutdown)
         .await
@@ -204,6 +207,26 @@ fn read_config(path: Option<&Path>) -> anyhow::Result<(String, String)> {
             Ok((text, path.display().to_string()))
         }
     }
+}
+
+/// The job store and the job artifacts readable by this server's user only, beside Landlock
+/// (jobs of a root server run as another user; on kernels without Landlock this is the guard).
+fn close_to_jobs(data_dir: &Path) -> anyhow::Result<()> {
+    use std::os::unix::fs::PermissionsExt;
+    for (path, mode) in [("jobs", 0o700), ("work", 0o711)] {
+        let path = data_dir.join(path);
+        std::fs::create_dir_all(&path).with_context(|| format!("Failed to create {}", path.display()))?;
+        std::fs::set_permissions(&path, std::fs::Permissions::from_mode(mode))
+            .with_context(|| format!("Failed to restrict {}", path.display()))?;
+    }
+    for file in ["heimdall.db", "heimdall.db-wal", "heimdall.db-shm"] {
+        let path = data_dir.join(file);
+        if path.exists() {
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o600))
+                .with_context(|| format!("Failed to restrict {}", path.display()))?;
+        }
+    }
+    Ok(())
 }
 
 /// One server per data dir: two would both run and recover the same jobs.

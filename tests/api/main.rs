@@ -8,6 +8,7 @@ mod errors;
 mod listing;
 mod log_ranges;
 mod openapi;
+mod sandbox;
 mod triggers;
 mod ui_assets;
 mod walkthrough;

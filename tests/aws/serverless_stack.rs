@@ -56,9 +56,9 @@ impl ServerlessStack {
         let settings = create_stack(&sdk, &prefix, "arn:aws:iam::123456789012:role/heimdall-state-machine").await.unwrap();
 
         let dir = tempfile::tempdir().unwrap();
-        let runs_log = dir.path().join("runs.log");
+        let runs_log = heimdall_tests::runs_log_in(dir.path());
         let config_file = dir.path().join("config.yml");
-        let mut config_text = CONFIG.replace("{{RUNS_LOG}}", &runs_log.display().to_string()).replace("{{BUCKET}}", &settings.bucket);
+        let mut config_text = heimdall_tests::fill_runs_log(CONFIG, &runs_log).replace("{{BUCKET}}", &settings.bucket);
         // The caller's values first, then harmless ones for what a test does not use.
         let defaults = [
             ("{{SPARK_CLUSTER}}", "spark-eks"),

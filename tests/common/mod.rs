@@ -74,10 +74,10 @@ pub fn test_config() -> &'static str {
 
 async fn spawn(config: &str, data_dir: PathBuf, shutdown_grace: Duration, aws: aws_config::SdkConfig, auth: ServeAuth) -> TestApp {
     init_logs();
-    let runs_log = data_dir.join("runs.log");
+    std::fs::create_dir_all(&data_dir).expect("the data dir");
+    let runs_log = runs_log_in(&data_dir);
     let config_path = data_dir.with_extension("config.yml");
-    std::fs::write(&config_path, config.replace("{{RUNS_LOG}}", &runs_log.display().to_string()))
-        .expect("write the test config");
+    std::fs::write(&config_path, fill_runs_log(config, &runs_log)).expect("write the test config");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
     let base_url = format!("http://{}", listener.local_addr().unwrap());
     let settings = ServeSettings {
@@ -106,6 +106,24 @@ async fn spawn(config: &str, data_dir: PathBuf, shutdown_grace: Duration, aws: a
     };
     app.wait_until_healthy().await;
     app
+}
+
+/// Where the `record-run` command of a test under `root` appends: `root/runs/runs.log`, in a
+/// folder a job may write even when it runs as an unprivileged user (a root server's jobs do),
+/// `root` made searchable (not listable) for that user.
+pub fn runs_log_in(root: &Path) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let runs = root.join("runs");
+    std::fs::create_dir_all(&runs).expect("the runs folder");
+    std::fs::set_permissions(root, std::fs::Permissions::from_mode(0o711)).expect("chmod the test root");
+    std::fs::set_permissions(&runs, std::fs::Permissions::from_mode(0o777)).expect("chmod the runs folder");
+    runs.join("runs.log")
+}
+
+/// `config` with `{{RUNS_LOG}}` and `{{RUNS_DIR}}` filled in for `runs_log`.
+pub fn fill_runs_log(config: &str, runs_log: &Path) -> String {
+    let dir = runs_log.parent().expect("the runs log is in a folder");
+    config.replace("{{RUNS_LOG}}", &runs_log.display().to_string()).replace("{{RUNS_DIR}}", &dir.display().to_string())
 }
 
 /// A client whose every request carries `X-Heimdall-User: <user>`.

@@ -50,6 +50,9 @@ pub async fn read_config(sdk: &aws_config::SdkConfig, location: Option<&str>) ->
 
 /// What a function's `main` starts with: its environment read and the service built from it.
 pub async fn service_from_env() -> anyhow::Result<(Arc<JobService>, FunctionConfig)> {
+    // Before anything runs a job: the function's credentials are in its environment.
+    heimdall_plugins::harden_server_process();
+    tracing::info!(sandbox = %heimdall_plugins::sandbox_report(), "shell jobs' sandbox");
     let config = FunctionConfig::from_env()?;
     let sdk = heimdall_adapters_aws::load_sdk_config().await;
     let service = build_service(&sdk, &config).await?;

@@ -891,7 +891,7 @@ mod tests {
     /// Runs environ_probe_server in a new process of this test binary with a secret in its
     /// real environment (/proc/<pid>/environ shows what a process started with, so set_var
     /// would prove nothing), as `user` if given; returns its output.
-    fn run_environ_probe(mode: &str, user: Option<u32>) -> (String, String) {
+    fn run_environ_probe(test_name: &str, mode: &str, user: Option<u32>) -> (String, String) {
         let secret = format!("s3cret-{}-{:?}", std::process::id(), std::time::SystemTime::now());
         let mut exe = std::env::current_exe().unwrap();
         let dir = tempfile::tempdir().unwrap();
@@ -907,7 +907,7 @@ mod tests {
             std::os::unix::process::CommandExt::gid(&mut probe, uid);
         }
         let output = probe
-            .args(["--exact", "shell::tests::environ_probe_server", "--ignored", "--nocapture", "--test-threads=1"])
+            .args(["--exact", test_name, "--nocapture", "--test-threads=1"])
             .env(ENVIRON_SECRET, &secret)
             .env(ENVIRON_MODE, mode)
             .output()
@@ -919,15 +919,21 @@ mod tests {
 
     #[test]
     fn a_job_cannot_read_the_server_environment_through_proc() {
+        if let Ok(secret) = std::env::var(ENVIRON_SECRET) {
+            return environ_probe_server(secret);
+        }
         // GIVEN a server with a secret in its environment, hardened, with the default sandbox
         // WHEN it runs a job that reads /proc/<server pid>/environ THEN the job fails to, and the
         // secret does not reach its output (asserted in environ_probe_server)
-        let (report, secret) = run_environ_probe("default", None);
+        let (report, secret) = run_environ_probe("shell::tests::a_job_cannot_read_the_server_environment_through_proc", "default", None);
         assert!(!report.contains(&secret), "{report}");
     }
 
     #[test]
     fn harden_server_process_alone_keeps_the_environment_from_a_same_user_job() {
+        if let Ok(secret) = std::env::var(ENVIRON_SECRET) {
+            return environ_probe_server(secret);
+        }
         // GIVEN a server that is not root (nobody, when this test runs as root) with none of the
         // sandbox but the process hardening (no namespace, no Landlock: jobs run as the server's
         // own user), as on a Lambda without Landlock
@@ -935,14 +941,16 @@ mod tests {
         let user = (unsafe { libc::geteuid() } == 0).then_some(65534);
         // WHEN it runs the same job before and after harden_server_process THEN the first one
         // reads the secret (the control) and the second cannot (asserted in the probe)
-        run_environ_probe("bare", user);
+        run_environ_probe("shell::tests::harden_server_process_alone_keeps_the_environment_from_a_same_user_job", "bare", user);
     }
 
-    /// The server half of the tests above; run by them, with the secret in its environment.
-    #[tokio::test]
-    #[ignore = "run by a_job_cannot_read_the_server_environment_through_proc"]
-    async fn environ_probe_server() {
-        let secret = std::env::var(ENVIRON_SECRET).expect("run by a_job_cannot_read_the_server_environment_through_proc");
+    /// The server half of the tests above, run in the child process they start, with the secret
+    /// in its environment.
+    fn environ_probe_server(secret: String) {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(environ_probe_server_async(secret));
+    }
+
+    async fn environ_probe_server_async(secret: String) {
         let own = std::fs::read(format!("/proc/{}/environ", std::process::id())).unwrap();
         assert!(String::from_utf8_lossy(&own).contains(&secret), "the secret is not where a job would look");
         let command = format!("{{command: [/bin/cat, /proc/{}/environ]}}", std::process::id());
@@ -1138,11 +1146,14 @@ mod tests {
 
     #[test]
     fn nothing_a_job_started_outlives_its_server() {
+        if let Ok(marker) = std::env::var(SERVER_MARKER) {
+            return job_server_that_gets_killed(marker);
+        }
         // GIVEN a "server" (this test binary again) running a job with a setsid'd child
         let marker = unique_sleep();
         let dir = tempfile::tempdir().unwrap();
         let mut server = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "shell::tests::job_server_that_gets_killed", "--ignored", "--test-threads=1"])
+            .args(["--exact", "shell::tests::nothing_a_job_started_outlives_its_server", "--test-threads=1"])
             .env(SERVER_MARKER, &marker)
             .env("TMPDIR", dir.path())
             .stdout(Stdio::null())
@@ -1162,11 +1173,13 @@ mod tests {
         assert!(gone, "processes {left:?} outlived the server");
     }
 
-    /// The server half of the test above: runs a job until it is killed.
-    #[tokio::test]
-    #[ignore = "run by nothing_a_job_started_outlives_its_server"]
-    async fn job_server_that_gets_killed() {
-        let marker = std::env::var(SERVER_MARKER).expect("run by nothing_a_job_started_outlives_its_server");
+    /// The server half of the test above, run in the child process it starts: runs a job until
+    /// it is killed.
+    fn job_server_that_gets_killed(marker: String) {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(job_server_async(marker));
+    }
+
+    async fn job_server_async(marker: String) {
         let fixture = Fixture::new(&format!("{{command: [/bin/sh, -c, 'setsid sleep {marker} & sleep {marker}']}}"), json!({}));
         let _ = fixture.submit().await;
     }
