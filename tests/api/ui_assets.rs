@@ -23,6 +23,19 @@ async fn the_ui_is_served_from_the_binary_with_a_strict_policy() {
         assert_eq!(response.headers()["content-type"], content_type, "{path}");
         let policy = response.headers()["content-security-policy"].to_str().unwrap().to_owned();
         assert!(policy.contains("default-src 'self'") && policy.contains("script-src 'self'"), "{path}: {policy}");
+        assert!(policy.contains("base-uri 'none'") && policy.contains("form-action 'self'"), "{path}: {policy}");
         assert!(response.text().await.unwrap().contains(marker), "{path}");
+    }
+}
+
+#[tokio::test]
+async fn logs_and_results_are_never_sniffed_into_something_a_browser_runs() {
+    let app = spawn_app().await;
+    let job = app.submit_ok(&heimdall_tests::job("html", &["shell:echo"], serde_json::json!({"arguments": ["<script>alert(1)</script>"]}))).await;
+    let id = heimdall_tests::id_of(&job);
+    for suffix in ["stdout", "stderr"] {
+        let response = app.get(&format!("/api/v1/job/{id}/{suffix}")).await;
+        assert_eq!(response.headers()["x-content-type-options"], "nosniff", "{suffix}");
+        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/plain"), "{suffix}");
     }
 }

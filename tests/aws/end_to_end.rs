@@ -150,8 +150,8 @@ async fn a_sync_ping_job_runs_inside_the_api_function() {
     assert_eq!(status, 200, "{answer}");
     assert_eq!(answer["status"], "SUCCEEDED");
     assert_eq!(answer["result"]["data"][0][0], "Hello, bob!");
-    let (status, _) = stack.api_json("", "GET", "/api/v1/jobs", None).await;
-    assert_eq!(status, 200, "reads need no user");
+    let (status, answer) = stack.api_json("", "GET", "/api/v1/jobs", None).await;
+    assert_eq!(status, 401, "reads need an authenticated caller: {answer}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,6 +1,7 @@
 //! The AWS adapters and the serverless path, against the emulator the tests start themselves
 //! (moto's server; see `common/emulator.rs`). One module per adapter, plus end to end.
 
+mod access;
 mod aws_calls;
 mod data_plugins;
 mod dynamo_job_store;

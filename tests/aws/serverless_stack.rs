@@ -106,12 +106,17 @@ impl ServerlessStack {
     /// through the API function's app, the way `lambda_http` hands it over; answers status and
     /// body. The event also carries an `X-Heimdall-User` header forged by the client.
     pub async fn api_call(&self, user: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Vec<u8>) {
-        let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
         let authorizer = if user.is_empty() {
             Value::Null
         } else {
             json!({"jwt": {"claims": {"sub": "0000-sub", "username": user}, "scopes": null}})
         };
+        self.api_call_with(authorizer, method, path, body).await
+    }
+
+    /// `api_call` with the request context's `authorizer` as given (JWT claims, IAM, …).
+    pub async fn api_call_with(&self, authorizer: Value, method: &str, path: &str, body: Option<Value>) -> (u16, Vec<u8>) {
+        let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
         let event = json!({
             "version": "2.0",
             "routeKey": "$default",

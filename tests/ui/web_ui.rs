@@ -31,6 +31,8 @@ clusters:
     version: "1"
     tags: [type:warehouse]
     context: {account: myorg-acct, user: HEIMDALL_SVC, private_key: ssm:/heimdall/snowflake/key, options: {api_token: abc123}}
+access:
+  admins: [operator]
 "#;
 
 /// The WebDriver key for Tab: leaving a field fires its `change`.
@@ -82,7 +84,8 @@ async fn a_job_submitted_from_the_form_runs_and_its_output_and_result_show() {
     assert_eq!(status, "SUCCEEDED");
     let url = browser.client.current_url().await.unwrap();
     let id = url.fragment().unwrap().strip_prefix("/job/").unwrap().to_owned();
-    assert_eq!(app.get_json(&format!("/api/v1/job/{id}")).await["user"], "alice");
+    let job: Value = app.get_as("alice", &format!("/api/v1/job/{id}")).await.json().await.unwrap();
+    assert_eq!(job["user"], "alice");
     browser.wait_for_text("#stdout", Duration::from_secs(10), |t| t.contains("line 5")).await;
     assert_eq!(browser.text("#stdout").await.lines().collect::<Vec<_>>(), ["line 1", "line 2", "line 3", "line 4", "line 5"]);
     let table = browser.wait_for_text("#result-table", Duration::from_secs(10), |t| t.contains("Lima")).await;
@@ -90,6 +93,13 @@ async fn a_job_submitted_from_the_form_runs_and_its_output_and_result_show() {
     assert!(table.contains("Oslo, NO"), "{table}");
     browser.find("#download-csv").await;
     browser.find("#download-json").await;
+    // The CSV download opens formula-like cells as text in a spreadsheet (CSV injection).
+    let csv = browser
+        .client
+        .execute("return toCsv([{name: 'v'}], [['=HYPERLINK(\"http://x\")'], ['+1'], ['-2'], ['@SUM(A1)'], ['plain, text']]);", vec![])
+        .await
+        .unwrap();
+    assert_eq!(csv.as_str().unwrap(), "v\r\n\"'=HYPERLINK(\"\"http://x\"\")\"\r\n'+1\r\n'-2\r\n'@SUM(A1)\r\n\"plain, text\"\r\n");
     browser.screenshot("finished").await;
     browser.close().await;
 }
@@ -100,7 +110,8 @@ async fn the_job_list_filters_by_user_and_status() {
     let bobs = [submit_as(&app, "bob", "type:ping").await, submit_as(&app, "bob", "type:ping").await];
     let carols = submit_as(&app, "carol", "type:ping").await;
     let browser = Browser::start("filter").await;
-    open_as(&browser, &app, "bob", "#/jobs").await;
+    // an admin's view: every user's jobs (a user sees only their own)
+    open_as(&browser, &app, "operator", "#/jobs").await;
     browser.find(&format!("tr[data-job-id=\"{carols}\"]")).await;
     browser.screenshot("all").await;
 
@@ -142,7 +153,8 @@ async fn a_running_job_is_canceled_from_its_page() {
     browser.client.accept_alert().await.unwrap();
 
     browser.wait_for_text("#job-status", Duration::from_secs(20), |t| t == "CANCELED").await;
-    assert_eq!(app.get_json(&format!("/api/v1/job/{id}")).await["status"], "CANCELED");
+    let job: Value = app.get_as("alice", &format!("/api/v1/job/{id}")).await.json().await.unwrap();
+    assert_eq!(job["status"], "CANCELED");
     assert!(browser.find_all("#cancel-job").await.iter().next().is_none() || !browser.find("#cancel-job").await.is_displayed().await.unwrap());
     browser.screenshot("canceled").await;
     browser.close().await;

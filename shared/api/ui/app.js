@@ -136,10 +136,13 @@ function download(filename, text, type) {
 
 /* ---------- Settings, errors ---------- */
 
+// The user name outlives the tab (localStorage); the token only lives as long as the tab
+// (sessionStorage), so a bearer credential is never left on disk for the next person.
+const storeOf = (key) => (key === 'heimdall.token' ? sessionStorage : localStorage);
 const storage = {
-  get(key) { try { return localStorage.getItem(key) || ''; } catch { return ''; } },
+  get(key) { try { return storeOf(key).getItem(key) || ''; } catch { return ''; } },
   // Private browsing may refuse storage: the input still holds the value for this visit.
-  set(key, value) { try { if (value) localStorage.setItem(key, value); else localStorage.removeItem(key); } catch { /* ignore */ } },
+  set(key, value) { try { if (value) storeOf(key).setItem(key, value); else storeOf(key).removeItem(key); } catch { /* ignore */ } },
 };
 
 function initSettings() {
@@ -573,9 +576,12 @@ function resultView(result, jobId) {
 }
 
 // RFC 4180: CRLF line ends; a field with a comma, quote or line break is quoted, quotes doubled.
+// RFC 4180, with cells that a spreadsheet would run as a formula (=, +, -, @, tab, CR at the
+// start) prefixed by a quote mark so they open as text (CSV injection).
 function toCsv(columns, rows) {
   const field = (v) => {
-    const s = v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    let s = v == null ? '' : typeof v === 'object' ? JSON.stringify(v) : String(v);
+    if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
     return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
   };
   const lines = [columns.map((c) => field(c.name)), ...rows.map((row) => columns.map((_, i) => field(row[i])))];

@@ -319,7 +319,9 @@ fn stream_response(reader: ArtifactReader, content_type: &'static str) -> Respon
         tracing::error!(error.message = %error, "an artifact stream broke mid-answer");
         error
     }));
-    ([(header::CONTENT_TYPE, content_type), (header::ACCEPT_RANGES, "bytes")], body).into_response()
+    // nosniff: a job's output is text or JSON, never a page a browser should render or run.
+    ([(header::CONTENT_TYPE, content_type), (header::ACCEPT_RANGES, "bytes"), (header::X_CONTENT_TYPE_OPTIONS, "nosniff")], body)
+        .into_response()
 }
 
 /// Asks a job to stop. Only its owner may.
