@@ -173,3 +173,19 @@ async fn unknown_routes_and_methods_answer_in_the_error_shape() {
     let body = error_of(response, 405).await;
     assert_eq!(body["code"], "METHOD_NOT_ALLOWED");
 }
+
+#[tokio::test]
+async fn each_client_mistake_is_answered_as_on_every_store() {
+    let app = spawn_app().await;
+    for mistake in heimdall_tests::client_mistakes("type:ping") {
+        let request = match mistake.method {
+            "POST" => app.client.post(app.url(&mistake.path)).json(mistake.body.as_ref().unwrap()),
+            _ => app.client.get(app.url(&mistake.path)),
+        };
+        let response = request.send().await.unwrap();
+        let status = response.status().as_u16();
+        let text = response.text().await.unwrap();
+        assert_eq!(status, mistake.status, "{}: {}", mistake.what, &text[..text.len().min(300)]);
+        assert!(text.contains(mistake.needle), "{}: {}", mistake.what, &text[..text.len().min(300)]);
+    }
+}

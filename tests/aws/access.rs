@@ -83,3 +83,14 @@ async fn without_an_authorizer_identity_the_api_function_answers_401_even_with_a
     let (status, _) = stack.api_json("", "GET", "/api/v1/job/statuses", None).await;
     assert_eq!(status, 200, "status names need no identity");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn each_client_mistake_is_a_400_on_dynamodb_as_on_sqlite() {
+    let stack = ServerlessStack::create().await;
+    for mistake in heimdall_tests::client_mistakes("type:ping") {
+        let (status, bytes) = stack.api_call("alice", mistake.method, &mistake.path, mistake.body.clone()).await;
+        let text = String::from_utf8_lossy(&bytes);
+        assert_eq!(status, mistake.status, "{}: {}", mistake.what, &text[..text.len().min(300)]);
+        assert!(text.contains(mistake.needle), "{}: {}", mistake.what, &text[..text.len().min(300)]);
+    }
+}

@@ -276,3 +276,74 @@ pub fn id_of(job: &Value) -> String {
 pub fn file_lines(path: &Path) -> Vec<String> {
     std::fs::read_to_string(path).unwrap_or_default().lines().map(str::to_owned).collect()
 }
+
+/// A request a client may get wrong, and what every runtime must answer: the same status (a
+/// 400 names the field), never a 5xx. Run against `heimdall serve` (SQLite) and the api
+/// function (DynamoDB) alike.
+pub struct ClientMistake {
+    pub what: &'static str,
+    pub method: &'static str,
+    pub path: String,
+    pub body: Option<Value>,
+    pub status: u16,
+    /// In the error message (400) or the answer (200).
+    pub needle: &'static str,
+}
+
+/// The mistakes of issue "Keep tenants apart" that DynamoDB once answered 503; `criteria` is
+/// a command criteria that runs a sync job on both runtimes.
+pub fn client_mistakes(criteria: &str) -> Vec<ClientMistake> {
+    let submit = |body: Value| json!({"name": "m", "version": "1", "is_sync": true, "command_criteria": [criteria]}).as_object().unwrap().clone().into_iter().chain(body.as_object().unwrap().clone()).collect::<serde_json::Map<_, _>>();
+    let control = "\u{1}";
+    let heavy_tags: Vec<String> = (0..64).map(|i| format!("{i}:{}", control.repeat(250))).collect();
+    vec![
+        ClientMistake {
+            what: "repeated tags are kept once",
+            method: "POST",
+            path: "/api/v1/job".into(),
+            body: Some(Value::Object(submit(json!({"tags": ["team:data", "team:data", "env:test", "team:data"]})))),
+            status: 200,
+            needle: r#""tags":["team:data","env:test"]"#,
+        },
+        ClientMistake {
+            what: "a description past the limit",
+            method: "POST",
+            path: "/api/v1/job".into(),
+            body: Some(Value::Object(submit(json!({"description": "d".repeat(5000)})))),
+            status: 400,
+            needle: "description",
+        },
+        ClientMistake {
+            what: "a job whose record would not fit a DynamoDB item",
+            method: "POST",
+            path: "/api/v1/job".into(),
+            body: Some(Value::Object(submit(json!({"context": {"blob": "x".repeat(250_000)}, "tags": heavy_tags, "description": control.repeat(4000)})))),
+            status: 400,
+            needle: "bytes of JSON",
+        },
+        ClientMistake {
+            what: "created_after later than created_before",
+            method: "GET",
+            path: "/api/v1/jobs?created_after=2000000000&created_before=1000000000".into(),
+            body: None,
+            status: 400,
+            needle: "created_after",
+        },
+        ClientMistake {
+            what: "hundreds of statuses",
+            method: "GET",
+            path: format!("/api/v1/jobs?status={}", vec!["RUNNING"; 300].join(",")),
+            body: None,
+            status: 200,
+            needle: r#""data":"#,
+        },
+        ClientMistake {
+            what: "repeated tag filters",
+            method: "GET",
+            path: format!("/api/v1/jobs?tags={}", vec!["a:b"; 200].join(",")),
+            body: None,
+            status: 200,
+            needle: r#""data":"#,
+        },
+    ]
+}

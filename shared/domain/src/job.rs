@@ -41,17 +41,43 @@ fn empty_object() -> Value {
     Value::Object(Default::default())
 }
 
+// One set of limits for every store: what SQLite holds, a DynamoDB item (400 KB, string sets
+// without duplicates) holds too, so a client's mistake is the same 400 on both runtimes.
 pub const MAX_NAME_LENGTH: usize = 255;
 /// A job's context, as JSON, is at most this large: the job record must fit a DynamoDB item
 /// (400 KB) with room for the rest, and state machine payloads carry no context anyway.
 pub const MAX_CONTEXT_BYTES: usize = 256 * 1024;
 pub const MAX_TAGS: usize = 64;
+pub const MAX_DESCRIPTION_LENGTH: usize = 4096;
+/// The whole job record as JSON (context, tags, criteria, error, …): under a DynamoDB item's
+/// 400 KB with room for the item's index attributes.
+pub const MAX_JOB_BYTES: usize = 300 * 1024;
+/// A job's `error` is cut to this many bytes (a plugin may quote a whole remote answer).
+pub const MAX_ERROR_BYTES: usize = 8 * 1024;
 
 impl JobRequest {
-    /// Checks what needs no catalog: non-empty names, well-formed tags, an object context.
+    /// The request with repeated tags and criteria dropped (first occurrence kept): a tag set
+    /// means the same with a tag once or twice, and DynamoDB string sets refuse duplicates.
+    pub fn normalized(mut self) -> Self {
+        for list in [&mut self.tags, &mut self.command_criteria, &mut self.cluster_criteria] {
+            dedupe(list);
+        }
+        self
+    }
+
+    /// Checks what needs no catalog: non-empty names, well-formed tags, an object context,
+    /// every length within the limits above.
     pub fn validate(&self) -> Result<(), String> {
         check_text("name", &self.name)?;
         check_text("version", &self.version)?;
+        if let Some(description) = &self.description
+            && description.chars().count() > MAX_DESCRIPTION_LENGTH
+        {
+            return Err(format!(
+                "description is {} characters; at most {MAX_DESCRIPTION_LENGTH} are allowed",
+                description.chars().count()
+            ));
+        }
         if self.command_criteria.is_empty() {
             return Err(
                 "command_criteria must name at least one tag, e.g. [\"type:ping\"]".to_owned()
@@ -74,6 +100,24 @@ impl JobRequest {
         }
         Ok(())
     }
+}
+
+/// Drops repeated entries, keeping the first of each in its place.
+pub fn dedupe(list: &mut Vec<String>) {
+    let mut seen = std::collections::HashSet::new();
+    list.retain(|item| seen.insert(item.clone()));
+}
+
+/// `text` cut to at most `max` bytes on a character boundary, saying it was cut.
+pub fn truncate_text(text: String, max: usize) -> String {
+    if text.len() <= max {
+        return text;
+    }
+    let mut end = max.saturating_sub(20);
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    format!("{}… (cut at {max} bytes)", &text[..end])
 }
 
 fn check_text(field: &str, value: &str) -> Result<(), String> {
@@ -148,6 +192,17 @@ pub struct Job {
 }
 
 impl Job {
+    /// Whether the whole record fits every store ([`MAX_JOB_BYTES`] of JSON).
+    pub fn check_size(&self) -> Result<(), String> {
+        let size = serde_json::to_vec(self).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
+        if size > MAX_JOB_BYTES {
+            return Err(format!(
+                "the job is {size} bytes of JSON with its tags, criteria and context; at most {MAX_JOB_BYTES} are allowed (pass large inputs by reference, e.g. an S3 URI)"
+            ));
+        }
+        Ok(())
+    }
+
     /// A new job record for `request`, submitted by `user`, not yet matched or stored.
     pub fn from_request(request: JobRequest, user: &str, now: i64) -> Self {
         Self {
@@ -188,6 +243,27 @@ mod tests {
     }
 
     #[test]
+    fn repeated_tags_and_criteria_are_kept_once_in_order() {
+        let request = request(serde_json::json!({
+            "name": "a", "version": "1", "command_criteria": ["t:x", "t:y", "t:x"], "tags": ["b", "a", "b", "b"]
+        }))
+        .unwrap()
+        .normalized();
+        assert_eq!(request.command_criteria, ["t:x", "t:y"]);
+        assert_eq!(request.tags, ["b", "a"]);
+    }
+
+    #[test]
+    fn a_job_over_the_record_limit_is_refused_and_errors_are_cut() {
+        let mut job = Job::from_request(request(serde_json::json!({"name": "a", "version": "1", "command_criteria": ["t:x"]})).unwrap(), "u", 0);
+        assert!(job.check_size().is_ok());
+        job.context = serde_json::json!({"a": "x".repeat(MAX_CONTEXT_BYTES), "b": "y".repeat(MAX_CONTEXT_BYTES)});
+        assert!(job.check_size().unwrap_err().contains("at most"));
+        let cut = truncate_text("é".repeat(10_000), MAX_ERROR_BYTES);
+        assert!(cut.len() <= MAX_ERROR_BYTES + 30 && cut.ends_with("bytes)"), "{}", cut.len());
+    }
+
+    #[test]
     fn the_readme_ping_request_is_valid() {
         let request = request(serde_json::json!({
             "name": "ping-test", "version": "0.0.1", "context": {},
@@ -222,6 +298,8 @@ mod tests {
             ("context", serde_json::json!([1])),
             ("cluster_criteria", serde_json::json!([""])),
             ("context", serde_json::json!({"blob": "x".repeat(MAX_CONTEXT_BYTES)})),
+            ("description", serde_json::json!("d".repeat(MAX_DESCRIPTION_LENGTH + 1))),
+            ("tags", serde_json::json!(vec!["t:x"; MAX_TAGS + 1].iter().enumerate().map(|(i, t)| format!("{t}{i}")).collect::<Vec<_>>())),
         ];
         for (field, value) in cases {
             let mut json = base.clone();

@@ -42,8 +42,9 @@ impl StatusChange {
         Ok(Self { from, to, at, error: None, exit_code: None, canceled_by: None })
     }
 
+    /// Records why the job ended; cut to `MAX_ERROR_BYTES` so every store holds it.
     pub fn with_error(mut self, error: impl Into<String>) -> Self {
-        self.error = Some(error.into());
+        self.error = Some(heimdall_domain::job::truncate_text(error.into(), heimdall_domain::job::MAX_ERROR_BYTES));
         self
     }
 
@@ -127,6 +128,44 @@ pub struct JobQuery {
     pub limit: usize,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<String>,
+}
+
+/// Most tags a listing may ask for at once.
+pub const MAX_FILTER_TAGS: usize = heimdall_domain::job::MAX_TAGS;
+
+impl JobQuery {
+    /// The query every store can answer the same way: statuses and tags once each, text
+    /// filters within the name length, a time range that is not upside down. An error names
+    /// the filter and says how to fix it.
+    pub fn checked(mut self) -> Result<Self, String> {
+        let mut seen = Vec::new();
+        self.statuses.retain(|status| if seen.contains(status) { false } else { seen.push(*status); true });
+        heimdall_domain::job::dedupe(&mut self.tags);
+        if self.tags.len() > MAX_FILTER_TAGS {
+            return Err(format!("tags: {} tags given; at most {MAX_FILTER_TAGS} may be asked at once", self.tags.len()));
+        }
+        let max = heimdall_domain::job::MAX_NAME_LENGTH;
+        for (field, value) in [
+            ("username", &self.user),
+            ("name", &self.name),
+            ("version", &self.version),
+            ("command", &self.command),
+            ("cluster", &self.cluster),
+        ] {
+            if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+                return Err(format!("{field}: longer than {max} characters, so nothing can match it"));
+            }
+        }
+        if let Some(tag) = self.tags.iter().find(|t| t.chars().count() > max) {
+            return Err(format!("tags: `{}…` is longer than {max} characters", tag.chars().take(20).collect::<String>()));
+        }
+        if let (Some(after), Some(before)) = (self.created_after, self.created_before)
+            && after > before
+        {
+            return Err(format!("created_after ({after}) is later than created_before ({before}); swap them"));
+        }
+        Ok(self)
+    }
 }
 
 /// One page of a listing.

@@ -108,6 +108,7 @@ impl JobService {
         id: JobId,
     ) -> Result<SubmittedJob, ServiceError> {
         let user = caller.user.as_str();
+        let request = request.normalized();
         request.validate().map_err(ServiceError::BadRequest)?;
         let requested_is_sync = request.is_sync;
         let now = now_epoch_seconds();
@@ -144,6 +145,7 @@ impl JobService {
         job.cluster_id = Some(cluster.id.clone());
         job.cluster_name = Some(cluster.name.clone());
         job.status = if job.is_sync { JobStatus::New } else { JobStatus::Accepted };
+        job.check_size().map_err(ServiceError::BadRequest)?;
         self.jobs.insert(&job).await.map_err(|e| ServiceError::from_store(e, Some(job.id)))?;
         tracing::info!(job_id = %job.id, command = %command.id, cluster = %cluster.id, is_sync = job.is_sync, "job accepted");
 
@@ -175,8 +177,11 @@ impl JobService {
         };
         let message = error.to_string();
         job.status = JobStatus::Failed;
-        job.error = Some(message.clone());
+        job.error = Some(heimdall_domain::job::truncate_text(message.clone(), heimdall_domain::job::MAX_ERROR_BYTES));
         job.finished_at = Some(job.created_at);
+        if let Err(problem) = job.check_size() {
+            return ServiceError::BadRequest(problem);
+        }
         if let Err(store_error) = self.jobs.insert(&job).await {
             return ServiceError::from_store(store_error, Some(job.id));
         }
@@ -191,7 +196,8 @@ impl JobService {
 
     /// Jobs of every user: for the platform itself. Callers list through [`JobService::list_as`].
     pub async fn list(&self, query: &JobQuery) -> Result<JobPage, ServiceError> {
-        self.jobs.list(query).await.map_err(|e| ServiceError::from_store(e, None))
+        let query = query.clone().checked().map_err(ServiceError::BadRequest)?;
+        self.jobs.list(&query).await.map_err(|e| ServiceError::from_store(e, None))
     }
 
     /// `range` of a job's stdout or stderr as written so far (nothing written reads as empty).

@@ -103,7 +103,7 @@ async fn cancel_of_a_running_job_stops_the_plugin_and_ends_canceled() {
 async fn cancel_is_refused_to_others_and_for_finished_jobs() {
     let fixture = fixture();
     let job = fixture.service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
-    assert!(matches!(fixture.service.cancel(&Caller::new("bob"), job.id).await, Err(ServiceError::Forbidden(_))));
+    assert!(matches!(fixture.service.cancel(&Caller::new("bob"), job.id).await, Err(ServiceError::NotFound(_))));
     fixture.service.run_queued(job.id).await.unwrap();
     assert!(matches!(fixture.service.cancel(&Caller::new("alice"), job.id).await, Err(ServiceError::Conflict(_))));
     assert!(matches!(fixture.service.cancel(&Caller::new("alice"), JobId::new()).await, Err(ServiceError::NotFound(_))));
