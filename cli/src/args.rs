@@ -217,6 +217,9 @@ pub struct ServeArgs {
     /// the environment, not on the command line, where other users can read it).
     #[arg(long, env = "HEIMDALL_PROXY_SECRET", hide_env_values = true)]
     pub proxy_secret: Option<String>,
+    /// Sync jobs run at once; past it a sync submit is answered 429 with Retry-After.
+    #[arg(long, env = "HEIMDALL_MAX_SYNC_JOBS", default_value_t = 32, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_sync_jobs: u16,
     /// Seconds running async jobs get to finish when the server stops.
     #[arg(long, env = "HEIMDALL_SHUTDOWN_GRACE", default_value_t = 10)]
     pub shutdown_grace: u64,

@@ -52,6 +52,8 @@ pub struct ServeSettings {
     pub default_user: Option<String>,
     /// How callers are identified.
     pub auth: ServeAuth,
+    /// Sync jobs running at once.
+    pub max_sync_jobs: usize,
     pub shutdown_grace: Duration,
     /// The folder standing in for S3 buckets (`s3` triggers); `None`: `<data_dir>/buckets`.
     pub watch_dir: Option<PathBuf>,
@@ -87,6 +89,7 @@ impl TryFrom<ServeArgs> for ServeSettings {
             config: args.config,
             default_user: args.default_user,
             auth,
+            max_sync_jobs: usize::from(args.max_sync_jobs),
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             watch_dir: args.watch_dir,
             watch_interval: DEFAULT_WATCH_INTERVAL,
@@ -137,7 +140,7 @@ pub async fn run(
         Arc::new(jobs),
         Arc::new(artifacts),
         Arc::new(queue),
-        ServiceSettings { work_root: settings.data_dir.join("work"), inline_result_limit: INLINE_RESULT_LIMIT, max_job_seconds: ServiceSettings::DEFAULT_MAX_JOB_SECONDS },
+        ServiceSettings { work_root: settings.data_dir.join("work"), inline_result_limit: INLINE_RESULT_LIMIT, max_job_seconds: ServiceSettings::DEFAULT_MAX_JOB_SECONDS, max_sync_jobs: settings.max_sync_jobs },
     ));
 
     let recovery = service.recover_after_restart().await.context("Failed to recover jobs from the last run")?;
@@ -152,7 +155,7 @@ pub async fn run(
 
     let app = router(AppState { service, identity: identity.clone() });
     tracing::info!(%address, config = %config_name, data_dir = %settings.data_dir.display(), auth = ?identity, sandbox = %heimdall_plugins::sandbox_report(), "heimdall is serving");
-    axum::serve(listener, app)
+    axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
         .context("The HTTP server failed")?;

@@ -159,6 +159,7 @@ async fn header_identity_is_refused_at_start_off_loopback() {
         config: None,
         default_user: None,
         auth: ServeAuth::Header,
+        max_sync_jobs: heimdall_service::ServiceSettings::DEFAULT_MAX_SYNC_JOBS,
         shutdown_grace: Duration::from_secs(1),
         watch_dir: None,
         watch_interval: Duration::from_secs(1),

@@ -95,6 +95,7 @@ async fn start_up_error(config: &str) -> String {
         config: Some(config_path),
         default_user: None,
         auth: heimdall_cli::serve::ServeAuth::Header,
+        max_sync_jobs: heimdall_service::ServiceSettings::DEFAULT_MAX_SYNC_JOBS,
         shutdown_grace: Duration::from_secs(1),
         watch_dir: None,
         watch_interval: Duration::from_secs(1),

@@ -55,14 +55,19 @@ pub async fn spawn_app_on(data_dir: PathBuf, shutdown_grace: Duration) -> TestAp
 
 /// A server with `config` (`{{RUNS_LOG}}` replaced) whose AWS plugins use `aws`.
 pub async fn spawn_app_with(config: &str, data_dir: PathBuf, shutdown_grace: Duration, aws: aws_config::SdkConfig) -> TestApp {
-    spawn(config, data_dir, shutdown_grace, aws, ServeAuth::Header).await
+    spawn(config, data_dir, shutdown_grace, aws, |_| {}).await
 }
 
 /// A server with `config` (the test config plus, say, an `access` section) identifying callers
 /// by `auth`, on a fresh data dir.
 pub async fn spawn_app_with_auth(config: &str, auth: ServeAuth) -> TestApp {
+    spawn_app_tuned(config, move |settings| settings.auth = auth).await
+}
+
+/// A server with `config` on a fresh data dir, its settings changed by `tune` first.
+pub async fn spawn_app_tuned(config: &str, tune: impl FnOnce(&mut ServeSettings)) -> TestApp {
     let scratch = tempfile::tempdir().expect("a temp dir");
-    let mut app = spawn(config, scratch.path().to_owned(), Duration::from_secs(5), offline_aws_config(), auth).await;
+    let mut app = spawn(config, scratch.path().to_owned(), Duration::from_secs(5), offline_aws_config(), tune).await;
     app._scratch = Some(scratch);
     app
 }
@@ -72,7 +77,13 @@ pub fn test_config() -> &'static str {
     TEST_CONFIG
 }
 
-async fn spawn(config: &str, data_dir: PathBuf, shutdown_grace: Duration, aws: aws_config::SdkConfig, auth: ServeAuth) -> TestApp {
+async fn spawn(
+    config: &str,
+    data_dir: PathBuf,
+    shutdown_grace: Duration,
+    aws: aws_config::SdkConfig,
+    tune: impl FnOnce(&mut ServeSettings),
+) -> TestApp {
     init_logs();
     std::fs::create_dir_all(&data_dir).expect("the data dir");
     let runs_log = runs_log_in(&data_dir);
@@ -80,16 +91,18 @@ async fn spawn(config: &str, data_dir: PathBuf, shutdown_grace: Duration, aws: a
     std::fs::write(&config_path, fill_runs_log(config, &runs_log)).expect("write the test config");
     let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind a loopback port");
     let base_url = format!("http://{}", listener.local_addr().unwrap());
-    let settings = ServeSettings {
+    let mut settings = ServeSettings {
         data_dir: data_dir.clone(),
         config: Some(config_path),
         default_user: None,
-        auth,
+        auth: ServeAuth::Header,
+        max_sync_jobs: heimdall_service::ServiceSettings::DEFAULT_MAX_SYNC_JOBS,
         shutdown_grace,
         watch_dir: None,
         watch_interval: Duration::from_millis(100),
         aws: Some(aws),
     };
+    tune(&mut settings);
     let (stop, stopped) = oneshot::channel::<()>();
     let server = tokio::spawn(run(listener, settings, async move {
         let _ = stopped.await;

@@ -9,6 +9,7 @@ use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
 use heimdall_api::identity::jwt::{GROUP_CLAIMS, USER_CLAIMS, group_names};
+use heimdall_api::audit::ClientSource;
 use heimdall_api::{AppState, GatewayCaller, Identity, router};
 use heimdall_domain::{AccessPolicy, Caller};
 use heimdall_service::JobService;
@@ -30,11 +31,24 @@ pub fn app(service: Arc<JobService>, default_user: Option<String>) -> Router {
 
 async fn identity_from_request_context(mut request: Request, next: Next, access: &AccessPolicy) -> Response {
     let caller = caller_of(&request, access);
+    if let Some(source) = source_ip(&request) {
+        request.extensions_mut().insert(ClientSource(source));
+    }
     request.extensions_mut().remove::<GatewayCaller>();
     if let Some(caller) = caller {
         request.extensions_mut().insert(GatewayCaller(caller));
     }
     next.run(request).await
+}
+
+/// The client's address as API Gateway saw it (the audit log's "from where").
+fn source_ip<B>(request: &axum::http::Request<B>) -> Option<String> {
+    match request.request_context_ref()? {
+        RequestContext::ApiGatewayV1(context) => context.identity.source_ip.clone(),
+        RequestContext::ApiGatewayV2(context) => context.http.source_ip.clone(),
+        #[allow(unreachable_patterns)]
+        _ => None,
+    }
 }
 
 /// The caller API Gateway authenticated: a JWT or Cognito claim (`username`,

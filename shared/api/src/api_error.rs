@@ -52,6 +52,7 @@ impl From<ServiceError> for ApiError {
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
             ServiceError::Conflict(_) | ServiceError::AlreadySubmitted(_) => StatusCode::CONFLICT,
             ServiceError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
+            ServiceError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,
             ServiceError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         };
@@ -65,7 +66,9 @@ impl From<ServiceError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let message = if self.status.is_server_error() {
+        // Internal failures and backend outages say nothing of internals; a timeout's message
+        // is ours and tells the client what to do.
+        let message = if self.status.is_server_error() && self.code != names::TIMEOUT {
             // The cause stays in the logs; the client gets no internals.
             tracing::error!(status = self.status.as_u16(), code = self.code, error.message = %self.message, "request failed");
             match self.status {
@@ -75,7 +78,16 @@ impl IntoResponse for ApiError {
         } else {
             self.message
         };
+        let object = self.id.clone().map(crate::audit::AuditObject);
         let body = ErrorBody { error: message, code: self.code.to_owned(), id: self.id };
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, axum::http::HeaderValue::from_static("1"));
+        }
+        response.extensions_mut().insert(crate::audit::AuditCode(self.code));
+        if let Some(object) = object {
+            response.extensions_mut().insert(object);
+        }
+        response
     }
 }

@@ -12,6 +12,8 @@ use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 use crate::api_error::ApiError;
+use crate::audit::audit_state_changes;
+use crate::time_limit::limit_request_time;
 use crate::app_state::AppState;
 use crate::extract::MAX_BODY_BYTES;
 use crate::identity::host_check::refuse_foreign_hosts;
@@ -87,6 +89,8 @@ pub fn router(state: AppState) -> Router {
         .fallback(unknown_route)
         .method_not_allowed_fallback(wrong_method)
         .layer(DefaultBodyLimit::max(MAX_BODY_BYTES))
+        .layer(axum::middleware::from_fn(limit_request_time))
+        .layer(axum::middleware::from_fn(audit_state_changes))
         .layer(host_check)
         .layer(
             TraceLayer::new_for_http()

@@ -17,5 +17,7 @@ pub const ILLEGAL_TRANSITION: &str = "ILLEGAL_TRANSITION";
 pub const ALREADY_SUBMITTED: &str = "ALREADY_SUBMITTED";
 pub const RANGE_NOT_SATISFIABLE: &str = "RANGE_NOT_SATISFIABLE";
 pub const NOT_READY: &str = "NOT_READY";
+pub const TOO_MANY_REQUESTS: &str = "TOO_MANY_REQUESTS";
+pub const TIMEOUT: &str = "TIMEOUT";
 pub const UNAVAILABLE: &str = "UNAVAILABLE";
 pub const INTERNAL: &str = "INTERNAL";

@@ -25,11 +25,16 @@ pub struct ServiceSettings {
     /// An async job driven by a workflow engine fails once it has run this long, unless its
     /// command's context sets a shorter `timeout_seconds`.
     pub max_job_seconds: u64,
+    /// Sync jobs running at once in this process; past it a sync submit is answered 429
+    /// (nothing recorded) so a burst cannot exhaust the server.
+    pub max_sync_jobs: usize,
 }
 
 impl ServiceSettings {
     /// A day: the longest an async job runs unless its command says otherwise.
     pub const DEFAULT_MAX_JOB_SECONDS: u64 = 24 * 3600;
+    /// Sync jobs at once, unless a runtime says otherwise.
+    pub const DEFAULT_MAX_SYNC_JOBS: usize = 32;
 }
 
 /// A submitted job as answered: a sync job comes back finished with its result.
@@ -51,6 +56,8 @@ pub struct JobService {
     /// The external engine of async jobs (Step Functions), with the name of a plugin's
     /// function (`{plugin}` replaced); `None` where this process runs them itself.
     pub(crate) workflows: Option<(Arc<dyn Workflows>, String)>,
+    /// One permit per sync job running (`settings.max_sync_jobs`).
+    sync_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// What start-up recovery did.
@@ -73,7 +80,8 @@ impl JobService {
         queue: Arc<dyn JobQueue>,
         settings: ServiceSettings,
     ) -> Self {
-        Self { catalog, plugins, jobs, artifacts, queue, settings, running: RunningJobs::default(), workflows: None }
+        let sync_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_sync_jobs.max(1)));
+        Self { catalog, plugins, jobs, artifacts, queue, settings, running: RunningJobs::default(), workflows: None, sync_slots }
     }
 
     /// Async jobs run on `workflows` (Step Functions), each step calling the function named by
@@ -146,6 +154,16 @@ impl JobService {
         job.cluster_name = Some(cluster.name.clone());
         job.status = if job.is_sync { JobStatus::New } else { JobStatus::Accepted };
         job.check_size().map_err(ServiceError::BadRequest)?;
+        let sync_slot = if job.is_sync {
+            Some(Arc::clone(&self.sync_slots).try_acquire_owned().map_err(|_| {
+                ServiceError::Busy(format!(
+                    "{} sync jobs are running, the most this server runs at once; retry shortly, or submit with \"is_sync\": false to queue the job",
+                    self.settings.max_sync_jobs
+                ))
+            })?)
+        } else {
+            None
+        };
         self.jobs.insert(&job).await.map_err(|e| ServiceError::from_store(e, Some(job.id)))?;
         tracing::info!(job_id = %job.id, command = %command.id, cluster = %cluster.id, is_sync = job.is_sync, "job accepted");
 
@@ -161,7 +179,10 @@ impl JobService {
 
         // Run on its own task: a client that hangs up must not abandon a job half-way.
         let service = Arc::clone(self);
-        let job = tokio::spawn(async move { service.execute(job).await })
+        let job = tokio::spawn(async move {
+            let _slot = sync_slot;
+            service.execute(job).await
+        })
             .await
             .map_err(|error| ServiceError::Internal(format!("a sync job's task failed: {error}")))?;
         let result = self.inline_result(job.id).await;

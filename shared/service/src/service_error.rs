@@ -29,6 +29,9 @@ pub enum ServiceError {
     /// A job with this id exists already (an event delivered again).
     #[error("job {0} was submitted already")]
     AlreadySubmitted(JobId),
+    /// Too much is running at once; the same request later will likely work.
+    #[error("{0}")]
+    Busy(String),
     /// A backend is down; retrying later may work.
     #[error("{0}")]
     Unavailable(String),
@@ -50,6 +53,7 @@ impl ServiceError {
             ServiceError::Conflict(_) => names::ILLEGAL_TRANSITION,
             ServiceError::AlreadySubmitted(_) => names::ALREADY_SUBMITTED,
             ServiceError::RangeNotSatisfiable { .. } => names::RANGE_NOT_SATISFIABLE,
+            ServiceError::Busy(_) => names::TOO_MANY_REQUESTS,
             ServiceError::Unavailable(_) => names::UNAVAILABLE,
             ServiceError::Internal(_) => names::INTERNAL,
         }

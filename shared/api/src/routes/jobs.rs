@@ -1,4 +1,4 @@
-use axum::Json;
+use axum::{Extension, Json};
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -10,6 +10,7 @@ use heimdall_service::ServiceError;
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, ErrorBody};
+use crate::audit::AuditObject;
 use crate::app_state::AppState;
 use crate::extract::{AppJson, AppQuery, JobIdPath};
 use crate::identity::Authenticated;
@@ -151,8 +152,9 @@ impl JobFilters {
     responses(
         (status = 200, description = "The job: finished if sync, ACCEPTED if async", body = JobResponse),
         (status = 400, description = "Malformed request, no matching command or cluster (the job is recorded FAILED and its id given), or a context the command refuses", body = ErrorBody),
-        (status = 401, description = "No X-Heimdall-User header", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 403, description = "The command's allowed_callers exclude the user", body = ErrorBody),
+        (status = 429, description = "As many sync jobs run as the server allows; retry after Retry-After seconds, or submit async", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
         (status = 415, description = "Body not sent as application/json", body = ErrorBody),
         (status = 503, description = "The queue or store is unavailable", body = ErrorBody),
@@ -163,9 +165,10 @@ pub async fn submit_job(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     AppJson(request): AppJson<JobRequest>,
-) -> Result<Json<JobResponse>, ApiError> {
+) -> Result<(Extension<AuditObject>, Json<JobResponse>), ApiError> {
     let submitted = state.service.submit(&caller, request).await?;
-    Ok(Json(JobResponse { job: submitted.job, result: submitted.result }))
+    let object = AuditObject(submitted.job.id.to_string());
+    Ok((Extension(object), Json(JobResponse { job: submitted.job, result: submitted.result })))
 }
 
 /// A job.
@@ -324,16 +327,16 @@ fn stream_response(reader: ArtifactReader, content_type: &'static str) -> Respon
         .into_response()
 }
 
-/// Asks a job to stop. Only its owner may.
+/// Asks a job to stop. Only its owner or an admin may.
 #[utoipa::path(
     post, path = "/api/v1/job/{id}/cancel", tag = "jobs",
     params(("id" = uuid::Uuid, Path, description = "The job id (a UUID)")),
     responses(
         (status = 200, description = "CANCELING while it stops, CANCELED if it had not started", body = CancelResponse),
         (status = 400, description = "Not a job id", body = ErrorBody),
-        (status = 401, description = "No X-Heimdall-User header", body = ErrorBody),
-        (status = 403, description = "Not the job's owner", body = ErrorBody),
-        (status = 404, description = "No such job", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 403, description = "The caller may read the job but is neither its owner nor an admin", body = ErrorBody),
+        (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
         (status = 409, description = "The job already ended", body = ErrorBody),
     ),
     security(("user_header" = []))
@@ -342,9 +345,9 @@ pub async fn cancel_job(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JobIdPath(id): JobIdPath,
-) -> Result<Json<CancelResponse>, ApiError> {
+) -> Result<(Extension<AuditObject>, Json<CancelResponse>), ApiError> {
     let job = state.service.cancel(&caller, id).await?;
-    Ok(Json(CancelResponse { id: job.id.to_string(), status: job.status }))
+    Ok((Extension(AuditObject(id.to_string())), Json(CancelResponse { id: job.id.to_string(), status: job.status })))
 }
 
 /// Jobs, filtered, newest first by default, one page at a time.
