@@ -71,7 +71,7 @@ impl Matcher {
         (status = 400, description = "A filter that cannot be read", body = ErrorBody),
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn list_commands(
     State(state): State<AppState>,
@@ -98,7 +98,7 @@ pub async fn list_commands(
         (status = 400, description = "A filter that cannot be read", body = ErrorBody),
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn list_clusters(
     State(state): State<AppState>,
@@ -126,7 +126,7 @@ pub async fn list_clusters(
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 404, description = "No such command", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_command(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<Command>, ApiError> {
     let command = state.service.catalog().command(&id).map(Command::redacted);
@@ -142,7 +142,7 @@ pub async fn get_command(State(state): State<AppState>, _caller: Authenticated, 
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 404, description = "No such cluster", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_cluster(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<Cluster>, ApiError> {
     let cluster = state.service.catalog().cluster(&id).map(Cluster::redacted);

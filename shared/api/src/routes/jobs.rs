@@ -159,7 +159,7 @@ impl JobFilters {
         (status = 415, description = "Body not sent as application/json", body = ErrorBody),
         (status = 503, description = "The queue or store is unavailable", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn submit_job(
     State(state): State<AppState>,
@@ -181,7 +181,7 @@ pub async fn submit_job(
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_job(State(state): State<AppState>, Authenticated(caller): Authenticated, JobIdPath(id): JobIdPath) -> Result<Json<Job>, ApiError> {
     Ok(Json(state.service.get_as(&caller, id).await?))
@@ -197,7 +197,7 @@ pub async fn get_job(State(state): State<AppState>, Authenticated(caller): Authe
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_job_status(
     State(state): State<AppState>,
@@ -224,7 +224,7 @@ pub async fn get_job_status(
         (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
         (status = 416, description = "The range starts past the end; Content-Range: bytes */TOTAL", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_job_stdout(
     State(state): State<AppState>,
@@ -250,7 +250,7 @@ pub async fn get_job_stdout(
         (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
         (status = 416, description = "The range starts past the end; Content-Range: bytes */TOTAL", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_job_stderr(
     State(state): State<AppState>,
@@ -306,7 +306,7 @@ fn insert_header(response: &mut Response, name: header::HeaderName, value: &str)
         (status = 400, description = "Not a job id", body = ErrorBody),
         (status = 404, description = "No such job, or it has no result (the message says why)", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_job_result(
     State(state): State<AppState>,
@@ -339,7 +339,7 @@ fn stream_response(reader: ArtifactReader, content_type: &'static str) -> Respon
         (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
         (status = 409, description = "The job already ended", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn cancel_job(
     State(state): State<AppState>,
@@ -359,7 +359,7 @@ pub async fn cancel_job(
         (status = 200, description = "A page of jobs", body = JobList),
         (status = 400, description = "A filter that cannot be read (the message names it)", body = ErrorBody),
     ),
-    security(("user_header" = []))
+    security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn list_jobs(
     State(state): State<AppState>,
