@@ -236,3 +236,22 @@ async fn with_jwt_auth_only_a_verified_token_names_the_caller_and_its_groups_cou
     let listed: Value = app.anonymous.get(app.url("/api/v1/jobs")).bearer_auth(good).send().await.unwrap().json().await.unwrap();
     assert!(listed["data"].as_array().unwrap().iter().any(|j| id_of(j) == other_id), "{listed}");
 }
+
+#[tokio::test]
+async fn with_jwt_auth_the_keys_may_come_from_a_jwks_url() {
+    // GIVEN an identity provider publishing its keys over HTTP
+    let jwks = json!({"keys": [TestKey::get().public_jwk]});
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}/.well-known/jwks.json", listener.local_addr().unwrap());
+    let provider = axum::Router::new().route("/.well-known/jwks.json", axum::routing::get(move || async move { axum::Json(jwks) }));
+    tokio::spawn(async move { axum::serve(listener, provider).await });
+    // WHEN the server reads them at start
+    let auth = ServeAuth::Jwt { issuer: "https://issuer.test".into(), audience: "heimdall".into(), jwks: url };
+    let app = spawn_app_with_auth(test_config(), auth).await;
+    // THEN a token they verify names the caller
+    let exp = heimdall_domain::clock::now_epoch_seconds() + 600;
+    let bearer = token(json!({"iss": "https://issuer.test", "aud": "heimdall", "exp": exp, "sub": "gina"}));
+    let answered = app.anonymous.post(app.url("/api/v1/job")).bearer_auth(bearer).json(&job("p", &["type:ping"], json!({}))).send().await.unwrap();
+    assert_eq!(answered.status(), 200);
+    assert_eq!(answered.json::<Value>().await.unwrap()["user"], "gina");
+}
