@@ -2,8 +2,8 @@
 //! same code `infra/deploy.sh` runs): the stack completes, its resources are wired to each
 //! other (queue → dispatcher, state machine ARN in the functions' environment, dead-letter
 //! queue, table indexes, runtime and architecture, events queue → events function), the
-//! config's triggers become the triggers stack, a second deploy changes nothing, and destroy
-//! removes both.
+//! config's triggers become the triggers stack, the state machine's role may trace (X-Ray), the
+//! API stage throttles, a second deploy changes nothing, and destroy removes both.
 
 use std::collections::HashMap;
 
@@ -27,6 +27,21 @@ triggers:
 /// `scripts/lambda-bench` builds the real ones.
 fn package() -> Vec<u8> {
     b"PK\x05\x06\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0\0".to_vec()
+}
+
+/// An IAM query-protocol call to the emulator (the tests have no IAM client), its answer
+/// with `:` and `/` decoded.
+async fn iam_query(body: &str) -> String {
+    let answer = reqwest::Client::new()
+        .post(&emulator().endpoint)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .header("Authorization", "AWS4-HMAC-SHA256 Credential=testing/20240101/us-east-1/iam/aws4_request, SignedHeaders=host, Signature=0")
+        .body(body.to_owned())
+        .send()
+        .await
+        .unwrap();
+    assert!(answer.status().is_success(), "{body}: {}", answer.status());
+    answer.text().await.unwrap().replace("%3A", ":").replace("%2F", "/").replace("%22", "\"")
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -137,6 +152,36 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     for absent in ["GlueCatalogReadPolicy", "SnowflakeKeyReadPolicy"] {
         assert!(!logical_ids.contains(&absent), "{absent} made without its parameter");
     }
+    // The state machine's role may trace (TracingConfiguration) as well as invoke and log.
+    let state_machine_role = resources
+        .stack_resource_summaries()
+        .iter()
+        .find(|r| r.logical_resource_id() == Some("StateMachineRole"))
+        .and_then(|r| r.physical_resource_id())
+        .unwrap()
+        .rsplit('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let policy = iam_query(&format!("Action=GetRolePolicy&Version=2010-05-08&RoleName={state_machine_role}&PolicyName=invoke-plugins-log-and-trace")).await;
+    for action in ["xray:PutTraceSegments", "xray:PutTelemetryRecords", "xray:GetSamplingRules", "xray:GetSamplingTargets", "lambda:InvokeFunction"] {
+        assert!(policy.contains(action), "the state machine role lacks {action}: {policy}");
+    }
+
+    // The API stage throttles every route, by parameters with defaults. (The emulator's
+    // CloudFormation does not model API Gateway v2: the template's stage is read instead.)
+    let stage = TEMPLATE.split("\n  ApiStage:\n").nth(1).unwrap().split("\n\n").next().unwrap();
+    assert!(stage.contains("DefaultRouteSettings:"), "{stage}");
+    assert!(stage.contains("ThrottlingRateLimit: !Ref ApiThrottlingRateLimit"), "{stage}");
+    assert!(stage.contains("ThrottlingBurstLimit: !Ref ApiThrottlingBurstLimit"), "{stage}");
+    // A parameter's `Default:`, read from its block of the template.
+    let default = |parameter: &str| {
+        let block = TEMPLATE.split(&format!("\n  {parameter}:\n")).nth(1).unwrap();
+        block.lines().take_while(|line| line.starts_with("    ")).find_map(|line| line.trim().strip_prefix("Default: ").map(str::to_owned))
+    };
+    assert_eq!(default("ApiThrottlingRateLimit").as_deref(), Some("50"));
+    assert_eq!(default("ApiThrottlingBurstLimit").as_deref(), Some("100"));
+
     // The config's triggers: one rule per event trigger, one schedule per scheduled one (the
     // emulator's CloudFormation does not model EventBridge Scheduler: the rules are checked
     // here, the schedule's resource in the unit tests of triggers_stack).

@@ -8,6 +8,7 @@ mod dynamo_job_store;
 mod end_to_end;
 mod event_triggers;
 mod function_config;
+mod iam_enforced;
 mod infra_template;
 mod serverless_stack;
 mod s3_artifact_store;
