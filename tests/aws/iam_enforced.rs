@@ -508,7 +508,9 @@ async fn the_glue_plugin_reads_its_catalog_and_the_iceberg_metadata_in_s3_and_no
 
     // Metadata outside GlueMetadataS3Arns: the S3 read is refused.
     let (plugin, run) = deployed.plugin_run("plugin-glue", "glue", "glue", json!({"table_name": format!("{database}.hidden")})).await;
-    let error = plugin.run(&run, &mut None).await.unwrap_err().to_string();
+    let refused = plugin.run(&run, &mut None).await.unwrap_err();
+    assert_eq!(refused.error_type(), heimdall_ports::PluginError::JOB_FAILED, "a refusal fails the job, it is not retried: {refused}");
+    let error = refused.to_string();
     assert!(error.contains("S3 GetObject") && is_denied(&error), "{error}");
     // A database outside GlueResourceArns: GetTable is refused.
     let other = &deployed.other_database;
@@ -547,7 +549,9 @@ async fn the_spark_plugin_runs_on_its_virtual_cluster_with_its_files_and_roles_o
     let (plugin, run) = deployed.plugin_run("plugin-spark", "spark", "spark-admin-role", json!({"query": "SELECT 4"})).await;
     assert_denied!(plugin.submit(&run).await);
     let (plugin, run) = deployed.plugin_run("plugin-spark", "spark-elsewhere", "spark-by-id", json!({"query": "SELECT 5"})).await;
-    let error = plugin.submit(&run).await.unwrap_err().to_string();
+    let refused = plugin.submit(&run).await.unwrap_err();
+    assert_eq!(refused.error_type(), heimdall_ports::PluginError::JOB_FAILED, "a refusal fails the job, it is not retried: {refused}");
+    let error = refused.to_string();
     assert!(error.contains("S3 PutObject") && is_denied(&error), "{error}");
     // Another plugin's role has no EMR right.
     let (plugin, run) = deployed.plugin_run("plugin-glue", "spark", "spark-by-id", json!({"query": "SELECT 6"})).await;

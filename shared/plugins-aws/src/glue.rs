@@ -14,6 +14,7 @@
 use async_trait::async_trait;
 use aws_sdk_s3::primitives::ByteStream;
 use heimdall_domain::{Command, JobResult, ResultColumn};
+use crate::aws_refusal::refused_or_unavailable;
 use heimdall_ports::{Plugin, PluginError, PluginRun, Step};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -80,7 +81,7 @@ impl GluePlugin {
                 Some(e) if e.is_entity_not_found_exception() => {
                     failed(format!("table {database}.{table} not found in the Glue catalog (is the database or the table misspelt?)"))
                 }
-                _ => PluginError::Unavailable(format!("Glue GetTable: {}", heimdall_ports::error_chain(&error))),
+                _ => refused_or_unavailable(&error, format!("Glue GetTable: {}", heimdall_ports::error_chain(&error))),
             })?;
         let found = output.table().ok_or_else(|| failed(format!("Glue answered no table for {database}.{table}")))?;
         let parameters = found.parameters();
@@ -101,7 +102,7 @@ impl GluePlugin {
         let (bucket, key) = parse_s3_uri(location).ok_or_else(|| failed(format!("metadata_location `{location}` is not an s3:// URI")))?;
         let output = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|error| match error.as_service_error() {
             Some(e) if e.is_no_such_key() => failed(format!("the table's metadata file {location} does not exist")),
-            _ => PluginError::Unavailable(format!("S3 GetObject {location}: {}", heimdall_ports::error_chain(&error))),
+            _ => refused_or_unavailable(&error, format!("S3 GetObject {location}: {}", heimdall_ports::error_chain(&error))),
         })?;
         if output.content_length().is_some_and(|length| length as usize > MAX_METADATA_BYTES) {
             return Err(failed(format!("the metadata file {location} is larger than {MAX_METADATA_BYTES} bytes")));

@@ -12,6 +12,7 @@
 //! - [`result_table`]: builds a result table whose columns are the union of the rows' fields.
 
 pub mod assumed_roles;
+pub mod aws_refusal;
 pub mod attribute_json;
 pub mod dynamodb;
 pub mod glue;

@@ -33,6 +33,7 @@ use aws_sdk_emrcontainers::types::{
     SparkSubmitJobDriver, VirtualClusterState,
 };
 use heimdall_domain::{Cluster, Command};
+use crate::aws_refusal::refused_or_unavailable;
 use heimdall_ports::{Plugin, PluginError, PluginRun, Step};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -289,7 +290,7 @@ impl SparkPlugin {
             .body(text.as_bytes().to_vec().into())
             .send()
             .await
-            .map_err(|e| PluginError::Unavailable(format!("S3 PutObject {uri}: {}", heimdall_ports::error_chain(&e))))?;
+            .map_err(|e| refused_or_unavailable(&e, format!("S3 PutObject {uri}: {}", heimdall_ports::error_chain(&e))))?;
         Ok(())
     }
 
@@ -308,14 +309,14 @@ impl SparkPlugin {
                 .set_continuation_token(token.take())
                 .send()
                 .await
-                .map_err(|e| unavailable(&heimdall_ports::error_chain(&e)))?;
+                .map_err(|e| refused_or_unavailable(&e, format!("S3 {prefix}: {}", heimdall_ports::error_chain(&e))))?;
             for object in page.contents() {
                 let Some(key) = object.key() else { continue };
                 let file = key.rsplit('/').next().unwrap_or(key);
                 if file.starts_with('_') || file.starts_with('.') {
                     continue; // _SUCCESS, .crc files
                 }
-                let body = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| unavailable(&heimdall_ports::error_chain(&e)))?;
+                let body = self.s3.get_object().bucket(bucket).key(key).send().await.map_err(|e| refused_or_unavailable(&e, format!("S3 {prefix}: {}", heimdall_ports::error_chain(&e))))?;
                 let bytes = body.body.collect().await.map_err(|e| unavailable(&e))?.into_bytes();
                 for line in bytes.split(|b| *b == b'\n').filter(|line| !line.iter().all(u8::is_ascii_whitespace)) {
                     if table.len() == max_rows {
