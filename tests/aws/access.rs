@@ -94,3 +94,14 @@ async fn each_client_mistake_is_a_400_on_dynamodb_as_on_sqlite() {
         assert!(text.contains(mistake.needle), "{}: {}", mistake.what, &text[..text.len().min(300)]);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_api_function_never_shows_a_secret_of_the_catalog() {
+    let stack = ServerlessStack::create().await;
+    let (status, cluster) = stack.api_json("bob", "GET", "/api/v1/cluster/vault-demo", None).await;
+    assert_eq!(status, 200, "{cluster}");
+    assert_eq!(cluster["context"]["password"], "***");
+    assert_eq!(cluster["context"]["private_key"], "ssm:/heimdall/demo/key", "a reference stays visible");
+    let (_, bytes) = stack.api_call("bob", "GET", "/api/v1/clusters", None).await;
+    assert!(!String::from_utf8_lossy(&bytes).contains("pw-in-config"));
+}
