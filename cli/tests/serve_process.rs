@@ -88,3 +88,53 @@ fn a_bad_config_stops_start_up_with_a_message_naming_file_entry_and_field() {
     assert!(message.contains("broken.yml"), "{message}");
     assert!(message.contains("commands[0] (id `x`): field `plugin`: unknown plugin `shel`"), "{message}");
 }
+
+/// Sends `method path` as `user` (none: no identity), answers status and JSON body.
+async fn call(server: &ServerProcess, user: Option<&str>, method: reqwest::Method, path: &str, body: Option<Value>) -> (u16, Value) {
+    let mut request = reqwest::Client::new().request(method, format!("{}{path}", server.base_url));
+    if let Some(user) = user {
+        request = request.header("X-Heimdall-User", user);
+    }
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.unwrap();
+    (response.status().as_u16(), response.json().await.unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn every_state_changing_request_writes_one_audit_line_with_who_what_object_outcome_and_source() {
+    // GIVEN a server, as a user runs it, logging JSON on stderr
+    let server = start(BIG_OUTPUT_CONFIG);
+    let ping = json!({"name": "a", "version": "1", "command_criteria": ["type:ping"]});
+    let unmatched = json!({"name": "b", "version": "1", "command_criteria": ["type:nothing"]});
+    // WHEN a job is submitted, one matches nothing, bob cancels alice's job, someone submits
+    // without saying who, and alice reads her job
+    let (_, job) = call(&server, Some("alice"), reqwest::Method::POST, "/api/v1/job", Some(ping.clone())).await;
+    let id = job["id"].as_str().unwrap().to_owned();
+    let (_, refused) = call(&server, Some("alice"), reqwest::Method::POST, "/api/v1/job", Some(unmatched)).await;
+    let (status, _) = call(&server, Some("bob"), reqwest::Method::POST, &format!("/api/v1/job/{id}/cancel"), None).await;
+    assert_eq!(status, 404);
+    let (status, _) = call(&server, None, reqwest::Method::POST, "/api/v1/job", Some(ping)).await;
+    assert_eq!(status, 401);
+    call(&server, Some("alice"), reqwest::Method::GET, &format!("/api/v1/job/{id}"), None).await;
+    // THEN there is one audit line per state-changing request and none for the read
+    let lines = server.audit_lines(5);
+    assert_eq!(lines.len(), 4, "{lines:#?}");
+    let expect = [
+        ("alice", "POST /api/v1/job", id.as_str(), "ok", 200),
+        ("alice", "POST /api/v1/job", refused["id"].as_str().unwrap(), "refused", 400),
+        ("bob", "POST /api/v1/job/{id}/cancel", "-", "refused", 404),
+        ("-", "POST /api/v1/job", "-", "refused", 401),
+    ];
+    for (line, (user, action, object, outcome, status)) in lines.iter().zip(expect) {
+        assert_eq!(line["user"], user, "{line}");
+        assert_eq!(line["action"], action, "{line}");
+        assert_eq!(line["object"], object, "{line}");
+        assert_eq!(line["outcome"], outcome, "{line}");
+        assert_eq!(line["status"], status, "{line}");
+        assert_eq!(line["source"], "127.0.0.1", "{line}");
+    }
+    assert_eq!(lines[1]["code"], "NO_MATCHING_COMMAND");
+    assert!(lines[2]["path"].as_str().unwrap().contains(&id), "the refused cancel names its path");
+}

@@ -1,7 +1,6 @@
 //! The HTTP API, tested through the real server on a loopback port. One module per feature.
 
 mod access;
-mod audit;
 mod cancel;
 mod concurrency;
 mod durability;

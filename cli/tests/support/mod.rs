@@ -5,7 +5,7 @@
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, ExitStatus, Stdio};
-use std::sync::mpsc;
+use std::sync::{Arc, Mutex, mpsc};
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
@@ -14,6 +14,8 @@ pub struct ServerProcess {
     pub child: Child,
     pub base_url: String,
     pub dir: tempfile::TempDir,
+    /// The audit lines (target `heimdall::audit`) the server has logged so far.
+    audit: Arc<Mutex<Vec<Value>>>,
 }
 
 pub fn heimdall(data_dir: &Path, config: &Path) -> Command {
@@ -40,17 +42,22 @@ pub fn start(config: &str) -> ServerProcess {
     let mut child = heimdall(&dir.path().join("data"), &config_path).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (address_tx, address_rx) = mpsc::channel();
+    let audit = Arc::new(Mutex::new(Vec::new()));
+    let audit_lines = Arc::clone(&audit);
     // Keep draining stderr so the server never blocks on a full pipe.
     std::thread::spawn(move || {
         for line in BufReader::new(stderr).lines().map_while(Result::ok) {
-            if let Ok(event) = serde_json::from_str::<Value>(&line)
-                && event["message"] == "heimdall is serving" {
-                    let _ = address_tx.send(event["address"].as_str().unwrap_or_default().to_owned());
-                }
+            let Ok(event) = serde_json::from_str::<Value>(&line) else { continue };
+            if event["message"] == "heimdall is serving" {
+                let _ = address_tx.send(event["address"].as_str().unwrap_or_default().to_owned());
+            }
+            if event["target"] == "heimdall::audit" {
+                audit_lines.lock().unwrap().push(event);
+            }
         }
     });
     let address = address_rx.recv_timeout(Duration::from_secs(30)).expect("the server logs its address");
-    ServerProcess { child, base_url: format!("http://{address}"), dir }
+    ServerProcess { child, base_url: format!("http://{address}"), dir, audit }
 }
 
 impl ServerProcess {
@@ -63,6 +70,16 @@ impl ServerProcess {
         let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid())).unwrap();
         let line = status.lines().find(|l| l.starts_with("VmHWM:")).unwrap();
         line.split_whitespace().nth(1).unwrap().parse().unwrap()
+    }
+
+    /// The audit lines logged so far, waiting up to a second for `count` of them (the log
+    /// reaches the pipe a moment after the answer).
+    pub fn audit_lines(&self, count: usize) -> Vec<Value> {
+        let deadline = Instant::now() + Duration::from_secs(1);
+        while self.audit.lock().unwrap().len() < count && Instant::now() < deadline {
+            std::thread::sleep(Duration::from_millis(10));
+        }
+        self.audit.lock().unwrap().clone()
     }
 
     pub fn terminate(&mut self) -> ExitStatus {
