@@ -13,8 +13,10 @@
 //!   when the job's main process ends, or its timeout or a cancel kills the process the server
 //!   spawned, or the server itself dies, the kernel kills every process in that namespace,
 //!   `setsid` and double forks included. Where namespaces are refused (`EPERM`: AWS Lambda,
-//!   containers under a default seccomp profile) the job runs in its own process group as
-//!   before, and the output wait is bounded instead (see `shell`).
+//!   containers under a default seccomp profile) the spawned helper is the job's child
+//!   subreaper instead: orphans are reparented to it, never to init, and it kills what is left
+//!   below it when the job's main process ends; on a timeout or a cancel the server kills the
+//!   helper's descendants before the helper. The output wait is bounded either way (see `shell`).
 //!
 //! Everything that needs allocation or locks (resolving the user, opening the Landlock rule
 //! paths, building the ruleset, formatting the id maps) happens in the server before the fork;
@@ -419,6 +421,158 @@ fn wait_for(pid: libc::pid_t) -> i32 {
     }
 }
 
+/// Kills every process below this one, a subreaper: its children, then the children theirs
+/// leave behind (reparented here), until none is left. Reads `/proc` with raw system calls and
+/// stack buffers only: async-signal-safe, for H between fork and exit.
+unsafe fn kill_own_descendants() {
+    unsafe {
+        let me = libc::getpid();
+        for _ in 0..1000 {
+            let killed = kill_children_of(me);
+            let mut status = 0;
+            while libc::waitpid(-1, &mut status, libc::WNOHANG) > 0 {}
+            if !killed && libc::waitpid(-1, &mut status, libc::WNOHANG) < 0 && errno() == libc::ECHILD {
+                return;
+            }
+            let pause = libc::timespec { tv_sec: 0, tv_nsec: 2_000_000 };
+            libc::nanosleep(&pause, std::ptr::null_mut());
+        }
+    }
+}
+
+/// SIGKILLs every process whose parent is `parent`; whether there was one. Async-signal-safe.
+unsafe fn kill_children_of(parent: libc::pid_t) -> bool {
+    unsafe {
+        let proc_dir = libc::open(c"/proc".as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC);
+        if proc_dir < 0 {
+            return false;
+        }
+        let mut killed = false;
+        let mut entries = [0u8; 4096];
+        loop {
+            let read = libc::syscall(libc::SYS_getdents64, proc_dir, entries.as_mut_ptr(), entries.len());
+            if read <= 0 {
+                break;
+            }
+            let mut at = 0usize;
+            while at + 19 < read as usize {
+                let length = u16::from_ne_bytes([entries[at + 16], entries[at + 17]]) as usize;
+                if length == 0 {
+                    break;
+                }
+                if let Some(pid) = parse_pid(&entries[at + 19..at + length])
+                    && parent_of(pid) == Some(parent)
+                {
+                    libc::kill(pid, libc::SIGKILL);
+                    killed = true;
+                }
+                at += length;
+            }
+        }
+        libc::close(proc_dir);
+        killed
+    }
+}
+
+/// A /proc entry name (NUL-terminated) as a pid, if it is one.
+fn parse_pid(name: &[u8]) -> Option<libc::pid_t> {
+    let mut pid: libc::pid_t = 0;
+    let mut digits = 0;
+    for &byte in name.iter().take_while(|b| **b != 0) {
+        if !byte.is_ascii_digit() {
+            return None;
+        }
+        pid = pid.checked_mul(10)?.checked_add(libc::pid_t::from(byte - b'0'))?;
+        digits += 1;
+    }
+    (digits > 0).then_some(pid)
+}
+
+/// The parent of `pid`, from `/proc/<pid>/stat` (the field after the `(comm)` and the state).
+/// Async-signal-safe.
+fn parent_of(pid: libc::pid_t) -> Option<libc::pid_t> {
+    let mut path = [0u8; 32];
+    let mut length = 0;
+    for byte in b"/proc/" {
+        path[length] = *byte;
+        length += 1;
+    }
+    let mut digits = [0u8; 12];
+    let mut count = 0;
+    let mut rest = pid;
+    loop {
+        digits[count] = b'0' + (rest % 10) as u8;
+        count += 1;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    for index in (0..count).rev() {
+        path[length] = digits[index];
+        length += 1;
+    }
+    for byte in b"/stat" {
+        path[length] = *byte;
+        length += 1;
+    }
+    let mut stat = [0u8; 512];
+    // SAFETY: `path` is NUL-terminated (zeroed past `length`); the read fills our buffer.
+    let read = unsafe {
+        let fd = libc::open(path.as_ptr().cast(), libc::O_RDONLY | libc::O_CLOEXEC);
+        if fd < 0 {
+            return None;
+        }
+        let read = libc::read(fd, stat.as_mut_ptr().cast(), stat.len());
+        libc::close(fd);
+        read
+    };
+    let stat = &stat[..usize::try_from(read).ok()?];
+    let after_comm = stat.iter().rposition(|b| *b == b')')? + 1;
+    // ") S 1234 ..."
+    let fields = &stat[after_comm..];
+    let ppid_start = fields.iter().position(|b| b.is_ascii_digit())?;
+    let mut ppid: libc::pid_t = 0;
+    for &byte in fields[ppid_start..].iter().take_while(|b| b.is_ascii_digit()) {
+        ppid = ppid.checked_mul(10)?.checked_add(libc::pid_t::from(byte - b'0'))?;
+    }
+    Some(ppid)
+}
+
+/// Kills every descendant of `root` (not `root` itself), from normal server code: what a
+/// timeout or a cancel does before killing the job's helper H, which anchors them all when
+/// there is no PID namespace (it is their subreaper). Repeats until a scan finds none, so
+/// processes forked meanwhile are caught too.
+pub(crate) fn kill_descendants_of(root: libc::pid_t) {
+    for _ in 0..50 {
+        let mut parents = Vec::new();
+        if let Ok(entries) = std::fs::read_dir("/proc") {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                let Some(pid) = name.to_str().and_then(|n| n.parse::<libc::pid_t>().ok()) else { continue };
+                if let Some(parent) = parent_of(pid) {
+                    parents.push((pid, parent));
+                }
+            }
+        }
+        let mut tree = vec![root];
+        let mut index = 0;
+        while index < tree.len() {
+            let parent = tree[index];
+            tree.extend(parents.iter().filter(|(_, p)| *p == parent).map(|(pid, _)| *pid));
+            index += 1;
+        }
+        if tree.len() == 1 {
+            return;
+        }
+        for pid in &tree[1..] {
+            // SAFETY: kill(2) of a process found below the job's helper; reads no memory.
+            unsafe { libc::kill(*pid, libc::SIGKILL) };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(2));
+    }
+}
+
 fn status_code(status: libc::c_int) -> i32 {
     if libc::WIFEXITED(status) {
         libc::WEXITSTATUS(status)
@@ -529,7 +683,7 @@ impl Confinement {
         static WARNED_NAMESPACE: Once = Once::new();
         if let Err(reason) = &confinement.namespace {
             WARNED_NAMESPACE.call_once(|| {
-                tracing::warn!(%reason, "shell jobs: no PID namespace; a job's process group is killed, but a process that leaves it (setsid) may outlive the job")
+                tracing::warn!(%reason, "shell jobs: no PID namespace; each job's processes are tracked by a subreaper and killed with the job instead")
             });
         }
         Ok(confinement)
@@ -546,7 +700,9 @@ impl Confinement {
         let namespace = match &self.namespace {
             Ok(NamespacePlan::Pid) => "a PID namespace per job: the whole tree dies with the job, on timeout, on cancel and with the server".to_owned(),
             Ok(NamespacePlan::UserAndPid { .. }) => "a user + PID namespace per job: the whole tree dies with the job, on timeout, on cancel and with the server".to_owned(),
-            Err(reason) => format!("a process group per job (killed on timeout and cancel; a process that calls setsid escapes): {reason}"),
+            Err(reason) => format!(
+                "no PID namespace ({reason}): each job's helper is its subreaper, so every process it starts, setsid or not, stays below it and is killed when the job ends, times out or is canceled"
+            ),
         };
         // SAFETY: a plain getter.
         let server = match unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) } {
@@ -639,20 +795,24 @@ impl ChildPlan {
             die_with_parent(self.server_pid)?;
             // Whatever descriptor the server leaked without O_CLOEXEC is closed at exec.
             libc::syscall(libc::SYS_close_range, 3 as libc::c_uint, libc::c_uint::MAX, CLOSE_RANGE_CLOEXEC);
-            if let Some(namespace) = self.namespace {
-                namespace.unshare()?;
-                Self::fork_init()?;
-            }
-            // J (or, without a namespace, the only process).
+            let reaper = match self.namespace {
+                Some(namespace) => {
+                    namespace.unshare()?;
+                    Self::fork_init()?;
+                    None
+                }
+                None => Some(Self::fork_reaper()?),
+            };
+            // J.
             if let Some((uid, gid)) = self.identity {
                 check(libc::setgroups(0, std::ptr::null()))?;
                 check(libc::setgid(gid))?;
                 check(libc::setuid(uid))?;
-                if self.namespace.is_none() {
-                    // Changing credentials cleared PDEATHSIG; without a namespace the job itself
-                    // must die with the server.
-                    die_with_parent(self.server_pid)?;
-                }
+            }
+            if let Some(reaper) = reaper {
+                // Without a namespace the job must die with its reaper (and so with the server);
+                // set after the credentials change, which clears PDEATHSIG.
+                die_with_parent(reaper)?;
             }
             if let Some(fd) = self.landlock_fd {
                 check(libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0))?;
@@ -662,6 +822,30 @@ impl ChildPlan {
             }
         }
         Ok(())
+    }
+
+    /// Without a PID namespace (where `unshare` is refused, as on AWS Lambda): H makes itself
+    /// the job's child subreaper and forks J, so every process J starts stays H's descendant
+    /// even after `setsid` and after its parent exits (orphans are reparented to H, not to
+    /// init). When J ends, H kills every process left below it ([`kill_own_descendants`]) and
+    /// `_exit`s with J's status. On a timeout or a cancel the server kills H's descendants
+    /// ([`kill_descendants_of`]) before H. Returns H's pid, in J.
+    unsafe fn fork_reaper() -> io::Result<libc::pid_t> {
+        unsafe {
+            let reaper = libc::getpid();
+            check(libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))?;
+            let job = libc::fork();
+            if job < 0 {
+                return Err(io::Error::last_os_error());
+            }
+            if job > 0 {
+                close_fds(0, libc::c_uint::MAX);
+                let status = wait_for(job);
+                kill_own_descendants();
+                libc::_exit(status);
+            }
+            Ok(reaper)
+        }
     }
 
     /// H forks I (PID 1) and never returns; I forks J and never returns; J returns.

@@ -44,8 +44,10 @@
 //! - **The whole tree stops**: the job runs in a PID namespace of its own; when its main process
 //!   ends, at the timeout, on a cancel, when it passes `max_output_bytes`, or when the server
 //!   dies, every process it started dies with it, `setsid` and daemons included, so nothing
-//!   outlives the job or a restart. Where namespaces are refused (AWS Lambda) the job's process
-//!   group is killed instead. Either way the wait for its output to close is bounded: once the
+//!   outlives the job or a restart. Where namespaces are refused (AWS Lambda) the process the
+//!   server spawns is the job's child subreaper: every process the job starts stays below it,
+//!   `setsid` or not, and is killed when the job ends (by the subreaper), at the timeout or on a
+//!   cancel (by the server, before the subreaper). Either way the wait for its output to close is bounded: once the
 //!   main process has ended or was killed, the output copy gets [`OUTPUT_GRACE`] and is then cut,
 //!   so an inherited descriptor kept by an escaped process never hangs the job.
 //!
@@ -331,7 +333,7 @@ async fn run_process(
     // Dropped when this future is (a cancel) or on return: the job's process group is killed.
     // With a PID namespace, killing the child tokio waits for (kill_on_drop) is what matters:
     // the namespace dies with it.
-    let group = ProcessGroup(child.id());
+    let mut group = ProcessGroup { leader: child.id(), reaped: false };
     let over_limit = Arc::new(Notify::new());
     let (stop, stopped) = watch::channel(false);
     let stdout_pump = tokio::spawn(pump(child.stdout.take(), stdout_writer, settings.max_output_bytes, over_limit.clone(), stopped.clone()));
@@ -342,7 +344,9 @@ async fn run_process(
         () = tokio::time::sleep(Duration::from_secs(timeout_seconds)) => Ended::TimedOut,
         () = over_limit.notified() => Ended::OverLimit,
     };
-    // The main process is done (with a namespace, so is every other one) or must stop now.
+    // The main process is done (with a namespace, so is every other one; without one, its
+    // reaper killed them) or must stop now.
+    group.reaped = matches!(ended, Ended::Exited(_));
     drop(group);
     if !matches!(ended, Ended::Exited(_)) {
         let _ = child.start_kill();
@@ -512,12 +516,23 @@ async fn collect_result_file(run: &PluginRun, work_dir: &Path, cap: u64) -> Resu
     })
 }
 
-/// Kills a whole process group when dropped.
-struct ProcessGroup(Option<u32>);
+/// Stops a job's processes when dropped (timeout, cancel, output limit): every descendant of
+/// the helper tokio spawned (all of them, `setsid` or not: the helper is their subreaper or
+/// their namespace's parent), then the helper's process group. Once the helper has been waited
+/// for (`reaped`) its pid may belong to someone else, so nothing is signalled: it already
+/// took its processes down as it ended.
+struct ProcessGroup {
+    leader: Option<u32>,
+    reaped: bool,
+}
 
 impl Drop for ProcessGroup {
     fn drop(&mut self) {
-        if let Some(pid) = self.0.and_then(|pid| i32::try_from(pid).ok()) {
+        if self.reaped {
+            return;
+        }
+        if let Some(pid) = self.leader.and_then(|pid| i32::try_from(pid).ok()) {
+            crate::sandbox::kill_descendants_of(pid);
             // SAFETY: kill(2) with a negative pid signals the group the child leads; it reads
             // no memory of ours. ESRCH (the group is already gone) is fine.
             unsafe {
@@ -717,6 +732,16 @@ mod tests {
 
     #[tokio::test]
     async fn a_job_past_its_timeout_is_stopped_with_every_process_it_started() {
+        timeout_stops_every_process(plugin()).await;
+    }
+
+    #[tokio::test]
+    async fn without_a_pid_namespace_a_job_past_its_timeout_is_stopped_with_every_process_it_started() {
+        // As on Lambda: the job's helper is its subreaper, and the server kills what is below it.
+        timeout_stops_every_process(&ShellPlugin::new(ShellSandbox { pid_namespace: false, ..ShellSandbox::default() })).await;
+    }
+
+    async fn timeout_stops_every_process(plugin: &ShellPlugin) {
         // GIVEN a job that starts a background child in a session of its own (setsid: out of
         // the process group) and then sleeps past its timeout; both keep stdout open
         let marker = unique_sleep();
@@ -726,7 +751,7 @@ mod tests {
         );
         let started = std::time::Instant::now();
         // WHEN it runs
-        let (result, seen) = tokio::join!(fixture.submit(), eventually(Duration::from_secs(5), || processes_with(&marker).len() >= 2));
+        let (result, seen) = tokio::join!(fixture.submit_with(plugin), eventually(Duration::from_secs(5), || processes_with(&marker).len() >= 2));
         // THEN it is stopped at the timeout, promptly, and so is the escaped child
         assert!(seen, "the job's two sleeps never showed up");
         assert_eq!(result.unwrap_err(), PluginError::TimedOut { seconds: 2 });
@@ -739,13 +764,22 @@ mod tests {
 
     #[tokio::test]
     async fn a_cancelled_job_is_stopped_with_every_process_it_started() {
+        cancel_stops_every_process(plugin()).await;
+    }
+
+    #[tokio::test]
+    async fn without_a_pid_namespace_a_cancelled_job_is_stopped_with_every_process_it_started() {
+        cancel_stops_every_process(&ShellPlugin::new(ShellSandbox { pid_namespace: false, ..ShellSandbox::default() })).await;
+    }
+
+    async fn cancel_stops_every_process(plugin: &ShellPlugin) {
         // GIVEN a running job with a setsid'd child
         let marker = unique_sleep();
         let fixture = Fixture::new(&format!("{{command: [/bin/sh, -c, 'setsid sleep {marker} & sleep {marker}']}}"), json!({}));
         // WHEN the future running it is dropped once both processes run (the service's cancel
         // aborts the task running the plugin)
         tokio::select! {
-            result = fixture.submit() => panic!("the job ended by itself: {result:?}"),
+            result = fixture.submit_with(plugin) => panic!("the job ended by itself: {result:?}"),
             seen = eventually(Duration::from_secs(10), || processes_with(&marker).len() >= 2) => assert!(seen, "the job's sleeps never showed up"),
         }
         // THEN every process of the job is gone
@@ -776,9 +810,10 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn without_a_pid_namespace_an_escaped_process_holding_stdout_does_not_hang_the_job() {
+    async fn without_a_pid_namespace_nothing_a_job_started_outlives_its_main_process() {
         // GIVEN the fallback (no PID namespace, as on Lambda) and a job whose setsid'd child
-        // keeps stdout open after the main process exits
+        // would keep stdout open after the main process exits
+        // (THEN, below: the job's subreaper kills it when the main process ends)
         let plugin = ShellPlugin::new(ShellSandbox { pid_namespace: false, ..ShellSandbox::default() });
         let marker = unique_sleep();
         let fixture = Fixture::new(&format!("{{command: [/bin/sh, -c, 'setsid sleep {marker} & sleep 1; echo started']}}"), json!({}));
@@ -792,7 +827,7 @@ mod tests {
         assert_eq!(result.unwrap(), Step::Complete(json!({"exit_code": 0})));
         assert!(elapsed < Duration::from_secs(10), "took {elapsed:?}");
         assert_eq!(fixture.artifact(Artifact::Stdout).await, "started\n");
-        assert!(!left.is_empty(), "expected the fallback to leave the setsid'd sleep (the test would prove nothing)");
+        assert!(left.is_empty(), "the setsid'd sleep {left:?} outlived its job's main process");
     }
 
     #[tokio::test]
