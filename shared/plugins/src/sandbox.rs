@@ -421,6 +421,13 @@ fn wait_for(pid: libc::pid_t) -> i32 {
     }
 }
 
+/// Set by H's SIGTERM handler: the server is gone, stop the job.
+static REAPER_STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+extern "C" fn note_stop(_signal: libc::c_int) {
+    REAPER_STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
 /// Kills every process below this one, a subreaper: its children, then the children theirs
 /// leave behind (reparented here), until none is left. Reads `/proc` with raw system calls and
 /// stack buffers only: async-signal-safe, for H between fork and exit.
@@ -801,7 +808,7 @@ impl ChildPlan {
                     Self::fork_init()?;
                     None
                 }
-                None => Some(Self::fork_reaper()?),
+                None => Some(Self::fork_reaper(self.server_pid)?),
             };
             // J.
             if let Some((uid, gid)) = self.identity {
@@ -830,7 +837,7 @@ impl ChildPlan {
     /// init). When J ends, H kills every process left below it ([`kill_own_descendants`]) and
     /// `_exit`s with J's status. On a timeout or a cancel the server kills H's descendants
     /// ([`kill_descendants_of`]) before H. Returns H's pid, in J.
-    unsafe fn fork_reaper() -> io::Result<libc::pid_t> {
+    unsafe fn fork_reaper(server_pid: libc::pid_t) -> io::Result<libc::pid_t> {
         unsafe {
             let reaper = libc::getpid();
             check(libc::prctl(libc::PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0))?;
@@ -840,7 +847,27 @@ impl ChildPlan {
             }
             if job > 0 {
                 close_fds(0, libc::c_uint::MAX);
-                let status = wait_for(job);
+                // The server dying (SIGKILL included) sends H a SIGTERM it can act on: it takes
+                // the job's processes down before it goes, so nothing outlives a restart.
+                REAPER_STOP.store(false, std::sync::atomic::Ordering::SeqCst);
+                let mut action: libc::sigaction = std::mem::zeroed();
+                action.sa_sigaction = note_stop as extern "C" fn(libc::c_int) as libc::sighandler_t;
+                libc::sigaction(libc::SIGTERM, &action, std::ptr::null_mut());
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM, 0, 0, 0);
+                let status = loop {
+                    if REAPER_STOP.load(std::sync::atomic::Ordering::SeqCst) || libc::getppid() != server_pid {
+                        kill_own_descendants();
+                        libc::_exit(128 + libc::SIGKILL);
+                    }
+                    let mut status = 0;
+                    let waited = libc::waitpid(job, &mut status, 0);
+                    if waited == job {
+                        break status_code(status);
+                    }
+                    if waited < 0 && errno() != libc::EINTR {
+                        break 255;
+                    }
+                };
                 kill_own_descendants();
                 libc::_exit(status);
             }

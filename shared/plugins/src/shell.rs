@@ -1182,13 +1182,25 @@ mod tests {
     #[test]
     fn nothing_a_job_started_outlives_its_server() {
         if let Ok(marker) = std::env::var(SERVER_MARKER) {
-            return job_server_that_gets_killed(marker);
+            return job_server_that_gets_killed(marker, true);
         }
+        server_kill_leaves_nothing("shell::tests::nothing_a_job_started_outlives_its_server");
+    }
+
+    #[test]
+    fn without_a_pid_namespace_nothing_a_job_started_outlives_its_server() {
+        if let Ok(marker) = std::env::var(SERVER_MARKER) {
+            return job_server_that_gets_killed(marker, false);
+        }
+        server_kill_leaves_nothing("shell::tests::without_a_pid_namespace_nothing_a_job_started_outlives_its_server");
+    }
+
+    fn server_kill_leaves_nothing(test_name: &str) {
         // GIVEN a "server" (this test binary again) running a job with a setsid'd child
         let marker = unique_sleep();
         let dir = tempfile::tempdir().unwrap();
         let mut server = std::process::Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "shell::tests::nothing_a_job_started_outlives_its_server", "--test-threads=1"])
+            .args(["--exact", test_name, "--test-threads=1"])
             .env(SERVER_MARKER, &marker)
             .env("TMPDIR", dir.path())
             .stdout(Stdio::null())
@@ -1210,12 +1222,13 @@ mod tests {
 
     /// The server half of the test above, run in the child process it starts: runs a job until
     /// it is killed.
-    fn job_server_that_gets_killed(marker: String) {
-        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(job_server_async(marker));
+    fn job_server_that_gets_killed(marker: String, pid_namespace: bool) {
+        tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap().block_on(job_server_async(marker, pid_namespace));
     }
 
-    async fn job_server_async(marker: String) {
+    async fn job_server_async(marker: String, pid_namespace: bool) {
         let fixture = Fixture::new(&format!("{{command: [/bin/sh, -c, 'setsid sleep {marker} & sleep {marker}']}}"), json!({}));
-        let _ = fixture.submit().await;
+        let plugin = ShellPlugin::new(ShellSandbox { pid_namespace, ..ShellSandbox::default() });
+        let _ = fixture.submit_with(&plugin).await;
     }
 }
