@@ -36,7 +36,6 @@ use std::sync::Arc;
 
 use aws_credential_types::provider::ProvideCredentials;
 use aws_sdk_dynamodb::types::{AttributeDefinition, AttributeValue, BillingMode, KeySchemaElement, KeyType, ScalarAttributeType};
-use aws_sdk_emrcontainers::types::{ContainerInfo, ContainerProvider, ContainerProviderType, EksInfo};
 use aws_sdk_glue::types::{DatabaseInput, TableInput};
 use aws_sdk_sqs::config::Credentials;
 use bytes::Bytes;
@@ -52,7 +51,7 @@ use heimdall_tests::emulator::enforced_emulator;
 use serde_json::{Value, json};
 use tokio::sync::OnceCell;
 
-use crate::support::{job, unique};
+use crate::support::{create_virtual_cluster, job, unique};
 
 const ACCOUNT: &str = "123456789012";
 const EXECUTION_ROLE: &str = "arn:aws:iam::123456789012:role/spark-jobs";
@@ -160,21 +159,7 @@ async fn set_up() -> Deployed {
 
     // EMR on EKS: one virtual cluster; Spark results of one job already written.
     let virtual_cluster_name = unique("spark-eks");
-    let provider = ContainerProvider::builder()
-        .id("eks-cluster")
-        .r#type(ContainerProviderType::Eks)
-        .info(ContainerInfo::EksInfo(EksInfo::builder().namespace(&virtual_cluster_name).build()))
-        .build()
-        .unwrap();
-    let created = aws_sdk_emrcontainers::Client::new(&admin)
-        .create_virtual_cluster()
-        .name(&virtual_cluster_name)
-        .container_provider(provider)
-        .client_token(&virtual_cluster_name)
-        .send()
-        .await
-        .unwrap();
-    let virtual_cluster_id = created.id().unwrap().to_owned();
+    let virtual_cluster_id = create_virtual_cluster(&aws_sdk_emrcontainers::Client::new(&admin), &virtual_cluster_name).await;
     let spark_result_job = JobId::new();
     put(&lake, &format!("spark/results/{spark_result_job}/part-00000.json"), "{\"country\":\"FR\",\"orders\":3}\n").await.unwrap();
 

@@ -5,14 +5,13 @@
 
 use std::time::{Duration, Instant};
 
-use aws_sdk_emrcontainers::types::{ContainerInfo, ContainerProvider, ContainerProviderType, EksInfo};
 use heimdall_adapters_aws::s3_client;
 use heimdall_domain::{JobId, JobStatus};
 use heimdall_tests::emulator::emulator;
 use serde_json::{Value, json};
 
 use crate::serverless_stack::ServerlessStack;
-use crate::support::unique;
+use crate::support::{create_virtual_cluster, unique};
 
 struct SparkFixture {
     stack: ServerlessStack,
@@ -24,15 +23,9 @@ async fn fixture() -> SparkFixture {
     let sdk = emulator().sdk_config().await;
     let emr = aws_sdk_emrcontainers::Client::new(&sdk);
     let name = unique("spark-eks");
-    let provider = ContainerProvider::builder()
-        .id("eks-cluster")
-        .r#type(ContainerProviderType::Eks)
-        .info(ContainerInfo::EksInfo(EksInfo::builder().namespace(&name).build()))
-        .build()
-        .unwrap();
-    let created = emr.create_virtual_cluster().name(&name).container_provider(provider).client_token(&name).send().await.unwrap();
+    let virtual_cluster_id = create_virtual_cluster(&emr, &name).await;
     let stack = ServerlessStack::create_counted_with(&[("{{SPARK_CLUSTER}}", &name)]).await;
-    SparkFixture { stack, emr, virtual_cluster_id: created.id().unwrap().to_owned() }
+    SparkFixture { stack, emr, virtual_cluster_id }
 }
 
 impl SparkFixture {

@@ -24,3 +24,17 @@ pub fn job(name: &str, user: &str, created_at: i64) -> Job {
     job.command_name = Some("ping-0.0.1".into());
     job
 }
+
+/// A running EMR on EKS virtual cluster named `name` (on an EKS namespace of the same name);
+/// its id.
+pub async fn create_virtual_cluster(emr: &aws_sdk_emrcontainers::Client, name: &str) -> String {
+    use aws_sdk_emrcontainers::types::{ContainerInfo, ContainerProvider, ContainerProviderType, EksInfo};
+    let provider = ContainerProvider::builder()
+        .id("eks-cluster")
+        .r#type(ContainerProviderType::Eks)
+        .info(ContainerInfo::EksInfo(EksInfo::builder().namespace(name).build()))
+        .build()
+        .unwrap();
+    let created = emr.create_virtual_cluster().name(name).container_provider(provider).client_token(name).send().await.unwrap();
+    created.id().unwrap().to_owned()
+}

@@ -40,6 +40,22 @@ pub fn emulator() -> &'static Emulator {
     EMULATOR.get_or_init(start)
 }
 
+/// `moto` with no input, its output only with `TEST_LOG`, and killed when the thread that
+/// spawns it ends (PR_SET_PDEATHSIG), so no emulator outlives its test binary.
+fn tied_to_this_thread(mut moto: Command) -> Command {
+    moto.stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() });
+    // SAFETY: prctl in the child between fork and exec only sets a process attribute.
+    unsafe {
+        moto.pre_exec(|| {
+            libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
+            Ok(())
+        });
+    }
+    moto
+}
+
 fn start() -> Emulator {
     let moto_port = free_port();
     let router_port = free_port();
@@ -54,19 +70,8 @@ fn start() -> Emulator {
         .name("emulator".into())
         .spawn(move || {
             let mut moto = Command::new(venv.join("bin/moto_server"));
-            moto.args(["-H", "127.0.0.1", "-p", &moto_port.to_string()])
-                .env("MOTO_PORT", router_port.to_string())
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() });
-            // SAFETY: prctl in the child between fork and exec only sets a process attribute.
-            unsafe {
-                moto.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let mut moto = moto.spawn().expect("start moto_server");
+            moto.args(["-H", "127.0.0.1", "-p", &moto_port.to_string()]).env("MOTO_PORT", router_port.to_string());
+            let mut moto = tied_to_this_thread(moto).spawn().expect("start moto_server");
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {
                 let listener = tokio::net::TcpListener::bind(("127.0.0.1", router_port)).await.unwrap();
@@ -387,19 +392,8 @@ fn start_enforced() -> EnforcedEmulator {
         .name("enforced-emulator".into())
         .spawn(move || {
             let mut moto = Command::new(venv.join("bin/python3"));
-            moto.args(["-c", IAM_RESOURCES_SHIM, "-H", "127.0.0.1", "-p", &port.to_string()])
-                .env_remove("INITIAL_NO_AUTH_ACTION_COUNT")
-                .stdin(Stdio::null())
-                .stdout(Stdio::null())
-                .stderr(if std::env::var_os("TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() });
-            // SAFETY: prctl in the child between fork and exec only sets a process attribute.
-            unsafe {
-                moto.pre_exec(|| {
-                    libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL);
-                    Ok(())
-                });
-            }
-            let mut moto = moto.spawn().expect("start moto_server (IAM enforced)");
+            moto.args(["-c", IAM_RESOURCES_SHIM, "-H", "127.0.0.1", "-p", &port.to_string()]).env_remove("INITIAL_NO_AUTH_ACTION_COUNT");
+            let mut moto = tied_to_this_thread(moto).spawn().expect("start moto_server (IAM enforced)");
             let deadline = Instant::now() + Duration::from_secs(60);
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
                 assert!(Instant::now() < deadline, "moto_server (IAM enforced) did not start");
