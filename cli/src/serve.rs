@@ -32,11 +32,11 @@ const INLINE_RESULT_LIMIT: u64 = 8 * 1024 * 1024;
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
 
 /// How `heimdall serve` identifies callers (see `heimdall_api::identity`).
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub enum ServeAuth {
     /// `X-Heimdall-User`; refused at start unless the server listens on loopback.
-    #[default]
-    Header,
+    /// `default_user` (local development) stands in for requests without the header.
+    Header { default_user: Option<String> },
     /// Bearer JWTs; `jwks` is a file path or an http(s) URL.
     Jwt { issuer: String, audience: String, jwks: String },
     /// `X-Heimdall-User` beside `X-Heimdall-Proxy-Secret: <secret>`.
@@ -49,7 +49,6 @@ pub struct ServeSettings {
     pub data_dir: PathBuf,
     /// `None`: the bundled example config.
     pub config: Option<PathBuf>,
-    pub default_user: Option<String>,
     /// How callers are identified.
     pub auth: ServeAuth,
     /// Sync jobs running at once.
@@ -69,7 +68,10 @@ impl TryFrom<ServeArgs> for ServeSettings {
 
     fn try_from(args: ServeArgs) -> anyhow::Result<Self> {
         let auth = match args.auth {
-            AuthMode::Header => ServeAuth::Header,
+            AuthMode::Header => ServeAuth::Header { default_user: args.default_user },
+            _ if args.default_user.is_some() => {
+                return Err(anyhow!("--default-user works only with --auth header; with --auth jwt or trusted-proxy every caller must be authenticated"));
+            }
             AuthMode::Jwt => {
                 let (Some(issuer), Some(audience), Some(jwks)) = (args.jwt_issuer, args.jwt_audience, args.jwks) else {
                     return Err(anyhow!("--auth jwt needs --jwt-issuer, --jwt-audience and --jwks (a JWKS file or URL)"));
@@ -81,13 +83,9 @@ impl TryFrom<ServeArgs> for ServeSettings {
                 _ => return Err(anyhow!("--auth trusted-proxy needs HEIMDALL_PROXY_SECRET, at least 16 characters, that the proxy sends as X-Heimdall-Proxy-Secret")),
             },
         };
-        if args.default_user.is_some() && !matches!(auth, ServeAuth::Header) {
-            return Err(anyhow!("--default-user works only with --auth header; with --auth jwt or trusted-proxy every caller must be authenticated"));
-        }
         Ok(Self {
             data_dir: args.data_dir,
             config: args.config,
-            default_user: args.default_user,
             auth,
             max_sync_jobs: usize::from(args.max_sync_jobs),
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
@@ -123,7 +121,7 @@ pub async fn run(
         Some(aws) => aws,
         None => heimdall_adapters_aws::load_sdk_config().await,
     };
-    let plugins = PluginRegistry::new(builtin_plugins().into_iter().chain(heimdall_plugins_aws::data_plugins(&aws)));
+    let plugins = PluginRegistry::new(builtin_plugins().into_iter().chain(heimdall_plugins_aws::data_plugins(&aws, None)));
     let catalog = Catalog::load(&config_text, &config_name, &plugins).map_err(|error| anyhow!("{error}"))?;
 
     std::fs::create_dir_all(&settings.data_dir)
@@ -154,7 +152,7 @@ pub async fn run(
         .map_err(|error| anyhow!("{config_name}: {error}"))?;
 
     let app = router(AppState { service, identity: identity.clone() });
-    tracing::info!(%address, config = %config_name, data_dir = %settings.data_dir.display(), auth = ?identity, sandbox = %heimdall_plugins::sandbox_report(), "heimdall is serving");
+    tracing::info!(%address, config = %config_name, data_dir = %settings.data_dir.display(), auth = ?identity, "heimdall is serving");
     axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
         .with_graceful_shutdown(shutdown)
         .await
@@ -170,13 +168,13 @@ pub async fn run(
 /// must also name this server in `Host`; elsewhere an explicit mode.
 async fn identity_for(settings: &ServeSettings, address: SocketAddr) -> anyhow::Result<Identity> {
     match &settings.auth {
-        ServeAuth::Header if !address.ip().is_loopback() => Err(anyhow!(
+        ServeAuth::Header { .. } if !address.ip().is_loopback() => Err(anyhow!(
             "heimdall serve listens on {address}, beyond this machine, but --auth header lets any caller name itself; \
              pass --auth jwt (tokens verified here) or --auth trusted-proxy (behind a proxy that authenticates), \
              or listen on 127.0.0.1"
         )),
-        ServeAuth::Header => Ok(Identity::LoopbackHeader {
-            default_user: settings.default_user.clone(),
+        ServeAuth::Header { default_user } => Ok(Identity::LoopbackHeader {
+            default_user: default_user.clone(),
             allowed_hosts: Arc::new(hosts_naming(address)),
         }),
         ServeAuth::TrustedProxy { secret } => Ok(Identity::TrustedProxy { secret: Arc::from(secret.as_str()) }),

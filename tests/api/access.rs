@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use heimdall_cli::serve::{ServeAuth, ServeSettings, run};
 use heimdall_fake_snowflake::key::TestKey;
-use heimdall_tests::{id_of, job, offline_aws_config, spawn_app, spawn_app_with_auth, test_config};
+use heimdall_tests::{id_of, job, offline_aws_config, spawn_app, spawn_app_tuned, spawn_app_with_auth, test_config};
 use jsonwebtoken::{Algorithm, EncodingKey, Header};
 use serde_json::{Value, json};
 
@@ -76,7 +76,7 @@ async fn an_admin_reads_and_cancels_any_job_and_the_cancel_records_who() {
 #[tokio::test]
 async fn with_job_visibility_all_everyone_reads_every_job_but_cancels_only_their_own() {
     let config = test_config().replace("  admins: [admin-alice", "  job_visibility: all\n  admins: [admin-alice");
-    let app = spawn_app_with_auth(&config, ServeAuth::Header).await;
+    let app = spawn_app_tuned(&config, |_| {}).await;
     let body = job("nap", &["shell:sleep"], json!({"arguments": ["30"]}));
     let id = id_of(&app.submit_job_as("alice", &body).await.json().await.unwrap());
     assert_eq!(app.get_as("bob", &format!("/api/v1/job/{id}")).await.status(), 200);
@@ -157,8 +157,7 @@ async fn header_identity_is_refused_at_start_off_loopback() {
     let settings = ServeSettings {
         data_dir: scratch.path().to_owned(),
         config: None,
-        default_user: None,
-        auth: ServeAuth::Header,
+        auth: ServeAuth::Header { default_user: None },
         max_sync_jobs: heimdall_service::ServiceSettings::DEFAULT_MAX_SYNC_JOBS,
         shutdown_grace: Duration::from_secs(1),
         watch_dir: None,

@@ -5,8 +5,7 @@
 
 use std::time::Duration;
 
-use heimdall_tests::{TestApp, id_of, job, spawn_app_with_auth, test_config};
-use heimdall_cli::serve::ServeAuth;
+use heimdall_tests::{TestApp, id_of, job, spawn_app_tuned, test_config};
 use serde_json::{Value, json};
 
 const COMMANDS: &str = r#"
@@ -56,7 +55,7 @@ const COMMANDS: &str = r#"
 
 async fn sandbox_app() -> TestApp {
     let config = test_config().replacen("commands:\n", &format!("commands:{COMMANDS}"), 1);
-    spawn_app_with_auth(&config, ServeAuth::Header).await
+    spawn_app_tuned(&config, |_| {}).await
 }
 
 async fn run_sync(app: &TestApp, criteria: &str, context: Value) -> Value {

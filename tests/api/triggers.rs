@@ -93,8 +93,7 @@ async fn start_up_error(config: &str) -> String {
     let settings = heimdall_cli::serve::ServeSettings {
         data_dir: dir.path().join("data"),
         config: Some(config_path),
-        default_user: None,
-        auth: heimdall_cli::serve::ServeAuth::Header,
+        auth: heimdall_cli::serve::ServeAuth::Header { default_user: None },
         max_sync_jobs: heimdall_service::ServiceSettings::DEFAULT_MAX_SYNC_JOBS,
         shutdown_grace: Duration::from_secs(1),
         watch_dir: None,

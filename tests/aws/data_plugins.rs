@@ -196,7 +196,7 @@ clusters:
 async fn a_malformed_role_arn_stops_start_up_naming_the_cluster() {
     let config = LOCAL_CONFIG.replace("{name: dynamodb, version: \"1\", tags: [type:dynamodb]}", "{name: dynamodb, version: \"1\", tags: [type:dynamodb], context: {role_arn: reader}}");
     assert!(config.contains("role_arn: reader"));
-    let catalog = heimdall_service::Catalog::load(&config, "test.yml", &heimdall_service::PluginRegistry::new(heimdall_plugins_aws::data_plugins(&emulator().sdk_config().await)));
+    let catalog = heimdall_service::Catalog::load(&config, "test.yml", &heimdall_service::PluginRegistry::new(heimdall_plugins_aws::data_plugins(&emulator().sdk_config().await, None)));
     let message = catalog.err().unwrap().to_string();
     assert!(message.contains("clusters[0] (id `dynamodb`)") && message.contains("`role_arn` `reader` is not an IAM role ARN"), "{message}");
 }
@@ -280,11 +280,10 @@ clusters:
   - {name: dynamodb, version: "1", tags: [type:dynamodb]}
 "#;
 
-/// The api function's app over a stack's table, bucket and queue (as `build_service` wires it)
-/// with `dynamodb` as its dynamodb plugin; callers are `alice`.
-fn api_with(sdk: &aws_config::SdkConfig, settings: &heimdall_adapters_aws::AwsSettings, dynamodb: heimdall_plugins_aws::DynamoDbPlugin) -> axum::Router {
-    let mut registry = heimdall_service::PluginRegistry::new(heimdall_functions::all_plugins(sdk));
-    registry.add(std::sync::Arc::new(dynamodb));
+/// The api function's app over a stack's table, bucket and queue (as `build_service` wires it,
+/// its plugins forbidden to read `forbidden_table`); callers are `alice`.
+fn api_with(sdk: &aws_config::SdkConfig, settings: &heimdall_adapters_aws::AwsSettings, forbidden_table: &str) -> axum::Router {
+    let registry = heimdall_service::PluginRegistry::new(heimdall_functions::all_plugins(sdk, forbidden_table));
     let catalog = heimdall_service::Catalog::load(SYNC_DYNAMODB_CONFIG, "test.yml", &registry).unwrap_or_else(|e| panic!("{e}"));
     let service = heimdall_service::JobService::new(
         std::sync::Arc::new(catalog),
@@ -318,8 +317,8 @@ async fn a_dynamodb_job_on_the_platforms_jobs_table_is_refused_and_other_tables_
     let settings = heimdall_emulator::stack::create_stack(&sdk, &unique("hd"), "arn:aws:iam::123456789012:role/heimdall-state-machine").await.unwrap();
     let jobs_table = settings.table.clone();
     let orders = orders_table().await;
-    // As data_plugins builds it on a function whose HEIMDALL_TABLE is the stack's jobs table.
-    let guarded = api_with(&sdk, &settings, heimdall_plugins_aws::DynamoDbPlugin::new(&sdk).forbidding([jobs_table.as_str()]));
+    // As build_service wires a function over the stack's jobs table.
+    let guarded = api_with(&sdk, &settings, &jobs_table);
 
     // Another table still reads (and the job is kept in the jobs table).
     let (status, answer) = post_job(&guarded, json!({"query": format!("SELECT * FROM \"{orders}\"")})).await;
@@ -343,7 +342,7 @@ async fn a_dynamodb_job_on_the_platforms_jobs_table_is_refused_and_other_tables_
 
     // Without the rule the same read would have handed over the stored jobs: the refusal is
     // what keeps them in.
-    let unguarded = api_with(&sdk, &settings, heimdall_plugins_aws::DynamoDbPlugin::new(&sdk));
+    let unguarded = api_with(&sdk, &settings, "some-other-table");
     let (status, answer) = post_job(&unguarded, json!({"query": format!("SELECT * FROM \"{jobs_table}\"")})).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")), "{answer}");
     assert!(!answer["result"]["data"].as_array().unwrap().is_empty(), "{answer}");

@@ -340,7 +340,7 @@ impl Deployed {
 
     async fn plugin_run_of(&self, function: &str, id: JobId, command: &str, cluster: &str, context: Value) -> (Arc<dyn Plugin>, PluginRun) {
         let sdk = self.sdk(function).await;
-        let plugins = heimdall_functions::all_plugins(&sdk);
+        let plugins = heimdall_functions::all_plugins(&sdk, self.table());
         let catalog = Catalog::load(&self.config, "iam.yml", &PluginRegistry::new(plugins.clone())).unwrap();
         let command = catalog.commands().iter().find(|c| c.name == command).unwrap().clone();
         let cluster = catalog.clusters().iter().find(|c| c.name == cluster).unwrap().clone();

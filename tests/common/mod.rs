@@ -94,8 +94,7 @@ async fn spawn(
     let mut settings = ServeSettings {
         data_dir: data_dir.clone(),
         config: Some(config_path),
-        default_user: None,
-        auth: ServeAuth::Header,
+        auth: ServeAuth::Header { default_user: None },
         max_sync_jobs: heimdall_service::ServiceSettings::DEFAULT_MAX_SYNC_JOBS,
         shutdown_grace,
         watch_dir: None,
@@ -306,7 +305,12 @@ pub struct ClientMistake {
 /// The mistakes of issue "Keep tenants apart" that DynamoDB once answered 503; `criteria` is
 /// a command criteria that runs a sync job on both runtimes.
 pub fn client_mistakes(criteria: &str) -> Vec<ClientMistake> {
-    let submit = |body: Value| json!({"name": "m", "version": "1", "is_sync": true, "command_criteria": [criteria]}).as_object().unwrap().clone().into_iter().chain(body.as_object().unwrap().clone()).collect::<serde_json::Map<_, _>>();
+    // A sync job request with `fields` added.
+    let submit = |fields: Value| {
+        let mut body = json!({"name": "m", "version": "1", "is_sync": true, "command_criteria": [criteria]});
+        body.as_object_mut().unwrap().extend(fields.as_object().unwrap().clone());
+        body
+    };
     let control = "\u{1}";
     let heavy_tags: Vec<String> = (0..64).map(|i| format!("{i}:{}", control.repeat(250))).collect();
     vec![
@@ -314,7 +318,7 @@ pub fn client_mistakes(criteria: &str) -> Vec<ClientMistake> {
             what: "repeated tags are kept once",
             method: "POST",
             path: "/api/v1/job".into(),
-            body: Some(Value::Object(submit(json!({"tags": ["team:data", "team:data", "env:test", "team:data"]})))),
+            body: Some(submit(json!({"tags": ["team:data", "team:data", "env:test", "team:data"]}))),
             status: 200,
             needle: r#""tags":["team:data","env:test"]"#,
         },
@@ -322,7 +326,7 @@ pub fn client_mistakes(criteria: &str) -> Vec<ClientMistake> {
             what: "a description past the limit",
             method: "POST",
             path: "/api/v1/job".into(),
-            body: Some(Value::Object(submit(json!({"description": "d".repeat(5000)})))),
+            body: Some(submit(json!({"description": "d".repeat(5000)}))),
             status: 400,
             needle: "description",
         },
@@ -330,7 +334,7 @@ pub fn client_mistakes(criteria: &str) -> Vec<ClientMistake> {
             what: "a job whose record would not fit a DynamoDB item",
             method: "POST",
             path: "/api/v1/job".into(),
-            body: Some(Value::Object(submit(json!({"context": {"blob": "x".repeat(250_000)}, "tags": heavy_tags, "description": control.repeat(4000)})))),
+            body: Some(submit(json!({"context": {"blob": "x".repeat(250_000)}, "tags": heavy_tags, "description": control.repeat(4000)}))),
             status: 400,
             needle: "bytes of JSON",
         },

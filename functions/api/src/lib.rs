@@ -8,7 +8,7 @@ use axum::Router;
 use axum::extract::Request;
 use axum::middleware::Next;
 use axum::response::Response;
-use heimdall_api::identity::jwt::{GROUP_CLAIMS, USER_CLAIMS, group_names};
+use heimdall_api::identity::jwt::caller_from_claims;
 use heimdall_api::audit::ClientSource;
 use heimdall_api::{AppState, GatewayCaller, Identity, router};
 use heimdall_domain::{AccessPolicy, Caller};
@@ -34,7 +34,6 @@ async fn identity_from_request_context(mut request: Request, next: Next, access:
     if let Some(source) = source_ip(&request) {
         request.extensions_mut().insert(ClientSource(source));
     }
-    request.extensions_mut().remove::<GatewayCaller>();
     if let Some(caller) = caller {
         request.extensions_mut().insert(GatewayCaller(caller));
     }
@@ -58,10 +57,10 @@ fn source_ip<B>(request: &axum::http::Request<B>) -> Option<String> {
 /// picks).
 pub fn caller_of<B>(request: &axum::http::Request<B>, access: &AccessPolicy) -> Option<Caller> {
     let context = request.request_context_ref()?;
-    let from_claims = |claim: &dyn Fn(&str) -> Option<Value>| -> Option<Caller> {
-        let user = USER_CLAIMS.iter().find_map(|name| claim(name).and_then(|v| v.as_str().map(str::to_owned)))?;
-        let groups = GROUP_CLAIMS.iter().filter_map(|name| claim(name)).flat_map(|v| group_names(&v)).collect::<Vec<_>>();
-        Some(Caller::new(user).with_groups(groups))
+    let from_claims = |claims: &Value| caller_from_claims(claims).ok();
+    // API Gateway passes a JWT authorizer's claims as strings (arrays as `[a b]`).
+    let jwt_claims = |claims: &std::collections::HashMap<String, String>| {
+        Value::Object(claims.iter().map(|(name, value)| (name.clone(), Value::String(value.clone()))).collect())
     };
     let from_arn = |arn: Option<&str>| arn.and_then(|arn| access.user_for_iam_principal(arn)).map(Caller::new);
     let principal = |fields: &std::collections::HashMap<String, Value>| {
@@ -70,17 +69,19 @@ pub fn caller_of<B>(request: &axum::http::Request<B>, access: &AccessPolicy) -> 
     let caller = match context {
         RequestContext::ApiGatewayV1(context) => {
             let fields = &context.authorizer.fields;
-            let claim = |name: &str| fields.get("claims").and_then(|c| c.get(name)).cloned();
-            let jwt = |name: &str| context.authorizer.jwt.as_ref().and_then(|j| j.claims.get(name)).map(|v| Value::String(v.clone()));
-            from_claims(&claim)
-                .or_else(|| from_claims(&jwt))
+            fields
+                .get("claims")
+                .and_then(from_claims)
+                .or_else(|| context.authorizer.jwt.as_ref().and_then(|jwt| from_claims(&jwt_claims(&jwt.claims))))
                 .or_else(|| principal(fields))
                 .or_else(|| from_arn(context.identity.user_arn.as_deref()))
         }
         RequestContext::ApiGatewayV2(context) => {
             let authorizer = context.authorizer.as_ref()?;
-            let jwt = |name: &str| authorizer.jwt.as_ref().and_then(|j| j.claims.get(name)).map(|v| Value::String(v.clone()));
-            from_claims(&jwt)
+            authorizer
+                .jwt
+                .as_ref()
+                .and_then(|jwt| from_claims(&jwt_claims(&jwt.claims)))
                 .or_else(|| principal(&authorizer.fields))
                 .or_else(|| from_arn(authorizer.iam.as_ref().and_then(|iam| iam.user_arn.as_deref())))
         }

@@ -10,9 +10,10 @@ use crate::function_config::FunctionConfig;
 /// The bundled example config, used when `HEIMDALL_CONFIG` is not set.
 pub const BUNDLED_CONFIG: &str = include_str!("../../../config/example.yml");
 
-/// Every plugin of this build: the local ones and the data plugins (AWS clients from `sdk`).
-pub fn all_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
-    heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::data_plugins(sdk)).collect()
+/// Every plugin of this build: the local ones and the data plugins (AWS clients from `sdk`),
+/// none of which reads `jobs_table`.
+pub fn all_plugins(sdk: &aws_config::SdkConfig, jobs_table: &str) -> Vec<Arc<dyn Plugin>> {
+    heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::data_plugins(sdk, Some(jobs_table))).collect()
 }
 
 /// The config's text and a name for its errors, from wherever `location` says.
@@ -52,7 +53,6 @@ pub async fn read_config(sdk: &aws_config::SdkConfig, location: Option<&str>) ->
 pub async fn service_from_env() -> anyhow::Result<(Arc<JobService>, FunctionConfig)> {
     // Before anything runs a job: the function's credentials are in its environment.
     heimdall_plugins::harden_server_process();
-    tracing::info!(sandbox = %heimdall_plugins::sandbox_report(), "shell jobs' sandbox");
     let config = FunctionConfig::from_env()?;
     let sdk = heimdall_adapters_aws::load_sdk_config().await;
     let service = build_service(&sdk, &config).await?;
@@ -64,7 +64,7 @@ pub async fn service_from_env() -> anyhow::Result<(Arc<JobService>, FunctionConf
 pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig) -> anyhow::Result<Arc<JobService>> {
     let (text, name) = read_config(sdk, config.config_location.as_deref()).await?;
     // Every plugin this build knows validates the config, whichever this function runs.
-    let registry = PluginRegistry::new(all_plugins(sdk));
+    let registry = PluginRegistry::new(all_plugins(sdk, &config.aws.table));
     let catalog = Catalog::load(&text, &name, &registry).map_err(|error| anyhow!("{error}"))?;
     let service = JobService::new(
         Arc::new(catalog),

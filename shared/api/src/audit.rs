@@ -54,8 +54,8 @@ pub async fn audit_state_changes(mut request: Request, next: Next) -> Response {
     let route = request
         .extensions()
         .get::<MatchedPath>()
-        .map(|path| path.as_str().to_owned())
-        .unwrap_or_else(|| request.uri().path().to_owned());
+        .map(|matched| matched.as_str().to_owned())
+        .unwrap_or_else(|| path.clone());
     let source = request
         .extensions()
         .get::<ClientSource>()

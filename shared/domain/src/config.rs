@@ -24,10 +24,9 @@ use regex::Regex;
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::access::AccessPolicy;
+use crate::access::{AccessPolicy, GROUP_PREFIX};
 use crate::clock::now_epoch_seconds;
 use crate::cluster::Cluster;
-use crate::access::GROUP_PREFIX;
 use crate::command::{CallerPattern, Command, ExecutionMode};
 use crate::resource_status::ResourceStatus;
 use crate::tags::{TagSet, system_tags};

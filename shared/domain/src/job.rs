@@ -70,13 +70,9 @@ impl JobRequest {
     pub fn validate(&self) -> Result<(), String> {
         check_text("name", &self.name)?;
         check_text("version", &self.version)?;
-        if let Some(description) = &self.description
-            && description.chars().count() > MAX_DESCRIPTION_LENGTH
-        {
-            return Err(format!(
-                "description is {} characters; at most {MAX_DESCRIPTION_LENGTH} are allowed",
-                description.chars().count()
-            ));
+        let description_length = self.description.as_deref().map_or(0, |d| d.chars().count());
+        if description_length > MAX_DESCRIPTION_LENGTH {
+            return Err(format!("description is {description_length} characters; at most {MAX_DESCRIPTION_LENGTH} are allowed"));
         }
         if self.command_criteria.is_empty() {
             return Err(
@@ -103,13 +99,18 @@ impl JobRequest {
 }
 
 /// Drops repeated entries, keeping the first of each in its place.
-pub fn dedupe(list: &mut Vec<String>) {
+pub fn dedupe<T: Eq + std::hash::Hash + Clone>(list: &mut Vec<T>) {
     let mut seen = std::collections::HashSet::new();
     list.retain(|item| seen.insert(item.clone()));
 }
 
+/// A job's error as every store keeps it: cut to [`MAX_ERROR_BYTES`], saying it was cut.
+pub fn bounded_error(message: impl Into<String>) -> String {
+    truncate_text(message.into(), MAX_ERROR_BYTES)
+}
+
 /// `text` cut to at most `max` bytes on a character boundary, saying it was cut.
-pub fn truncate_text(text: String, max: usize) -> String {
+fn truncate_text(text: String, max: usize) -> String {
     if text.len() <= max {
         return text;
     }
@@ -259,7 +260,7 @@ mod tests {
         assert!(job.check_size().is_ok());
         job.context = serde_json::json!({"a": "x".repeat(MAX_CONTEXT_BYTES), "b": "y".repeat(MAX_CONTEXT_BYTES)});
         assert!(job.check_size().unwrap_err().contains("at most"));
-        let cut = truncate_text("é".repeat(10_000), MAX_ERROR_BYTES);
+        let cut = bounded_error("é".repeat(10_000));
         assert!(cut.len() <= MAX_ERROR_BYTES + 30 && cut.ends_with("bytes)"), "{}", cut.len());
     }
 

@@ -12,8 +12,7 @@
 //! 10,000). Columns are the union of the items' attribute names; values are plain JSON.
 //! A cluster's `role_arn` (Heimdall's field) is assumed for its reads: tables in another account.
 //!
-//! The platform's own tables (its jobs table: `HEIMDALL_TABLE`, which the api function's role
-//! can read) are never read by jobs: the plugin is built with the set of forbidden names
+//! The platform's own tables (its jobs table, which the api function's role can read) are never read by jobs: the plugin is built with the set of forbidden names
 //! ([`DynamoDbPlugin::forbidding`]; names or table ARNs, compared by table name, any case) and
 //! refuses a `get` or `key_condition` on one of them, and any `query` that mentions one as a
 //! quoted or bare identifier (or inside an ARN or a string: when in doubt, refuse).
@@ -430,6 +429,15 @@ mod tests {
         assert!(plugin.validate_job_context(&json!({"query": r#"SELECT * FROM "heimdall-jobs-archive""#}), &bare).is_ok());
         // Without a forbidden set nothing is refused for its table.
         assert!(self::plugin(&[]).validate_job_context(&json!({"table": "heimdall-jobs", "get": {"key": {"pk": "x"}}}), &bare).is_ok());
+    }
+
+    #[test]
+    fn forbidden_names_are_trimmed_and_blank_ones_forbid_nothing() {
+        let get = |table: &str| json!({"table": table, "get": {"key": {"pk": "x"}}});
+        assert!(plugin(&[" heimdall-jobs "]).validate_job_context(&get("heimdall-jobs"), &json!({})).is_err());
+        assert!(plugin(&[""]).validate_job_context(&get("heimdall-jobs"), &json!({})).is_ok());
+        let sdk = aws_config::SdkConfig::builder().behavior_version(aws_config::BehaviorVersion::latest()).build();
+        assert!(DynamoDbPlugin::new(&sdk).forbidding(None::<&str>).validate_job_context(&get("heimdall-jobs"), &json!({})).is_ok());
     }
 
     #[test]

@@ -29,36 +29,15 @@ use std::sync::Arc;
 
 use heimdall_ports::Plugin;
 
-/// The environment variable naming the platform's jobs table (set on every function; absent
-/// under `heimdall serve`), which dynamodb jobs may not read.
-pub const JOBS_TABLE_VAR: &str = "HEIMDALL_TABLE";
-
 /// Every data plugin (dynamodb, glue, spark, snowflake with its keys in files, SSM or Secrets
-/// Manager), with AWS clients built from `sdk`. The dynamodb plugin refuses to read the table
-/// `HEIMDALL_TABLE` names.
-pub fn data_plugins(sdk: &aws_config::SdkConfig) -> Vec<Arc<dyn Plugin>> {
+/// Manager), with AWS clients built from `sdk`. The dynamodb plugin refuses to read
+/// `jobs_table`, the platform's own (where jobs are kept on DynamoDB; none under `heimdall serve`).
+pub fn data_plugins(sdk: &aws_config::SdkConfig, jobs_table: Option<&str>) -> Vec<Arc<dyn Plugin>> {
     let snowflake = heimdall_plugins_snowflake::SnowflakePlugin::with_key_loader(Arc::new(snowflake_keys::AwsKeyLoader::new(sdk)));
     vec![
-        Arc::new(DynamoDbPlugin::new(sdk).forbidding(forbidden_tables(std::env::var(JOBS_TABLE_VAR).ok()))),
+        Arc::new(DynamoDbPlugin::new(sdk).forbidding(jobs_table)),
         Arc::new(GluePlugin::new(sdk)),
         Arc::new(SparkPlugin::new(sdk)),
         Arc::new(snowflake),
     ]
-}
-
-/// The tables dynamodb jobs may not read, from `HEIMDALL_TABLE`'s value: that one table, if set.
-fn forbidden_tables(jobs_table: Option<String>) -> Vec<String> {
-    jobs_table.map(|table| table.trim().to_owned()).filter(|table| !table.is_empty()).into_iter().collect()
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn the_jobs_table_from_the_environment_is_forbidden() {
-        assert_eq!(forbidden_tables(Some(" heimdall-jobs ".into())), ["heimdall-jobs"]);
-        assert!(forbidden_tables(Some("".into())).is_empty());
-        assert!(forbidden_tables(None).is_empty());
-    }
 }

@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use heimdall_ports::Plugin;
 
-pub use sandbox::{harden_server_process, sandbox_report};
+pub use sandbox::harden_server_process;
 
 /// Every plugin that needs nothing but the local machine. The shell plugin's job user comes
 /// from `HEIMDALL_JOB_USER` (see [`shell::ShellPlugin::from_env`]).

@@ -158,15 +158,6 @@ impl ShellSandbox {
     }
 }
 
-/// One line per mechanism: what is active for shell jobs on this machine with the environment's
-/// settings (`HEIMDALL_JOB_USER`). For logs at start and the README.
-pub fn sandbox_report() -> String {
-    match ShellSandbox::from_env().and_then(|sandbox| Confinement::new(&sandbox)) {
-        Ok(confinement) => confinement.report(),
-        Err(error) => format!("shell jobs cannot run: {error}"),
-    }
-}
-
 // ---- Landlock (include/uapi/linux/landlock.h) ----
 
 const LANDLOCK_CREATE_RULESET_VERSION: u32 = 1 << 0;

@@ -26,7 +26,8 @@
 //! directory or hard link fails the job, is never followed and never waited on) and at most
 //! `max_result_bytes` long.
 //!
-//! The sandbox ([`crate::sandbox`]; [`crate::sandbox_report`] says what a machine offers):
+//! The sandbox ([`crate::sandbox`]; [`ShellPlugin::sandbox_report`] says what a machine offers,
+//! and the plugin logs it when it is built):
 //! - **Never root**: when the server is root the job runs as `HEIMDALL_JOB_USER` (default
 //!   `nobody`) without supplementary groups; otherwise as the server's user. The server should
 //!   call [`crate::harden_server_process`] so a same-user job cannot read its memory or environ.
@@ -99,7 +100,7 @@ impl ShellPlugin {
     pub fn new(sandbox: ShellSandbox) -> Self {
         let confinement = Confinement::new(&sandbox).map(Arc::new).map_err(|error| format!("the shell plugin cannot run jobs: {error}"));
         match &confinement {
-            Ok(confinement) => tracing::debug!(report = %confinement.report(), "shell plugin sandbox"),
+            Ok(confinement) => tracing::info!(sandbox = %confinement.report(), "shell jobs' sandbox"),
             Err(error) => tracing::error!(%error, "shell plugin"),
         }
         Self { confinement }
@@ -117,7 +118,7 @@ impl ShellPlugin {
         }
     }
 
-    /// What this plugin's sandbox does on this machine (see [`crate::sandbox_report`]).
+    /// What this plugin's sandbox does on this machine, one line per mechanism.
     pub fn sandbox_report(&self) -> String {
         match &self.confinement {
             Ok(confinement) => confinement.report(),

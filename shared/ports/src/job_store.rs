@@ -44,7 +44,7 @@ impl StatusChange {
 
     /// Records why the job ended; cut to `MAX_ERROR_BYTES` so every store holds it.
     pub fn with_error(mut self, error: impl Into<String>) -> Self {
-        self.error = Some(heimdall_domain::job::truncate_text(error.into(), heimdall_domain::job::MAX_ERROR_BYTES));
+        self.error = Some(heimdall_domain::job::bounded_error(error));
         self
     }
 
@@ -138,8 +138,7 @@ impl JobQuery {
     /// filters within the name length, a time range that is not upside down. An error names
     /// the filter and says how to fix it.
     pub fn checked(mut self) -> Result<Self, String> {
-        let mut seen = Vec::new();
-        self.statuses.retain(|status| if seen.contains(status) { false } else { seen.push(*status); true });
+        heimdall_domain::job::dedupe(&mut self.statuses);
         heimdall_domain::job::dedupe(&mut self.tags);
         if self.tags.len() > MAX_FILTER_TAGS {
             return Err(format!("tags: {} tags given; at most {MAX_FILTER_TAGS} may be asked at once", self.tags.len()));

@@ -198,7 +198,7 @@ impl JobService {
         };
         let message = error.to_string();
         job.status = JobStatus::Failed;
-        job.error = Some(heimdall_domain::job::truncate_text(message.clone(), heimdall_domain::job::MAX_ERROR_BYTES));
+        job.error = Some(heimdall_domain::job::bounded_error(message.clone()));
         job.finished_at = Some(job.created_at);
         if let Err(problem) = job.check_size() {
             return ServiceError::BadRequest(problem);
