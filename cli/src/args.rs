@@ -227,4 +227,8 @@ pub struct ServeArgs {
     /// is an object created in that bucket. Default: `<data dir>/buckets`.
     #[arg(long, env = "HEIMDALL_WATCH_DIR")]
     pub watch_dir: Option<PathBuf>,
+    /// Days a job is kept after it ends; then the janitor deletes it with its logs and result.
+    /// 0 keeps jobs forever.
+    #[arg(long, env = "HEIMDALL_RETENTION_DAYS", default_value_t = 30)]
+    pub retention_days: u32,
 }

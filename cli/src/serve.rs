@@ -21,6 +21,7 @@ use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceSettings};
 use tokio::net::TcpListener;
 
 use crate::args::{AuthMode, ServeArgs};
+use crate::janitor::{Janitor, JanitorSettings};
 
 /// The example config, built into the binary: `heimdall serve` works with no file at all.
 pub const BUNDLED_CONFIG: &str = include_str!("../../config/example.yml");
@@ -30,6 +31,9 @@ const INLINE_RESULT_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// How often `heimdall serve` scans the folders of `s3` triggers.
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often `heimdall serve`'s janitor sweeps.
+pub const DEFAULT_JANITOR_INTERVAL: Duration = Duration::from_secs(60);
 
 /// How `heimdall serve` identifies callers (see `heimdall_api::identity`).
 #[derive(Debug, Clone)]
@@ -58,6 +62,10 @@ pub struct ServeSettings {
     pub watch_dir: Option<PathBuf>,
     /// How often the watched folders are scanned.
     pub watch_interval: Duration,
+    /// Jobs that ended longer ago are deleted with their files; `None`: kept forever.
+    pub retention: Option<Duration>,
+    /// How often the janitor looks for them.
+    pub janitor_interval: Duration,
     /// The AWS configuration of the data plugins (dynamodb, glue); `None`: the standard chain
     /// (`AWS_REGION`, `AWS_ENDPOINT_URL`, credentials), loaded at start without network calls.
     pub aws: Option<aws_config::SdkConfig>,
@@ -91,6 +99,8 @@ impl TryFrom<ServeArgs> for ServeSettings {
             shutdown_grace: Duration::from_secs(args.shutdown_grace),
             watch_dir: args.watch_dir,
             watch_interval: DEFAULT_WATCH_INTERVAL,
+            retention: (args.retention_days > 0).then(|| Duration::from_secs(u64::from(args.retention_days) * 86_400)),
+            janitor_interval: DEFAULT_JANITOR_INTERVAL,
             aws: None,
         })
     }
@@ -138,12 +148,19 @@ pub async fn run(
         Arc::new(jobs),
         Arc::new(artifacts),
         Arc::new(queue),
-        ServiceSettings { work_root: settings.data_dir.join("work"), inline_result_limit: INLINE_RESULT_LIMIT, max_job_seconds: ServiceSettings::DEFAULT_MAX_JOB_SECONDS, max_sync_jobs: settings.max_sync_jobs },
+        ServiceSettings {
+            work_root: settings.data_dir.join("work"),
+            inline_result_limit: INLINE_RESULT_LIMIT,
+            max_job_seconds: ServiceSettings::DEFAULT_MAX_JOB_SECONDS,
+            max_sync_jobs: settings.max_sync_jobs,
+            max_sync_seconds: ServiceSettings::DEFAULT_MAX_SYNC_SECONDS,
+        },
     ));
 
     let recovery = service.recover_after_restart().await.context("Failed to recover jobs from the last run")?;
     tracing::info!(failed = recovery.failed, canceled = recovery.canceled, requeued = recovery.requeued, "recovered jobs of the last run");
     let workers = LocalWorkers::spawn(Arc::clone(&service), queue_receiver, pool_size, settings.shutdown_grace);
+    let janitor = Janitor::spawn(Arc::clone(&service), JanitorSettings { retention: settings.retention, interval: settings.janitor_interval });
     let trigger_settings = LocalTriggerSettings {
         watch_root: settings.watch_dir.clone().unwrap_or_else(|| settings.data_dir.join("buckets")),
         scan_interval: settings.watch_interval,
@@ -159,6 +176,7 @@ pub async fn run(
         .context("The HTTP server failed")?;
     tracing::info!("stopping: waiting for running async jobs");
     triggers.shutdown().await;
+    janitor.shutdown().await;
     workers.shutdown().await;
     tracing::info!("stopped");
     Ok(())

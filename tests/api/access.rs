@@ -162,6 +162,8 @@ async fn header_identity_is_refused_at_start_off_loopback() {
         shutdown_grace: Duration::from_secs(1),
         watch_dir: None,
         watch_interval: Duration::from_secs(1),
+        retention: None,
+        janitor_interval: heimdall_cli::serve::DEFAULT_JANITOR_INTERVAL,
         aws: Some(offline_aws_config()),
     };
     let error = run(listener, settings, async {}).await.unwrap_err().to_string();

@@ -2,12 +2,13 @@
 
 use std::collections::HashSet;
 
-use heimdall_tests::{file_lines, id_of, job, spawn_app};
+use heimdall_tests::{file_lines, id_of, job, spawn_app_tuned, test_config};
 use serde_json::json;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_hundred_concurrent_async_submissions_each_run_exactly_once() {
-    let app = spawn_app().await;
+    // One user's 200 jobs, past the default of 100 active jobs per user.
+    let app = spawn_app_tuned(&format!("{}\nlimits: {{active_jobs_per_user: 200}}\n", test_config()), |_| {}).await;
 
     let submissions = (0..200).map(|i| {
         let app = &app;

@@ -98,6 +98,8 @@ async fn start_up_error(config: &str) -> String {
         shutdown_grace: Duration::from_secs(1),
         watch_dir: None,
         watch_interval: Duration::from_secs(1),
+        retention: None,
+        janitor_interval: heimdall_cli::serve::DEFAULT_JANITOR_INTERVAL,
         aws: Some(offline_aws_config()),
     };
     let error = heimdall_cli::serve::run(listener, settings, std::future::pending()).await.unwrap_err();

@@ -296,6 +296,7 @@ fn api_with(sdk: &aws_config::SdkConfig, settings: &heimdall_adapters_aws::AwsSe
             inline_result_limit: 4 * 1024 * 1024,
             max_job_seconds: heimdall_service::ServiceSettings::DEFAULT_MAX_JOB_SECONDS,
             max_sync_jobs: heimdall_service::ServiceSettings::DEFAULT_MAX_SYNC_JOBS,
+            max_sync_seconds: heimdall_service::ServiceSettings::DEFAULT_MAX_SYNC_SECONDS,
         },
     );
     heimdall_function_api::app(std::sync::Arc::new(service), Some("alice".into()))

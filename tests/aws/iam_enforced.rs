@@ -321,6 +321,7 @@ impl Deployed {
             plugin_function_template: env.get("HEIMDALL_PLUGIN_FUNCTION").cloned().unwrap_or_default(),
             default_user: None,
             job_retention_days: None,
+            max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
         }
     }
 
@@ -611,6 +612,7 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &deployed.events_queue_url).enqueue(queued.id).await);
     let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), deployed.table());
     assert_allowed!(store.get(queued.id).await);
+    assert_allowed!(store.count_active("loader", 100).await);
     assert_denied!(store.list(&JobQuery { limit: 1, ..Default::default() }).await);
     assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn).start(JobId::new(), &json!({})).await);
 }

@@ -10,6 +10,7 @@ mod event_triggers;
 mod function_config;
 mod iam_enforced;
 mod infra_template;
+mod reliability;
 mod serverless_stack;
 mod s3_artifact_store;
 mod sfn_workflows;

@@ -41,6 +41,11 @@ impl ServerlessStack {
         Self::create_with(true, &[]).await
     }
 
+    /// A stack whose config has `{{NAME}}` placeholders replaced (not counted).
+    pub async fn create_replacing(replacements: &[(&str, &str)]) -> Self {
+        Self::create_with(false, replacements).await
+    }
+
     /// A counted stack whose config has `{{NAME}}` placeholders replaced; `{{BUCKET}}` is the
     /// stack's own bucket.
     pub async fn create_counted_with(replacements: &[(&str, &str)]) -> Self {
@@ -67,6 +72,7 @@ impl ServerlessStack {
             ("{{SNOWFLAKE_USER}}", "heimdall_svc"),
             ("{{SNOWFLAKE_KEY}}", "/nonexistent/snowflake-key.p8"),
             ("{{SNOWFLAKE_ENDPOINT}}", "https://snowflake.invalid"),
+            ("{{ACTIVE_JOBS_PER_USER}}", "100"),
         ];
         for (placeholder, value) in replacements.iter().chain(defaults.iter()) {
             config_text = config_text.replace(placeholder, value);
@@ -78,6 +84,7 @@ impl ServerlessStack {
             plugin_function_template: format!("{prefix}-plugin-{{plugin}}"),
             default_user: None,
             job_retention_days: Some(30),
+            max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
         };
         let service_sdk = if counted { emulator.counted_sdk_config().await } else { sdk.clone() };
         let service = build_service(&service_sdk, &config).await.unwrap();
@@ -116,13 +123,29 @@ impl ServerlessStack {
 
     /// `api_call` with the request context's `authorizer` as given (JWT claims, IAM, …).
     pub async fn api_call_with(&self, authorizer: Value, method: &str, path: &str, body: Option<Value>) -> (u16, Vec<u8>) {
+        let (status, _, body) = self.api_request(authorizer, method, path, body, &[]).await;
+        (status, body)
+    }
+
+    /// A JWT caller `user`'s request with `headers` added; answers status, headers and body.
+    pub async fn api_call_with_headers(&self, user: &str, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, axum::http::HeaderMap, Value) {
+        let authorizer = json!({"jwt": {"claims": {"sub": "0000-sub", "username": user}, "scopes": null}});
+        let (status, answer_headers, bytes) = self.api_request(authorizer, method, path, body, headers).await;
+        (status, answer_headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    async fn api_request(&self, authorizer: Value, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, axum::http::HeaderMap, Vec<u8>) {
         let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
+        let mut event_headers = json!({"content-type": "application/json", "x-heimdall-user": "forged-by-client"});
+        for (name, value) in headers {
+            event_headers[name.to_ascii_lowercase()] = json!(value);
+        }
         let event = json!({
             "version": "2.0",
             "routeKey": "$default",
             "rawPath": raw_path,
             "rawQueryString": raw_query,
-            "headers": {"content-type": "application/json", "x-heimdall-user": "forged-by-client"},
+            "headers": event_headers,
             "requestContext": {
                 "accountId": "123456789012",
                 "apiId": "api123",
@@ -144,8 +167,9 @@ impl ServerlessStack {
         let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
         let response = self.api.clone().oneshot(request).await.unwrap();
         let status = response.status().as_u16();
+        let answer_headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
-        (status, bytes.to_vec())
+        (status, answer_headers, bytes.to_vec())
     }
 
     pub async fn api_json(&self, user: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {

@@ -99,6 +99,8 @@ async fn spawn(
         shutdown_grace,
         watch_dir: None,
         watch_interval: Duration::from_millis(100),
+        retention: None,
+        janitor_interval: heimdall_cli::serve::DEFAULT_JANITOR_INTERVAL,
         aws: Some(aws),
     };
     tune(&mut settings);

@@ -15,7 +15,13 @@ pub struct FunctionConfig {
     pub default_user: Option<String>,
     /// Finished jobs leave the table (DynamoDB TTL) this many days after they end; `None`: kept.
     pub job_retention_days: Option<u32>,
+    /// The longest a sync job runs inside a function: below API Gateway's 29 s integration
+    /// timeout, so the api function answers before the client is cut off.
+    pub max_sync_seconds: u64,
 }
+
+/// API Gateway answers 504 after 29 s: a sync job stops at 25 s, leaving time to record it.
+pub const DEFAULT_FUNCTION_MAX_SYNC_SECONDS: u64 = 25;
 
 pub const PLUGIN_FUNCTION_PLACEHOLDER: &str = "{plugin}";
 
@@ -23,7 +29,8 @@ impl FunctionConfig {
     /// Reads `HEIMDALL_TABLE`, `HEIMDALL_BUCKET`, `HEIMDALL_QUEUE_URL`,
     /// `HEIMDALL_STATE_MACHINE_ARN`, `HEIMDALL_CONFIG` (optional) and
     /// `HEIMDALL_PLUGIN_FUNCTION` (default `heimdall-plugin-{plugin}`) and, for local
-    /// development, `HEIMDALL_DEFAULT_USER`; `HEIMDALL_JOB_RETENTION_DAYS` (optional).
+    /// development, `HEIMDALL_DEFAULT_USER`; `HEIMDALL_JOB_RETENTION_DAYS` (optional);
+    /// `HEIMDALL_MAX_SYNC_SECONDS` (default 25).
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).with_context(|| format!("Failed to read {name}: the function's environment must set it"));
         Ok(Self {
@@ -40,6 +47,14 @@ impl FunctionConfig {
             job_retention_days: match std::env::var("HEIMDALL_JOB_RETENTION_DAYS") {
                 Ok(days) => Some(days.parse().with_context(|| format!("Failed to read HEIMDALL_JOB_RETENTION_DAYS `{days}`: a whole number of days"))?),
                 Err(_) => None,
+            },
+            max_sync_seconds: match std::env::var("HEIMDALL_MAX_SYNC_SECONDS") {
+                Ok(seconds) => seconds
+                    .parse()
+                    .ok()
+                    .filter(|s| *s > 0)
+                    .with_context(|| format!("Failed to read HEIMDALL_MAX_SYNC_SECONDS `{seconds}`: a whole number of seconds, at least 1"))?,
+                Err(_) => DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
             },
         })
     }

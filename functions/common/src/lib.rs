@@ -12,5 +12,5 @@ pub mod plugin_step;
 pub mod sqs_batch;
 pub mod wiring;
 
-pub use function_config::FunctionConfig;
+pub use function_config::{DEFAULT_FUNCTION_MAX_SYNC_SECONDS, FunctionConfig};
 pub use wiring::{all_plugins, build_service, read_config, service_from_env};

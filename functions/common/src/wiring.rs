@@ -75,7 +75,13 @@ pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig)
         }),
         Arc::new(S3ArtifactStore::new(s3_client(sdk), &config.aws.bucket)),
         Arc::new(SqsJobQueue::new(aws_sdk_sqs::Client::new(sdk), &config.aws.queue_url)),
-        ServiceSettings { work_root: std::env::temp_dir().join("heimdall-work"), inline_result_limit: 4 * 1024 * 1024, max_job_seconds: ServiceSettings::DEFAULT_MAX_JOB_SECONDS, max_sync_jobs: ServiceSettings::DEFAULT_MAX_SYNC_JOBS },
+        ServiceSettings {
+            work_root: std::env::temp_dir().join("heimdall-work"),
+            inline_result_limit: 4 * 1024 * 1024,
+            max_job_seconds: ServiceSettings::DEFAULT_MAX_JOB_SECONDS,
+            max_sync_jobs: ServiceSettings::DEFAULT_MAX_SYNC_JOBS,
+            max_sync_seconds: config.max_sync_seconds,
+        },
     )
     .with_workflows(
         Arc::new(SfnWorkflows::new(aws_sdk_sfn::Client::new(sdk), &config.aws.state_machine_arn)),

@@ -87,3 +87,24 @@ async fn queue_arn(sqs: &aws_sdk_sqs::Client, url: &str) -> anyhow::Result<Strin
         .and_then(|mut attributes| attributes.remove(&QueueAttributeName::QueueArn))
         .with_context(|| format!("no ARN for {url}"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::STATE_MACHINE;
+
+    #[test]
+    fn every_task_state_of_the_state_machine_has_a_catch_so_no_failure_leaves_the_job_unsettled() {
+        let definition: serde_json::Value = serde_json::from_str(STATE_MACHINE).unwrap();
+        let states = definition["States"].as_object().unwrap();
+        let tasks: Vec<&String> = states.iter().filter(|(_, state)| state["Type"] == "Task").map(|(name, _)| name).collect();
+        assert!(tasks.len() >= 5, "{tasks:?}");
+        for name in tasks {
+            let catches = states[name]["Catch"].as_array().unwrap_or_else(|| panic!("Task `{name}` has no Catch"));
+            assert!(catches.iter().any(|c| c["ErrorEquals"] == serde_json::json!(["States.ALL"])), "Task `{name}` does not catch States.ALL");
+            for catch in catches {
+                let next = catch["Next"].as_str().unwrap();
+                assert!(states.contains_key(next), "`{name}` catches into `{next}`, which is not a state");
+            }
+        }
+    }
+}

@@ -8,6 +8,10 @@
 //! | GSI `by_status` | `status` + `created_key` | |
 //! | GSI `by_name` | `name` + `created_key` | |
 //! | GSI `by_updated` | `all` + `updated_key` | `<updated_at, 12 digits>#<id>` (for `order_by=updated_at`) |
+//! | GSI `by_active_user` (sparse, keys only) | `active_user` + `created_key` | the user, only while the job has not ended |
+//!
+//! An idempotency key is an item of its own, `id` = `key#<SHA-256 of user and key>`, written in
+//! one transaction with the job it names and expiring (`expires_at`, the table's TTL) after a day.
 //!
 //! Every listing is a `Query` on one index, newest first (`ScanIndexForward=false`), never a
 //! `Scan`: the most selective of user, status (one) and name picks the index, the time range is
@@ -24,8 +28,11 @@ use std::collections::HashMap;
 use async_trait::async_trait;
 use aws_sdk_dynamodb::types::{
     AttributeDefinition, AttributeValue, BillingMode, GlobalSecondaryIndex, KeySchemaElement, KeyType,
-    Projection, ProjectionType, ReturnValuesOnConditionCheckFailure, ScalarAttributeType,
+    Projection, ProjectionType, Put, ReturnValuesOnConditionCheckFailure, ScalarAttributeType, Select,
+    TransactWriteItem,
 };
+use heimdall_domain::clock::now_epoch_seconds;
+use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobStatus};
 use heimdall_ports::{error_chain, JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
 
@@ -33,6 +40,12 @@ use heimdall_ports::{error_chain, JobPage, JobQuery, JobStore, SortDirection, So
 type Item = HashMap<String, AttributeValue>;
 
 const ALL_JOBS: &str = "JOB";
+/// The sparse index of jobs not yet ended, by user.
+const ACTIVE_BY_USER: &str = "by_active_user";
+
+fn key_item_id(claim: &IdempotencyClaim) -> String {
+    format!("key#{}", claim.scoped_key())
+}
 /// Items read per `Query` call while filling a page.
 const DEFAULT_QUERY_BATCH: i32 = 100;
 
@@ -111,7 +124,7 @@ impl DynamoJobStore {
             .table_name(table)
             .billing_mode(BillingMode::PayPerRequest)
             .key_schema(key("id", KeyType::Hash));
-        for attribute in ["id", "created_key", "updated_key", "all", "user", "status", "name"] {
+        for attribute in ["id", "created_key", "updated_key", "all", "user", "status", "name", "active_user"] {
             request = request.attribute_definitions(string_attribute(attribute));
         }
         for (name, partition, sort) in [
@@ -123,6 +136,14 @@ impl DynamoJobStore {
         ] {
             request = request.global_secondary_indexes(index(name, partition, sort));
         }
+        let active = GlobalSecondaryIndex::builder()
+            .index_name(ACTIVE_BY_USER)
+            .key_schema(key("active_user", KeyType::Hash))
+            .key_schema(key("created_key", KeyType::Range))
+            .projection(Projection::builder().projection_type(ProjectionType::KeysOnly).build())
+            .build()
+            .expect("name, keys and projection are set");
+        request = request.global_secondary_indexes(active);
         request.send().await.map_err(|error| unavailable("CreateTable", &error))?;
         Ok(())
     }
@@ -152,6 +173,9 @@ impl DynamoJobStore {
         }
         if !job.tags.is_empty() {
             item.insert("tags".to_owned(), AttributeValue::Ss(job.tags.clone()));
+        }
+        if !job.status.is_terminal() {
+            item.insert("active_user".to_owned(), AttributeValue::S(job.user.clone()));
         }
         if let (Some(retention), Some(finished_at)) = (self.retention_seconds, job.finished_at) {
             item.insert("expires_at".to_owned(), AttributeValue::N((finished_at + retention).to_string()));
@@ -202,6 +226,28 @@ impl DynamoJobStore {
         }
     }
 
+    /// The job an idempotency key item names and its fingerprint; with `live_only`, `None` once
+    /// the key has expired (TTL deletes items only eventually).
+    async fn key_holder(&self, key_id: &str, live_only: bool) -> Result<Option<(JobId, String)>, StoreError> {
+        let output = self
+            .client
+            .get_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(key_id.to_owned()))
+            .consistent_read(true)
+            .send()
+            .await
+            .map_err(|error| unavailable("GetItem", &error))?;
+        let Some(item) = output.item() else { return Ok(None) };
+        let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
+        let expires_at = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
+        if live_only && expires_at <= now_epoch_seconds() {
+            return Ok(None);
+        }
+        let job = text("job_id").and_then(|id| id.parse().ok()).ok_or_else(|| StoreError::Unavailable("an idempotency key item has no job id".into()))?;
+        Ok(Some((job, text("fingerprint").unwrap_or_default())))
+    }
+
     fn choose_index(query: &JobQuery) -> IndexChoice {
         let choice = |index, key_attribute, key_value: String| IndexChoice { index, key_attribute, key_value, sort_attribute: "created_key" };
         if query.order_by == SortField::UpdatedAt {
@@ -237,6 +283,142 @@ impl JobStore for DynamoJobStore {
             }
             Err(error) => Err(unavailable("PutItem", &error)),
         }
+    }
+
+    #[tracing::instrument(skip(self, job, claim), fields(job_id = %job.id))]
+    async fn insert_keyed(&self, job: &Job, claim: &IdempotencyClaim) -> Result<(), StoreError> {
+        let key_id = key_item_id(claim);
+        let key_item = Item::from([
+            ("id".to_owned(), AttributeValue::S(key_id.clone())),
+            ("job_id".to_owned(), AttributeValue::S(job.id.to_string())),
+            ("fingerprint".to_owned(), AttributeValue::S(claim.fingerprint.clone())),
+            ("expires_at".to_owned(), AttributeValue::N(claim.expires_at.to_string())),
+        ]);
+        let put_key = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(key_item))
+            .condition_expression("attribute_not_exists(id) OR expires_at < :now")
+            .expression_attribute_values(":now", AttributeValue::N(now_epoch_seconds().to_string()))
+            .build()
+            .map_err(|error| unavailable("TransactWriteItems", &error))?;
+        let put_job = Put::builder()
+            .table_name(&self.table)
+            .set_item(Some(self.to_item(job)?))
+            .condition_expression("attribute_not_exists(id)")
+            .build()
+            .map_err(|error| unavailable("TransactWriteItems", &error))?;
+        let result = self
+            .client
+            .transact_write_items()
+            .transact_items(TransactWriteItem::builder().put(put_key).build())
+            .transact_items(TransactWriteItem::builder().put(put_job).build())
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(()) };
+        let Some(aws_sdk_dynamodb::operation::transact_write_items::TransactWriteItemsError::TransactionCanceledException(canceled)) =
+            error.as_service_error()
+        else {
+            return Err(unavailable("TransactWriteItems", &error));
+        };
+        let failed = |index: usize| canceled.cancellation_reasons().get(index).and_then(|r| r.code()) == Some("ConditionalCheckFailed");
+        if failed(1) && !failed(0) {
+            return Err(StoreError::AlreadyExists);
+        }
+        // The key is taken (or the transaction lost a race for it): read who holds it.
+        match self.key_holder(&key_id, false).await? {
+            Some((job, fingerprint)) => Err(StoreError::KeyTaken { job, fingerprint }),
+            None => Err(StoreError::Unavailable(format!("DynamoDB TransactWriteItems was canceled: {}", error_chain(&error)))),
+        }
+    }
+
+    #[tracing::instrument(skip(self, claim))]
+    async fn find_key(&self, claim: &IdempotencyClaim) -> Result<Option<(JobId, String)>, StoreError> {
+        self.key_holder(&key_item_id(claim), true).await
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn count_active(&self, user: &str, at_most: usize) -> Result<usize, StoreError> {
+        let mut count = 0usize;
+        let mut start_key = None;
+        loop {
+            let output = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name(ACTIVE_BY_USER)
+                .key_condition_expression("active_user = :user")
+                .expression_attribute_values(":user", AttributeValue::S(user.to_owned()))
+                .select(Select::Count)
+                .limit(i32::try_from(at_most.saturating_sub(count)).unwrap_or(i32::MAX).max(1))
+                .set_exclusive_start_key(start_key.take())
+                .send()
+                .await
+                .map_err(|error| unavailable("Query", &error))?;
+            count += usize::try_from(output.count()).unwrap_or(0);
+            match output.last_evaluated_key() {
+                Some(key) if count < at_most => start_key = Some(key.clone()),
+                _ => return Ok(count.min(at_most)),
+            }
+        }
+    }
+
+    #[tracing::instrument(skip(self))]
+    async fn ended_before(&self, cutoff: i64, limit: usize) -> Result<Vec<JobId>, StoreError> {
+        let mut ids = Vec::new();
+        let mut start_key = None;
+        let mut filter = Filter::default();
+        let status = filter.name("status");
+        let values: Vec<String> = JobStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| filter.value(s.as_str())).collect();
+        filter.clauses.push(format!("{status} IN ({})", values.join(", ")));
+        loop {
+            let mut request = self
+                .client
+                .query()
+                .table_name(&self.table)
+                .index_name("by_updated")
+                .key_condition_expression("#pk = :pk AND #updated < :cutoff")
+                .expression_attribute_names("#pk", "all")
+                .expression_attribute_names("#updated", "updated_key")
+                .expression_attribute_values(":pk", AttributeValue::S(ALL_JOBS.to_owned()))
+                .expression_attribute_values(":cutoff", AttributeValue::S(format!("{:012}", cutoff.max(0))))
+                .filter_expression(filter.clauses.join(" AND "))
+                .projection_expression("id")
+                .limit(self.query_batch)
+                .set_exclusive_start_key(start_key.take());
+            for (placeholder, name) in &filter.names {
+                request = request.expression_attribute_names(placeholder, name);
+            }
+            for (placeholder, value) in &filter.values {
+                request = request.expression_attribute_values(placeholder, value.clone());
+            }
+            let output = request.send().await.map_err(|error| unavailable("Query", &error))?;
+            for item in output.items() {
+                if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()).and_then(|id| id.parse().ok()) {
+                    ids.push(id);
+                }
+                if ids.len() == limit {
+                    return Ok(ids);
+                }
+            }
+            match output.last_evaluated_key() {
+                Some(key) => start_key = Some(key.clone()),
+                None => return Ok(ids),
+            }
+        }
+    }
+
+    /// Deletes the job; its idempotency key, if any, expires on its own within a day (the
+    /// table's TTL), and names a job that is gone meanwhile.
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    async fn delete(&self, id: JobId) -> Result<(), StoreError> {
+        self.client
+            .delete_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .send()
+            .await
+            .map_err(|error| unavailable("DeleteItem", &error))?;
+        Ok(())
     }
 
     #[tracing::instrument(skip(self), fields(job_id = %id))]

@@ -70,6 +70,15 @@ impl ArtifactStore for S3ArtifactStore {
         }))
     }
 
+    async fn delete_all(&self, job: JobId) -> Result<(), StoreError> {
+        let keys: Vec<String> = objects_under(&self.client, &self.bucket, &format!("{}jobs/{job}/", self.prefix))
+            .await?
+            .into_iter()
+            .map(|(key, _)| key)
+            .collect();
+        delete_keys(&self.client, &self.bucket, &keys).await
+    }
+
     async fn open_range(&self, job: JobId, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
         let key = self.key(job, artifact);
         let header = match range {
@@ -117,30 +126,48 @@ fn live_prefix(key: &str) -> String {
     format!("{key}.live/")
 }
 
-/// The published pieces of `key` (offset, size, object key), in order.
-async fn live_pieces(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<(u64, u64, String)>, StoreError> {
-    let prefix = live_prefix(key);
-    let mut pieces = Vec::new();
+/// Every object under `prefix` (key, size).
+async fn objects_under(client: &aws_sdk_s3::Client, bucket: &str, prefix: &str) -> Result<Vec<(String, u64)>, StoreError> {
+    let mut objects = Vec::new();
     let mut token = None;
     loop {
         let page = client
             .list_objects_v2()
             .bucket(bucket)
-            .prefix(&prefix)
+            .prefix(prefix)
             .set_continuation_token(token.take())
             .send()
             .await
             .map_err(|error| unavailable("ListObjectsV2", &error))?;
         for object in page.contents() {
-            let Some(piece_key) = object.key() else { continue };
-            let Ok(offset) = piece_key[prefix.len()..].parse::<u64>() else { continue };
-            pieces.push((offset, object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0), piece_key.to_owned()));
+            let Some(key) = object.key() else { continue };
+            objects.push((key.to_owned(), object.size().and_then(|s| u64::try_from(s).ok()).unwrap_or(0)));
         }
         match page.next_continuation_token() {
             Some(next) if page.is_truncated() == Some(true) => token = Some(next.to_owned()),
-            _ => break,
+            _ => return Ok(objects),
         }
     }
+}
+
+/// Deletes `keys`, 1,000 a call (DeleteObjects' most).
+async fn delete_keys(client: &aws_sdk_s3::Client, bucket: &str, keys: &[String]) -> Result<(), StoreError> {
+    for batch in keys.chunks(1000) {
+        let objects = batch.iter().filter_map(|key| ObjectIdentifier::builder().key(key).build().ok()).collect();
+        let delete = Delete::builder().set_objects(Some(objects)).quiet(true).build().map_err(|error| unavailable("DeleteObjects", &error))?;
+        client.delete_objects().bucket(bucket).delete(delete).send().await.map_err(|error| unavailable("DeleteObjects", &error))?;
+    }
+    Ok(())
+}
+
+/// The published pieces of `key` (offset, size, object key), in order.
+async fn live_pieces(client: &aws_sdk_s3::Client, bucket: &str, key: &str) -> Result<Vec<(u64, u64, String)>, StoreError> {
+    let prefix = live_prefix(key);
+    let mut pieces: Vec<(u64, u64, String)> = objects_under(client, bucket, &prefix)
+        .await?
+        .into_iter()
+        .filter_map(|(piece_key, size)| Some((piece_key[prefix.len()..].parse::<u64>().ok()?, size, piece_key)))
+        .collect();
     pieces.sort();
     Ok(pieces)
 }
@@ -245,14 +272,9 @@ impl S3Writer {
                 return;
             }
         };
-        // DeleteObjects takes at most 1,000 keys a call.
-        for batch in pieces.chunks(1000) {
-            let keys = batch.iter().filter_map(|(_, _, key)| ObjectIdentifier::builder().key(key).build().ok()).collect();
-            let Ok(delete) = Delete::builder().set_objects(Some(keys)).quiet(true).build() else { return };
-            if let Err(error) = self.client.delete_objects().bucket(&self.bucket).delete(delete).send().await {
-                tracing::warn!(key = %self.key, error.message = %error_chain(&error), "could not delete a log's published pieces; the bucket's lifecycle rule will");
-                return;
-            }
+        let keys: Vec<String> = pieces.into_iter().map(|(_, _, key)| key).collect();
+        if let Err(error) = delete_keys(&self.client, &self.bucket, &keys).await {
+            tracing::warn!(key = %self.key, error.message = %error, "could not delete a log's published pieces; the bucket's lifecycle rule will");
         }
     }
 

@@ -68,6 +68,14 @@ impl ArtifactStore for FsArtifactStore {
             .map_err(move |error| unavailable("read", &path, error));
         Ok(Some(ArtifactReader { length: Some(length), start, total: Some(total), stream: Box::pin(stream) }))
     }
+
+    async fn delete_all(&self, job: JobId) -> Result<(), StoreError> {
+        let folder = self.root.join(job.to_string());
+        match tokio::fs::remove_dir_all(&folder).await {
+            Err(error) if error.kind() != ErrorKind::NotFound => Err(unavailable("delete", &folder, error)),
+            _ => Ok(()),
+        }
+    }
 }
 
 struct FileWriter {

@@ -2,6 +2,8 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
+use heimdall_domain::clock::now_epoch_seconds;
+use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobStatus};
 use heimdall_ports::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
 use rusqlite::types::Value as SqlValue;
@@ -36,6 +38,14 @@ CREATE INDEX IF NOT EXISTS jobs_by_updated ON jobs (updated_at, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_user ON jobs (user, created_at, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_status ON jobs (status, created_at, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_name ON jobs (name, created_at, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_user_status ON jobs (user, status);
+CREATE TABLE IF NOT EXISTS idempotency_keys (
+    scoped_key   TEXT PRIMARY KEY,
+    job_id       TEXT NOT NULL,
+    fingerprint  TEXT NOT NULL,
+    expires_at   INTEGER NOT NULL
+);
+CREATE INDEX IF NOT EXISTS idempotency_keys_by_job ON idempotency_keys (job_id);
 "#;
 
 fn unavailable(error: impl std::fmt::Display) -> StoreError {
@@ -86,22 +96,107 @@ fn decode(body: &str) -> Result<Job, StoreError> {
     serde_json::from_str(body).map_err(|error| unavailable(format!("a stored job cannot be read: {error}")))
 }
 
+/// The statuses that have (`ended`) or have not ended, as an SQL list: `('NEW', …)`.
+fn status_list(ended: bool) -> String {
+    let names: Vec<String> = JobStatus::ALL.iter().filter(|s| s.is_terminal() == ended).map(|s| format!("'{s}'")).collect();
+    format!("({})", names.join(", "))
+}
+
+fn insert_job(connection: &Connection, job: &Job) -> Result<(), StoreError> {
+    let inserted = connection
+        .execute(
+            "INSERT INTO jobs (id, user, name, version, status, command_id, command_name, cluster_id, cluster_name, created_at, updated_at, body)
+             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING",
+            params![
+                job.id.to_string(), job.user, job.name, job.version, job.status.as_str(),
+                job.command_id, job.command_name, job.cluster_id, job.cluster_name,
+                job.created_at, job.updated_at, encode(job)?
+            ],
+        )
+        .map_err(unavailable)?;
+    if inserted == 0 { Err(StoreError::AlreadyExists) } else { Ok(()) }
+}
+
+/// The job a remembered (unexpired) key names, with the fingerprint it was claimed with.
+fn live_key(connection: &Connection, scoped_key: &str) -> Result<Option<(JobId, String)>, StoreError> {
+    let found: Option<(String, String)> = connection
+        .query_row(
+            "SELECT job_id, fingerprint FROM idempotency_keys WHERE scoped_key = ?1 AND expires_at > ?2",
+            params![scoped_key, now_epoch_seconds()],
+            |row| Ok((row.get(0)?, row.get(1)?)),
+        )
+        .optional()
+        .map_err(unavailable)?;
+    found
+        .map(|(job, fingerprint)| Ok((job.parse().map_err(|_| unavailable(format!("an idempotency key names `{job}`, not a job id")))?, fingerprint)))
+        .transpose()
+}
+
 #[async_trait]
 impl JobStore for SqliteJobStore {
     async fn insert(&self, job: &Job) -> Result<(), StoreError> {
         let job = job.clone();
+        self.with_connection(move |connection| insert_job(connection, &job)).await
+    }
+
+    async fn insert_keyed(&self, job: &Job, claim: &IdempotencyClaim) -> Result<(), StoreError> {
+        let (job, claim) = (job.clone(), claim.clone());
         self.with_connection(move |connection| {
-            let body = encode(&job)?;
-            let inserted = connection.execute(
-                "INSERT INTO jobs (id, user, name, version, status, command_id, command_name, cluster_id, cluster_name, created_at, updated_at, body)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING",
-                params![
-                    job.id.to_string(), job.user, job.name, job.version, job.status.as_str(),
-                    job.command_id, job.command_name, job.cluster_id, job.cluster_name,
-                    job.created_at, job.updated_at, body
-                ],
-            ).map_err(unavailable)?;
-            if inserted == 0 { Err(StoreError::AlreadyExists) } else { Ok(()) }
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let scoped_key = claim.scoped_key();
+            if let Some((job, fingerprint)) = live_key(&transaction, &scoped_key)? {
+                return Err(StoreError::KeyTaken { job, fingerprint });
+            }
+            insert_job(&transaction, &job)?;
+            transaction
+                .execute(
+                    "INSERT OR REPLACE INTO idempotency_keys (scoped_key, job_id, fingerprint, expires_at) VALUES (?1, ?2, ?3, ?4)",
+                    params![scoped_key, job.id.to_string(), claim.fingerprint, claim.expires_at],
+                )
+                .map_err(unavailable)?;
+            transaction.commit().map_err(unavailable)
+        })
+        .await
+    }
+
+    async fn find_key(&self, claim: &IdempotencyClaim) -> Result<Option<(JobId, String)>, StoreError> {
+        let scoped_key = claim.scoped_key();
+        self.with_connection(move |connection| live_key(connection, &scoped_key)).await
+    }
+
+    async fn count_active(&self, user: &str, at_most: usize) -> Result<usize, StoreError> {
+        let user = user.to_owned();
+        self.with_connection(move |connection| {
+            let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE user = ?1 AND status IN {} LIMIT ?2)", status_list(false));
+            let count: i64 = connection
+                .query_row(&sql, params![user, i64::try_from(at_most).unwrap_or(i64::MAX)], |row| row.get(0))
+                .map_err(unavailable)?;
+            Ok(usize::try_from(count).unwrap_or(0))
+        })
+        .await
+    }
+
+    async fn ended_before(&self, cutoff: i64, limit: usize) -> Result<Vec<JobId>, StoreError> {
+        self.with_connection(move |connection| {
+            // A job's last change is its end: an ended job never changes again.
+            let sql = format!("SELECT id FROM jobs WHERE updated_at < ?1 AND status IN {} ORDER BY updated_at, seq LIMIT ?2", status_list(true));
+            let mut statement = connection.prepare(&sql).map_err(unavailable)?;
+            let ids = statement
+                .query_map(params![cutoff, i64::try_from(limit).unwrap_or(i64::MAX)], |row| row.get::<_, String>(0))
+                .map_err(unavailable)?
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            ids.iter().map(|id| id.parse().map_err(|_| unavailable(format!("`{id}` is not a job id")))).collect()
+        })
+        .await
+    }
+
+    async fn delete(&self, id: JobId) -> Result<(), StoreError> {
+        self.with_connection(move |connection| {
+            let transaction = connection.transaction().map_err(unavailable)?;
+            transaction.execute("DELETE FROM idempotency_keys WHERE job_id = ?1", [id.to_string()]).map_err(unavailable)?;
+            transaction.execute("DELETE FROM jobs WHERE id = ?1", [id.to_string()]).map_err(unavailable)?;
+            transaction.commit().map_err(unavailable)
         })
         .await
     }

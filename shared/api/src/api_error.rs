@@ -50,7 +50,7 @@ impl From<ServiceError> for ApiError {
             | ServiceError::NoMatch { .. } => StatusCode::BAD_REQUEST,
             ServiceError::Forbidden(_) => StatusCode::FORBIDDEN,
             ServiceError::NotFound(_) => StatusCode::NOT_FOUND,
-            ServiceError::Conflict(_) | ServiceError::AlreadySubmitted(_) => StatusCode::CONFLICT,
+            ServiceError::Conflict(_) | ServiceError::AlreadySubmitted(_) | ServiceError::IdempotencyKeyReused(_) => StatusCode::CONFLICT,
             ServiceError::RangeNotSatisfiable { .. } => StatusCode::RANGE_NOT_SATISFIABLE,
             ServiceError::Busy(_) => StatusCode::TOO_MANY_REQUESTS,
             ServiceError::Unavailable(_) => StatusCode::SERVICE_UNAVAILABLE,

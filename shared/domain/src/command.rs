@@ -42,6 +42,10 @@ pub struct Command {
     pub plugin: String,
     /// The default mode of its jobs (Heimdall's `is_sync`).
     pub is_sync: bool,
+    /// How long a sync job of this command may run inside its request; past it the job is
+    /// stopped and FAILED (submit it async instead). `None`: the runtime's own limit.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_sync_seconds: Option<u64>,
     /// The modes a job may ask for with `is_sync` in its request.
     pub allowed_modes: Vec<ExecutionMode>,
     /// Tags a cluster must carry to run this command.

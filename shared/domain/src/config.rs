@@ -28,6 +28,7 @@ use crate::access::{AccessPolicy, GROUP_PREFIX};
 use crate::clock::now_epoch_seconds;
 use crate::cluster::Cluster;
 use crate::command::{CallerPattern, Command, ExecutionMode};
+use crate::limits::Limits;
 use crate::resource_status::ResourceStatus;
 use crate::tags::{TagSet, system_tags};
 use crate::trigger::Trigger;
@@ -40,6 +41,7 @@ pub struct Config {
     pub pool: PoolSettings,
     pub triggers: Vec<Trigger>,
     pub access: AccessPolicy,
+    pub limits: Limits,
 }
 
 /// Heimdall's `pool`: how many async jobs run at once in one process.
@@ -92,6 +94,8 @@ struct ConfigFile {
     triggers: Vec<Trigger>,
     #[serde(default)]
     access: AccessPolicy,
+    #[serde(default)]
+    limits: Limits,
 }
 
 #[derive(Deserialize)]
@@ -110,6 +114,7 @@ struct CommandEntry {
     plugin: String,
     #[serde(default)]
     is_sync: bool,
+    max_sync_seconds: Option<u64>,
     allowed_modes: Option<Vec<ExecutionMode>>,
     #[serde(default)]
     cluster_tags: Vec<String>,
@@ -174,8 +179,9 @@ impl Config {
         }
         find_duplicates("triggers", file.triggers.iter().map(|t| t.name.as_str()), &mut problems);
         problems.extend(file.access.problems());
+        problems.extend(file.limits.problems());
         if problems.is_empty() {
-            Ok(Config { commands, clusters, pool: file.pool, triggers: file.triggers, access: file.access })
+            Ok(Config { commands, clusters, pool: file.pool, triggers: file.triggers, access: file.access, limits: file.limits })
         } else {
             Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems })
         }
@@ -221,6 +227,9 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
             entry.is_sync
         ));
     }
+    if entry.max_sync_seconds == Some(0) {
+        problems.push(format!("{label}: field `max_sync_seconds` must be at least 1 (seconds a sync job may run)"));
+    }
     if problems.len() > before {
         return None;
     }
@@ -234,6 +243,7 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
         status: entry.status,
         plugin: entry.plugin,
         is_sync: entry.is_sync,
+        max_sync_seconds: entry.max_sync_seconds,
         allowed_modes,
         cluster_tags: entry.cluster_tags.into_iter().collect(),
         allowed_callers: entry.allowed_callers,
@@ -353,6 +363,19 @@ clusters:
         assert!(ping.is_sync);
         assert_eq!(config.clusters[0].tags.len(), 5);
         assert_eq!(config.pool.size, 8);
+        assert_eq!(config.limits.active_jobs_per_user, 100);
+        assert_eq!(ping.max_sync_seconds, None);
+    }
+
+    #[test]
+    fn limits_and_a_commands_sync_limit_are_read_and_checked() {
+        let text = "limits: {active_jobs_per_user: 3}\ncommands:\n  - {name: a, version: '1', plugin: ping, max_sync_seconds: 20}\n";
+        let config = Config::parse(text, "t").unwrap();
+        assert_eq!(config.limits.active_jobs_per_user, 3);
+        assert_eq!(config.commands[0].max_sync_seconds, Some(20));
+        let problems = problems_of("limits: {active_jobs_per_user: 0}\ncommands:\n  - {name: a, version: '1', plugin: ping, max_sync_seconds: 0}\n");
+        assert!(problems.iter().any(|p| p.contains("`max_sync_seconds` must be at least 1")), "{problems:?}");
+        assert!(problems.iter().any(|p| p.contains("`active_jobs_per_user` must be at least 1")), "{problems:?}");
     }
 
     #[test]

@@ -18,6 +18,8 @@
 //! - [`event_pattern`]: EventBridge event patterns, matched as EventBridge does.
 //! - [`access`]: `Caller` and `AccessPolicy` (the config's `access`): who reads and cancels which jobs.
 //! - [`clock`]: epoch-second timestamps.
+//! - [`idempotency`]: `Idempotency-Key` claims, so a submit sent twice makes one job.
+//! - [`limits`]: the config's `limits` (active jobs per user).
 //! - [`names`]: the machine error codes shared by every layer.
 //! - [`redaction`]: contexts with their secrets hidden, as the catalog API shows them.
 
@@ -27,10 +29,12 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod event_pattern;
+pub mod idempotency;
 pub mod job;
 pub mod job_id;
 pub mod job_result;
 pub mod job_status;
+pub mod limits;
 pub mod names;
 pub mod redaction;
 pub mod resource_status;

@@ -108,6 +108,7 @@ mod tests {
             status,
             plugin: "ping".into(),
             is_sync: true,
+            max_sync_seconds: None,
             allowed_modes: vec![],
             cluster_tags: tags(cluster_tags),
             allowed_callers: vec![],

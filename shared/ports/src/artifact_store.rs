@@ -48,6 +48,9 @@ pub trait ArtifactStore: Send + Sync {
     /// Reads `range` of what has been written so far (`RangeNotSatisfiable` when it starts past
     /// the end); `None` when the artifact was never created.
     async fn open_range(&self, job: JobId, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError>;
+
+    /// Deletes every artifact of `job` (retention); a job with none is fine.
+    async fn delete_all(&self, job: JobId) -> Result<(), StoreError>;
 }
 
 /// Which bytes of an artifact to read (HTTP's single byte ranges).

@@ -1,4 +1,4 @@
-use heimdall_domain::JobStatus;
+use heimdall_domain::{JobId, JobStatus};
 
 /// An error's message followed by its causes (`outer: inner: root`): SDK and HTTP client
 /// errors keep the useful part (a refused connection, a service's message) in their sources.
@@ -23,6 +23,9 @@ pub enum StoreError {
     Conflict { current: JobStatus },
     #[error("already exists")]
     AlreadyExists,
+    /// The caller's idempotency key names job `job`, claimed with a request of `fingerprint`.
+    #[error("the idempotency key names job {job}")]
+    KeyTaken { job: JobId, fingerprint: String },
     /// The cursor a client sent cannot be read.
     #[error("invalid cursor: {0}")]
     InvalidCursor(String),

@@ -1,4 +1,5 @@
 use async_trait::async_trait;
+use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{IllegalTransition, Job, JobId, JobStatus};
 
 use crate::errors::StoreError;
@@ -9,6 +10,26 @@ use crate::errors::StoreError;
 pub trait JobStore: Send + Sync {
     /// Stores a new job; `AlreadyExists` if its id is taken.
     async fn insert(&self, job: &Job) -> Result<(), StoreError>;
+
+    /// Stores a new job and `claim` (its user's idempotency key) together, atomically.
+    /// `KeyTaken` with the job the key names, and the fingerprint it was claimed with, when
+    /// the key is still remembered (its claim has not expired): nothing is stored then.
+    async fn insert_keyed(&self, job: &Job, claim: &IdempotencyClaim) -> Result<(), StoreError>;
+
+    /// The job `claim`'s key names and the fingerprint it was claimed with, while the key is
+    /// remembered (its claim has not expired); `None` otherwise.
+    async fn find_key(&self, claim: &IdempotencyClaim) -> Result<Option<(JobId, String)>, StoreError>;
+
+    /// How many of `user`'s jobs have not ended (NEW, ACCEPTED, RUNNING, CANCELING), counted
+    /// up to `at_most`: a count past a limit costs no more than the limit.
+    async fn count_active(&self, user: &str, at_most: usize) -> Result<usize, StoreError>;
+
+    /// Ids of jobs that ended before `cutoff` (epoch seconds), longest ended first, at most
+    /// `limit`: what retention deletes.
+    async fn ended_before(&self, cutoff: i64, limit: usize) -> Result<Vec<JobId>, StoreError>;
+
+    /// Deletes a job and the idempotency key naming it; a job that is not there is fine.
+    async fn delete(&self, id: JobId) -> Result<(), StoreError>;
 
     /// The job, or `NotFound`.
     async fn get(&self, id: JobId) -> Result<Job, StoreError>;

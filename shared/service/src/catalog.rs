@@ -1,4 +1,5 @@
 use heimdall_domain::AccessPolicy;
+use heimdall_domain::limits::Limits;
 use heimdall_domain::config::{Config, ConfigError, PoolSettings};
 use heimdall_domain::tags::carries_all;
 use heimdall_domain::trigger::Trigger;
@@ -15,6 +16,7 @@ pub struct Catalog {
     pool: PoolSettings,
     triggers: Vec<Trigger>,
     access: AccessPolicy,
+    limits: Limits,
 }
 
 impl Catalog {
@@ -58,7 +60,7 @@ impl Catalog {
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems });
         }
-        Ok(Self { commands: config.commands, clusters: config.clusters, pool: config.pool, triggers: config.triggers, access: config.access })
+        Ok(Self { commands: config.commands, clusters: config.clusters, pool: config.pool, triggers: config.triggers, access: config.access, limits: config.limits })
     }
 
     pub fn commands(&self) -> &[Command] {
@@ -88,5 +90,10 @@ impl Catalog {
     /// Who reads and cancels which jobs (the config's `access`).
     pub fn access(&self) -> &AccessPolicy {
         &self.access
+    }
+
+    /// What one user may have going at once (the config's `limits`).
+    pub fn limits(&self) -> Limits {
+        self.limits
     }
 }

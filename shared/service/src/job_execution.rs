@@ -3,8 +3,9 @@
 //! record the outcome), used for sync jobs and for async jobs of `heimdall serve`.
 
 use std::sync::Arc;
+use std::time::Duration;
 
-use heimdall_domain::{Job, JobStatus};
+use heimdall_domain::{Command, Job, JobStatus};
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_ports::{PluginError, PluginRun, RunOutcome, StatusChange, StoreError};
 
@@ -13,6 +14,8 @@ use crate::job_service::JobService;
 enum Ended {
     Finished(Result<RunOutcome, PluginError>),
     CancelRequested,
+    /// A sync job ran past its sync limit (seconds).
+    PastSyncLimit(u64),
 }
 
 impl JobService {
@@ -40,9 +43,17 @@ impl JobService {
         };
 
         let mut handle = None;
+        let sync_limit = job.is_sync.then(|| self.sync_limit_seconds(&run.command));
+        let past_sync_limit = async {
+            match sync_limit {
+                Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
+                None => std::future::pending().await,
+            }
+        };
         let ended = tokio::select! {
             biased;
             () = registration.token.cancelled() => Ended::CancelRequested,
+            () = past_sync_limit => Ended::PastSyncLimit(sync_limit.unwrap_or_default()),
             finished = plugin.run(&run, &mut handle) => Ended::Finished(finished),
         };
         match ended {
@@ -50,6 +61,18 @@ impl JobService {
             Ended::Finished(Err(error)) => {
                 tracing::info!(job_id = %job.id, error_type = error.error_type(), error.message = %error, "job failed");
                 self.record_end(job, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await
+            }
+            Ended::PastSyncLimit(seconds) => {
+                // Stopped here, never left running: a sync job's work lives in this request.
+                if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
+                    tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
+                }
+                let message = format!(
+                    "the job ran past its sync limit of {seconds} s and was stopped; submit it with \"is_sync\": false to run it in the background (command `{}`'s max_sync_seconds or this runtime's limit)",
+                    run.command.id
+                );
+                tracing::info!(job_id = %job.id, seconds, "sync job stopped at its sync limit");
+                self.record_end(job, JobStatus::Failed, Some(message), None).await
             }
             Ended::CancelRequested => {
                 if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
@@ -93,6 +116,12 @@ impl JobService {
             return self.settle(ended, JobStatus::Canceled, None, None).await;
         }
         ended
+    }
+
+    /// How long a sync job of `command` may run: its `max_sync_seconds`, never past the runtime's.
+    pub(crate) fn sync_limit_seconds(&self, command: &Command) -> u64 {
+        let runtime = self.settings.max_sync_seconds;
+        command.max_sync_seconds.map_or(runtime, |own| own.min(runtime))
     }
 
     pub(crate) fn plugin_run(&self, job: &Job) -> Option<PluginRun> {

@@ -2,13 +2,11 @@ use std::path::PathBuf;
 use std::sync::Arc;
 
 use heimdall_domain::clock::now_epoch_seconds;
-use heimdall_domain::selection::{SelectionError, candidates};
-use heimdall_domain::{Caller, Job, JobId, JobRequest, JobResult, JobStatus, names};
+use heimdall_domain::{Caller, Job, JobId, JobResult, JobStatus};
 use heimdall_ports::{
     Artifact, ArtifactReader, ArtifactStore, ByteRange, JobPage, JobQuery, JobQueue, JobStore, SortDirection, StatusChange,
     StoreError, Workflows,
 };
-use rand::Rng;
 
 use crate::catalog::Catalog;
 use crate::plugin_registry::PluginRegistry;
@@ -28,6 +26,9 @@ pub struct ServiceSettings {
     /// Sync jobs running at once in this process; past it a sync submit is answered 429
     /// (nothing recorded) so a burst cannot exhaust the server.
     pub max_sync_jobs: usize,
+    /// The longest a sync job runs inside its request on this runtime (on AWS below API
+    /// Gateway's 29 s); a command's `max_sync_seconds` may only shorten it.
+    pub max_sync_seconds: u64,
 }
 
 impl ServiceSettings {
@@ -35,6 +36,8 @@ impl ServiceSettings {
     pub const DEFAULT_MAX_JOB_SECONDS: u64 = 24 * 3600;
     /// Sync jobs at once, unless a runtime says otherwise.
     pub const DEFAULT_MAX_SYNC_JOBS: usize = 32;
+    /// Ten minutes: longer than that, a job belongs in the queue, not in an open request.
+    pub const DEFAULT_MAX_SYNC_SECONDS: u64 = 600;
 }
 
 /// A submitted job as answered: a sync job comes back finished with its result.
@@ -42,6 +45,8 @@ impl ServiceSettings {
 pub struct SubmittedJob {
     pub job: Job,
     pub result: Option<JobResult>,
+    /// The job an earlier request with the same idempotency key created, answered again.
+    pub replayed: bool,
 }
 
 /// The use cases. Shared as `Arc<JobService>` by the API and the workers.
@@ -57,7 +62,7 @@ pub struct JobService {
     /// function (`{plugin}` replaced); `None` where this process runs them itself.
     pub(crate) workflows: Option<(Arc<dyn Workflows>, String)>,
     /// One permit per sync job running (`settings.max_sync_jobs`).
-    sync_slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
 }
 
 /// What start-up recovery did.
@@ -98,115 +103,6 @@ impl JobService {
     /// The plugins this service runs jobs with, by name.
     pub fn plugin_names(&self) -> Vec<&'static str> {
         self.plugins.names()
-    }
-
-    /// Submits a job for `caller`: matches it, records it, and either runs it now (sync, answered
-    /// finished) or queues it (async, answered ACCEPTED).
-    #[tracing::instrument(skip(self, caller, request), fields(job_name = %request.name, user = %caller.user))]
-    pub async fn submit(self: &Arc<Self>, caller: &Caller, request: JobRequest) -> Result<SubmittedJob, ServiceError> {
-        self.submit_with_id(caller, request, JobId::new()).await
-    }
-
-    /// `submit` with the job's id given: a second submission with the same id records nothing
-    /// and answers `AlreadySubmitted` (how a redelivered event is told apart).
-    pub(crate) async fn submit_with_id(
-        self: &Arc<Self>,
-        caller: &Caller,
-        request: JobRequest,
-        id: JobId,
-    ) -> Result<SubmittedJob, ServiceError> {
-        let user = caller.user.as_str();
-        let request = request.normalized();
-        request.validate().map_err(ServiceError::BadRequest)?;
-        let requested_is_sync = request.is_sync;
-        let now = now_epoch_seconds();
-        let mut job = Job::from_request(request, user, now);
-        job.id = id;
-
-        let pairs = match candidates(
-            self.catalog.commands(),
-            self.catalog.clusters(),
-            &job.command_criteria,
-            &job.cluster_criteria,
-        ) {
-            Ok(pairs) => pairs,
-            Err(error) => return Err(self.record_unmatched(job, error).await),
-        };
-        let (command, cluster) = pairs[rand::rng().random_range(0..pairs.len())];
-        if !command.admits_caller(caller) {
-            return Err(ServiceError::Forbidden(format!(
-                "user `{user}` may not run command `{}` (its allowed_callers do not match)",
-                command.id
-            )));
-        }
-        let plugin = self.plugins.get(&command.plugin).ok_or_else(|| {
-            ServiceError::Internal(format!("command `{}` names plugin `{}`, which is not loaded", command.id, command.plugin))
-        })?;
-        let mode = command.resolve_mode(requested_is_sync).map_err(ServiceError::ModeNotAllowed)?;
-        plugin
-            .validate_job(&job.context, command)
-            .map_err(ServiceError::InvalidJobContext)?;
-
-        job.is_sync = mode.is_sync();
-        job.command_id = Some(command.id.clone());
-        job.command_name = Some(command.name.clone());
-        job.cluster_id = Some(cluster.id.clone());
-        job.cluster_name = Some(cluster.name.clone());
-        job.status = if job.is_sync { JobStatus::New } else { JobStatus::Accepted };
-        job.check_size().map_err(ServiceError::BadRequest)?;
-        let sync_slot = if job.is_sync {
-            Some(Arc::clone(&self.sync_slots).try_acquire_owned().map_err(|_| {
-                ServiceError::Busy(format!(
-                    "{} sync jobs are running, the most this server runs at once; retry shortly, or submit with \"is_sync\": false to queue the job",
-                    self.settings.max_sync_jobs
-                ))
-            })?)
-        } else {
-            None
-        };
-        self.jobs.insert(&job).await.map_err(|e| ServiceError::from_store(e, Some(job.id)))?;
-        tracing::info!(job_id = %job.id, command = %command.id, cluster = %cluster.id, is_sync = job.is_sync, "job accepted");
-
-        if !job.is_sync {
-            if let Err(error) = self.queue.enqueue(job.id).await {
-                let change = StatusChange::new(JobStatus::Accepted, JobStatus::Failed, now_epoch_seconds())?
-                    .with_error(format!("the job could not be queued: {error}"));
-                let _ = self.jobs.transition(job.id, &change).await;
-                return Err(error.into());
-            }
-            return Ok(SubmittedJob { job, result: None });
-        }
-
-        // Run on its own task: a client that hangs up must not abandon a job half-way.
-        let service = Arc::clone(self);
-        let job = tokio::spawn(async move {
-            let _slot = sync_slot;
-            service.execute(job).await
-        })
-            .await
-            .map_err(|error| ServiceError::Internal(format!("a sync job's task failed: {error}")))?;
-        let result = self.inline_result(job.id).await;
-        Ok(SubmittedJob { job, result })
-    }
-
-    /// Records a job that matched nothing as FAILED, so the client can look it up, and
-    /// returns the error to answer.
-    async fn record_unmatched(&self, mut job: Job, error: SelectionError) -> ServiceError {
-        let code = match error {
-            SelectionError::NoCommand { .. } => names::NO_MATCHING_COMMAND,
-            SelectionError::NoCluster { .. } => names::NO_MATCHING_CLUSTER,
-        };
-        let message = error.to_string();
-        job.status = JobStatus::Failed;
-        job.error = Some(heimdall_domain::job::bounded_error(message.clone()));
-        job.finished_at = Some(job.created_at);
-        if let Err(problem) = job.check_size() {
-            return ServiceError::BadRequest(problem);
-        }
-        if let Err(store_error) = self.jobs.insert(&job).await {
-            return ServiceError::from_store(store_error, Some(job.id));
-        }
-        ServiceError::NoMatch { code, message, job_id: job.id }
     }
 
     /// The job, whoever owns it: for the platform's own steps and workers. What a caller
@@ -251,7 +147,7 @@ impl JobService {
         })
     }
 
-    async fn inline_result(&self, id: JobId) -> Option<JobResult> {
+    pub(crate) async fn inline_result(&self, id: JobId) -> Option<JobResult> {
         let reader = self.artifacts.open(id, Artifact::Result).await.ok()??;
         if reader.length.is_some_and(|length| length > self.settings.inline_result_limit) {
             return None;

@@ -4,11 +4,13 @@
 //! # Layout
 //! - [`catalog`]: `Catalog`, the commands and clusters of a config, checked against the plugins.
 //! - [`plugin_registry`]: `PluginRegistry`, the plugins a deployment offers, by name.
-//! - [`job_service`]: `JobService`: submit, get, list, read output, cancel, run, recover.
+//! - [`job_service`]: `JobService`: get, list, read output, cancel, run, recover.
+//! - [`job_submission`]: `submit`: matching, limits, idempotency keys, then run or queue.
 //! - [`job_access`]: what a caller may read (`get_as`, `list_as`): its own jobs unless `access` says more.
 //! - [`job_execution`]: how one job is driven through its plugin's steps to a final status.
 //! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
 //! - [`triggered_jobs`]: jobs submitted by triggers for events and schedules, once per event.
+//! - [`retention`]: jobs that ended long ago deleted with their artifacts.
 //! - [`running_jobs`]: the cancel handles of the jobs this process is running.
 //! - [`service_error`]: `ServiceError`, what went wrong in terms a client can act on.
 
@@ -17,7 +19,9 @@ pub mod job_access;
 pub mod job_execution;
 pub mod job_steps;
 pub mod job_service;
+pub mod job_submission;
 pub mod plugin_registry;
+pub mod retention;
 pub mod running_jobs;
 pub mod service_error;
 pub mod triggered_jobs;

@@ -26,6 +26,9 @@ pub enum ServiceError {
     /// The asked part of a log starts past its end.
     #[error("the range starts past the end of the {total} bytes written so far")]
     RangeNotSatisfiable { total: u64 },
+    /// The caller's idempotency key was used for another request.
+    #[error("{0}")]
+    IdempotencyKeyReused(String),
     /// A job with this id exists already (an event delivered again).
     #[error("job {0} was submitted already")]
     AlreadySubmitted(JobId),
@@ -52,6 +55,7 @@ impl ServiceError {
             ServiceError::NotFound(_) => names::NOT_FOUND,
             ServiceError::Conflict(_) => names::ILLEGAL_TRANSITION,
             ServiceError::AlreadySubmitted(_) => names::ALREADY_SUBMITTED,
+            ServiceError::IdempotencyKeyReused(_) => names::IDEMPOTENCY_KEY_REUSED,
             ServiceError::RangeNotSatisfiable { .. } => names::RANGE_NOT_SATISFIABLE,
             ServiceError::Busy(_) => names::TOO_MANY_REQUESTS,
             ServiceError::Unavailable(_) => names::UNAVAILABLE,
@@ -79,6 +83,7 @@ impl ServiceError {
                 Some(id) => ServiceError::AlreadySubmitted(id),
                 None => ServiceError::Internal("a job id was used twice".into()),
             },
+            StoreError::KeyTaken { job, .. } => ServiceError::IdempotencyKeyReused(format!("the idempotency key names job {job}")),
             StoreError::RangeNotSatisfiable { total } => ServiceError::RangeNotSatisfiable { total },
             StoreError::Unavailable(message) => ServiceError::Unavailable(message),
         }

@@ -31,10 +31,11 @@ impl JobService {
             let name = trigger.name.clone();
             let outcome = match rendered {
                 Err(message) => TriggerOutcome::Refused { trigger: name, message },
-                Ok(job) => match self.submit_with_id(&self.catalog.access().resolve(Caller::new(&trigger.user)), job.request, job.job_id).await {
+                Ok(job) => match self.submit_with_id(&self.catalog.access().resolve(Caller::new(&trigger.user)), job.request, job.job_id, None).await {
                     Ok(_) => TriggerOutcome::Submitted { trigger: name, job_id: job.job_id },
                     Err(ServiceError::AlreadySubmitted(job_id)) => TriggerOutcome::AlreadySubmitted { trigger: name, job_id },
-                    Err(error @ (ServiceError::Unavailable(_) | ServiceError::Internal(_))) => return Err(error),
+                    // Busy (a limit): the event is delivered again later, when the user has room.
+                    Err(error @ (ServiceError::Unavailable(_) | ServiceError::Internal(_) | ServiceError::Busy(_))) => return Err(error),
                     Err(error) => TriggerOutcome::Refused { trigger: name, message: error.to_string() },
                 },
             };

@@ -48,7 +48,7 @@ fn fixture_on(store: Arc<SqliteJobStore>, dir: tempfile::TempDir) -> Fixture {
         store.clone(),
         Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
         queue.clone(),
-        ServiceSettings { work_root: dir.path().join("work"), inline_result_limit: 1 << 20, max_job_seconds: 3600, max_sync_jobs: 2 },
+        ServiceSettings { work_root: dir.path().join("work"), inline_result_limit: 1 << 20, max_job_seconds: 3600, max_sync_jobs: 2, max_sync_seconds: 600 },
     ));
     Fixture { service, store, queue, _dir: dir }
 }

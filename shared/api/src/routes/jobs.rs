@@ -144,17 +144,27 @@ impl JobFilters {
     }
 }
 
+/// The header a client sets to submit safely again after losing an answer.
+pub const IDEMPOTENCY_KEY: &str = "idempotency-key";
+/// Set (`true`) on an answer that is the job an earlier request with the same key created.
+pub const IDEMPOTENT_REPLAYED: &str = "idempotent-replayed";
+
 /// Submits a job. A sync job runs inside this call and comes back finished with its result;
-/// an async job comes back `ACCEPTED` and runs in the background.
+/// an async job comes back `ACCEPTED` and runs in the background. With an `Idempotency-Key`,
+/// the same request sent again within 24 hours answers the first job instead of making another.
 #[utoipa::path(
     post, path = "/api/v1/job", tag = "jobs",
     request_body = JobRequest,
+    params(
+        ("Idempotency-Key" = Option<String>, Header, description = "1 to 255 visible ASCII characters (e.g. a UUID), the caller's own: the same key and request within 24 h answer the first job (with `Idempotent-Replayed: true`), never a second one"),
+    ),
     responses(
-        (status = 200, description = "The job: finished if sync, ACCEPTED if async", body = JobResponse),
-        (status = 400, description = "Malformed request, no matching command or cluster (the job is recorded FAILED and its id given), or a context the command refuses", body = ErrorBody),
+        (status = 200, description = "The job: finished if sync (FAILED saying so if it ran past its sync limit), ACCEPTED if async; with Idempotent-Replayed: true, the job an earlier request with the same key created", body = JobResponse),
+        (status = 400, description = "Malformed request or Idempotency-Key, no matching command or cluster (the job is recorded FAILED and its id given), or a context the command refuses", body = ErrorBody),
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 403, description = "The command's allowed_callers exclude the user", body = ErrorBody),
-        (status = 429, description = "As many sync jobs run as the server allows; retry after Retry-After seconds, or submit async", body = ErrorBody),
+        (status = 409, description = "IDEMPOTENCY_KEY_REUSED: the Idempotency-Key was used within 24 h for another request", body = ErrorBody),
+        (status = 429, description = "The user has as many jobs not yet ended as limits.active_jobs_per_user allows, or as many sync jobs run as the server allows; retry after Retry-After seconds", body = ErrorBody),
         (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
         (status = 415, description = "Body not sent as application/json", body = ErrorBody),
         (status = 503, description = "The queue or store is unavailable", body = ErrorBody),
@@ -164,11 +174,22 @@ impl JobFilters {
 pub async fn submit_job(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
+    headers: HeaderMap,
     AppJson(request): AppJson<JobRequest>,
-) -> Result<(Extension<AuditObject>, Json<JobResponse>), ApiError> {
-    let submitted = state.service.submit(&caller, request).await?;
+) -> Result<Response, ApiError> {
+    let submitted = match headers.get(IDEMPOTENCY_KEY) {
+        None => state.service.submit(&caller, request).await?,
+        Some(value) => {
+            let key = value.to_str().map_err(|_| ApiError::bad_request("Idempotency-Key must be visible ASCII characters, e.g. a UUID"))?;
+            state.service.submit_keyed(&caller, request, key).await?
+        }
+    };
     let object = AuditObject(submitted.job.id.to_string());
-    Ok((Extension(object), Json(JobResponse { job: submitted.job, result: submitted.result })))
+    let mut response = (Extension(object), Json(JobResponse { job: submitted.job, result: submitted.result })).into_response();
+    if submitted.replayed {
+        response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
+    }
+    Ok(response)
 }
 
 /// A job.

@@ -1,0 +1,53 @@
+//! The janitor of `heimdall serve`: a background task that, every interval, deletes jobs that
+//! ended more than the retention ago, with their logs and result (the local twin of the
+//! table's TTL and the bucket's lifecycle rule on AWS).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use heimdall_domain::clock::now_epoch_seconds;
+use heimdall_service::JobService;
+use tokio_util::sync::CancellationToken;
+
+/// What the janitor does and how often.
+#[derive(Debug, Clone, Copy)]
+pub struct JanitorSettings {
+    /// Jobs that ended longer ago than this are deleted; `None`: kept forever.
+    pub retention: Option<Duration>,
+    pub interval: Duration,
+}
+
+/// The running janitor; stop it with [`Janitor::shutdown`].
+pub struct Janitor {
+    stop: CancellationToken,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Janitor {
+    pub fn spawn(service: Arc<JobService>, settings: JanitorSettings) -> Self {
+        let stop = CancellationToken::new();
+        let task = tokio::spawn(sweep_until_stopped(service, settings, stop.clone()));
+        Self { stop, task }
+    }
+
+    pub async fn shutdown(self) {
+        self.stop.cancel();
+        let _ = self.task.await;
+    }
+}
+
+async fn sweep_until_stopped(service: Arc<JobService>, settings: JanitorSettings, stop: CancellationToken) {
+    let Some(retention) = settings.retention else { return };
+    let retention_seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+    loop {
+        match service.purge_ended_before(now_epoch_seconds().saturating_sub(retention_seconds)).await {
+            Ok(0) => {}
+            Ok(purged) => tracing::info!(purged, retention_seconds, "deleted jobs past their retention"),
+            Err(error) => tracing::warn!(error.message = %error, "could not delete jobs past their retention; trying again later"),
+        }
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(settings.interval) => {}
+        }
+    }
+}

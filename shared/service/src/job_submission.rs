@@ -1,0 +1,186 @@
+//! Submitting a job: match it to a command and cluster, hold it to the caller's limits and
+//! idempotency key, record it, then run it now (sync) or queue it (async).
+
+use std::sync::Arc;
+
+use heimdall_domain::clock::now_epoch_seconds;
+use heimdall_domain::idempotency::IdempotencyClaim;
+use heimdall_domain::selection::{SelectionError, candidates};
+use heimdall_domain::{Caller, Job, JobId, JobRequest, JobStatus, names};
+use heimdall_ports::{StatusChange, StoreError};
+use rand::Rng;
+
+use crate::job_service::{JobService, SubmittedJob};
+use crate::service_error::ServiceError;
+
+impl JobService {
+    /// Submits a job for `caller`: matches it, records it, and either runs it now (sync, answered
+    /// finished) or queues it (async, answered ACCEPTED).
+    pub async fn submit(self: &Arc<Self>, caller: &Caller, request: JobRequest) -> Result<SubmittedJob, ServiceError> {
+        self.submit_with_id(caller, request, JobId::new(), None).await
+    }
+
+    /// `submit` under the caller's `Idempotency-Key`: within a day, the same key with the same
+    /// request answers the job the first one created (`replayed`), never a second job; the
+    /// same key with another request is `IdempotencyKeyReused`.
+    pub async fn submit_keyed(self: &Arc<Self>, caller: &Caller, request: JobRequest, key: &str) -> Result<SubmittedJob, ServiceError> {
+        self.submit_with_id(caller, request, JobId::new(), Some(key)).await
+    }
+
+    /// `submit` with the job's id given: a second submission with the same id records nothing
+    /// and answers `AlreadySubmitted` (how a redelivered event is told apart).
+    #[tracing::instrument(skip(self, caller, request, key), fields(job_name = %request.name, user = %caller.user))]
+    pub(crate) async fn submit_with_id(
+        self: &Arc<Self>,
+        caller: &Caller,
+        request: JobRequest,
+        id: JobId,
+        key: Option<&str>,
+    ) -> Result<SubmittedJob, ServiceError> {
+        let user = caller.user.as_str();
+        let request = request.normalized();
+        request.validate().map_err(ServiceError::BadRequest)?;
+        let now = now_epoch_seconds();
+        let claim = key.map(|key| IdempotencyClaim::new(user, key, &request, now)).transpose().map_err(ServiceError::BadRequest)?;
+        // A request sent again is answered before anything else: limits hold new jobs only.
+        if let Some(claim) = &claim
+            && let Some((first, fingerprint)) = self.jobs.find_key(claim).await.map_err(|e| ServiceError::from_store(e, None))?
+        {
+            return self.replay(claim, first, &fingerprint).await;
+        }
+        let requested_is_sync = request.is_sync;
+        let mut job = Job::from_request(request, user, now);
+        job.id = id;
+
+        let pairs = match candidates(
+            self.catalog.commands(),
+            self.catalog.clusters(),
+            &job.command_criteria,
+            &job.cluster_criteria,
+        ) {
+            Ok(pairs) => pairs,
+            Err(error) => return Err(self.record_unmatched(job, error).await),
+        };
+        let (command, cluster) = pairs[rand::rng().random_range(0..pairs.len())];
+        if !command.admits_caller(caller) {
+            return Err(ServiceError::Forbidden(format!(
+                "user `{user}` may not run command `{}` (its allowed_callers do not match)",
+                command.id
+            )));
+        }
+        let plugin = self.plugins.get(&command.plugin).ok_or_else(|| {
+            ServiceError::Internal(format!("command `{}` names plugin `{}`, which is not loaded", command.id, command.plugin))
+        })?;
+        let mode = command.resolve_mode(requested_is_sync).map_err(ServiceError::ModeNotAllowed)?;
+        plugin
+            .validate_job(&job.context, command)
+            .map_err(ServiceError::InvalidJobContext)?;
+
+        job.is_sync = mode.is_sync();
+        job.command_id = Some(command.id.clone());
+        job.command_name = Some(command.name.clone());
+        job.cluster_id = Some(cluster.id.clone());
+        job.cluster_name = Some(cluster.name.clone());
+        job.status = if job.is_sync { JobStatus::New } else { JobStatus::Accepted };
+        job.check_size().map_err(ServiceError::BadRequest)?;
+        self.check_active_jobs(user).await?;
+        let sync_slot = if job.is_sync {
+            Some(Arc::clone(&self.sync_slots).try_acquire_owned().map_err(|_| {
+                ServiceError::Busy(format!(
+                    "{} sync jobs are running, the most this server runs at once; retry shortly, or submit with \"is_sync\": false to queue the job",
+                    self.settings.max_sync_jobs
+                ))
+            })?)
+        } else {
+            None
+        };
+        let inserted = match &claim {
+            Some(claim) => self.jobs.insert_keyed(&job, claim).await,
+            None => self.jobs.insert(&job).await,
+        };
+        match (inserted, &claim) {
+            (Ok(()), _) => {}
+            // Another request with the same key got there first.
+            (Err(StoreError::KeyTaken { job: first, fingerprint }), Some(claim)) => return self.replay(claim, first, &fingerprint).await,
+            (Err(error), _) => return Err(ServiceError::from_store(error, Some(job.id))),
+        }
+        tracing::info!(job_id = %job.id, command = %command.id, cluster = %cluster.id, is_sync = job.is_sync, "job accepted");
+
+        if !job.is_sync {
+            if let Err(error) = self.queue.enqueue(job.id).await {
+                let change = StatusChange::new(JobStatus::Accepted, JobStatus::Failed, now_epoch_seconds())?
+                    .with_error(format!("the job could not be queued: {error}"));
+                let _ = self.jobs.transition(job.id, &change).await;
+                return Err(error.into());
+            }
+            return Ok(SubmittedJob { job, result: None, replayed: false });
+        }
+
+        // Run on its own task: a client that hangs up must not abandon a job half-way.
+        let service = Arc::clone(self);
+        let job = tokio::spawn(async move {
+            let _slot = sync_slot;
+            service.execute(job).await
+        })
+            .await
+            .map_err(|error| ServiceError::Internal(format!("a sync job's task failed: {error}")))?;
+        let result = self.inline_result(job.id).await;
+        Ok(SubmittedJob { job, result, replayed: false })
+    }
+
+    /// The answer to a request whose key names job `first`, claimed with `fingerprint`: that
+    /// job again if the request is the same, a conflict otherwise.
+    async fn replay(&self, claim: &IdempotencyClaim, first: JobId, fingerprint: &str) -> Result<SubmittedJob, ServiceError> {
+        if fingerprint != claim.fingerprint {
+            return Err(ServiceError::IdempotencyKeyReused(format!(
+                "Idempotency-Key `{}` was used within the last 24 hours for another request (job {first}); send a new key for a new job, or the same request to get that job",
+                claim.key
+            )));
+        }
+        let job = match self.jobs.get(first).await {
+            Ok(job) => job,
+            Err(StoreError::NotFound) => {
+                return Err(ServiceError::IdempotencyKeyReused(format!(
+                    "Idempotency-Key `{}` named job {first}, which has since been deleted; send a new key",
+                    claim.key
+                )));
+            }
+            Err(error) => return Err(ServiceError::from_store(error, Some(first))),
+        };
+        tracing::info!(job_id = %job.id, "request sent again under its idempotency key; the first job answered");
+        let result = if job.status.is_terminal() { self.inline_result(job.id).await } else { None };
+        Ok(SubmittedJob { job, result, replayed: true })
+    }
+
+    /// Refuses a new job when `user` already has as many not ended as `limits` allow.
+    async fn check_active_jobs(&self, user: &str) -> Result<(), ServiceError> {
+        let limit = self.catalog.limits().active_jobs_per_user;
+        let active = self.jobs.count_active(user, limit).await.map_err(|e| ServiceError::from_store(e, None))?;
+        if active >= limit {
+            return Err(ServiceError::Busy(format!(
+                "user `{user}` has {active} jobs that have not ended, the most limits.active_jobs_per_user allows; wait for some to end or cancel some, then submit again"
+            )));
+        }
+        Ok(())
+    }
+
+    /// Records a job that matched nothing as FAILED, so the client can look it up, and
+    /// returns the error to answer.
+    async fn record_unmatched(&self, mut job: Job, error: SelectionError) -> ServiceError {
+        let code = match error {
+            SelectionError::NoCommand { .. } => names::NO_MATCHING_COMMAND,
+            SelectionError::NoCluster { .. } => names::NO_MATCHING_CLUSTER,
+        };
+        let message = error.to_string();
+        job.status = JobStatus::Failed;
+        job.error = Some(heimdall_domain::job::bounded_error(message.clone()));
+        job.finished_at = Some(job.created_at);
+        if let Err(problem) = job.check_size() {
+            return ServiceError::BadRequest(problem);
+        }
+        if let Err(store_error) = self.jobs.insert(&job).await {
+            return ServiceError::from_store(store_error, Some(job.id));
+        }
+        ServiceError::NoMatch { code, message, job_id: job.id }
+    }
+}

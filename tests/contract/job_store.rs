@@ -1,0 +1,157 @@
+//! The `JobStore` contract, on `SqliteJobStore` (local) and `DynamoJobStore` (aws).
+
+use std::sync::Arc;
+
+use heimdall_adapters_aws::DynamoJobStore;
+use heimdall_adapters_local::SqliteJobStore;
+use heimdall_domain::clock::now_epoch_seconds;
+use heimdall_domain::idempotency::IdempotencyClaim;
+use heimdall_domain::{Job, JobId, JobRequest, JobStatus};
+use heimdall_ports::{JobStore, StatusChange, StoreError};
+use heimdall_tests::emulator::emulator;
+use serde_json::json;
+
+use crate::contract;
+
+type Store = Arc<dyn JobStore>;
+
+async fn local() -> Store {
+    Arc::new(SqliteJobStore::in_memory().unwrap())
+}
+
+async fn aws() -> Store {
+    let config = emulator().sdk_config().await;
+    let client = aws_sdk_dynamodb::Client::new(&config);
+    let table = format!("jobs-{}", JobId::new());
+    DynamoJobStore::create_table(&client, &table).await.unwrap();
+    Arc::new(DynamoJobStore::new(client, table))
+}
+
+contract!(
+    a_keyed_insert_stores_the_job_and_its_key_names_it_until_it_expires,
+    an_expired_key_names_nothing_and_may_be_claimed_again,
+    of_racing_inserts_under_one_key_one_job_is_stored,
+    active_jobs_are_counted_per_user_up_to_the_limit_asked,
+    ended_jobs_are_found_longest_ended_first_and_deleted,
+);
+
+fn request(name: &str) -> JobRequest {
+    serde_json::from_value(json!({"name": name, "version": "1", "command_criteria": ["type:ping"]})).unwrap()
+}
+
+/// A job of `user` in `status`, created at `created_at`.
+fn job(user: &str, status: JobStatus, created_at: i64) -> Job {
+    let mut job = Job::from_request(request("contract"), user, created_at);
+    job.status = status;
+    job.command_id = Some("ping-0.0.1".into());
+    job
+}
+
+fn claim(user: &str, key: &str, name: &str) -> IdempotencyClaim {
+    IdempotencyClaim::new(user, key, &request(name), now_epoch_seconds()).unwrap()
+}
+
+async fn a_keyed_insert_stores_the_job_and_its_key_names_it_until_it_expires(store: Store) {
+    let first = job("alice", JobStatus::Accepted, 100);
+    let key = claim("alice", "k-1", "a");
+    assert_eq!(store.find_key(&key).await.unwrap(), None);
+    store.insert_keyed(&first, &key).await.unwrap();
+    assert_eq!(store.get(first.id).await.unwrap(), first);
+    assert_eq!(store.find_key(&key).await.unwrap(), Some((first.id, key.fingerprint.clone())));
+
+    // The same key again, whatever the job: refused, naming the first job and its fingerprint.
+    let second = job("alice", JobStatus::Accepted, 101);
+    let again = store.insert_keyed(&second, &claim("alice", "k-1", "b")).await.unwrap_err();
+    assert!(matches!(&again, StoreError::KeyTaken { job, fingerprint } if *job == first.id && *fingerprint == key.fingerprint), "{again:?}");
+    assert!(matches!(store.get(second.id).await, Err(StoreError::NotFound)), "nothing is stored under a taken key");
+
+    // Keys are per user.
+    let bobs = job("bob", JobStatus::Accepted, 102);
+    store.insert_keyed(&bobs, &claim("bob", "k-1", "a")).await.unwrap();
+    assert_eq!(store.find_key(&claim("bob", "k-1", "a")).await.unwrap().map(|(id, _)| id), Some(bobs.id));
+}
+
+async fn an_expired_key_names_nothing_and_may_be_claimed_again(store: Store) {
+    let mut expired = claim("alice", "k-old", "a");
+    expired.expires_at = now_epoch_seconds() - 1;
+    let first = job("alice", JobStatus::Accepted, 100);
+    store.insert_keyed(&first, &expired).await.unwrap();
+    assert_eq!(store.find_key(&expired).await.unwrap(), None);
+    let fresh = claim("alice", "k-old", "b");
+    let second = job("alice", JobStatus::Accepted, 101);
+    store.insert_keyed(&second, &fresh).await.unwrap();
+    assert_eq!(store.find_key(&fresh).await.unwrap(), Some((second.id, fresh.fingerprint.clone())));
+}
+
+async fn of_racing_inserts_under_one_key_one_job_is_stored(store: Store) {
+    let key = claim("alice", "k-race", "a");
+    let attempts = (0..8).map(|i| {
+        let (store, key) = (Arc::clone(&store), key.clone());
+        tokio::spawn(async move {
+            let job = job("alice", JobStatus::Accepted, 100 + i);
+            (job.id, store.insert_keyed(&job, &key).await)
+        })
+    });
+    let results: Vec<(JobId, Result<(), StoreError>)> = futures::future::join_all(attempts).await.into_iter().map(Result::unwrap).collect();
+    let winners: Vec<JobId> = results.iter().filter(|(_, r)| r.is_ok()).map(|(id, _)| *id).collect();
+    assert_eq!(winners.len(), 1, "{results:?}");
+    for (id, result) in &results {
+        match result {
+            Ok(()) => assert!(store.get(*id).await.is_ok()),
+            Err(StoreError::KeyTaken { job, .. }) => {
+                assert_eq!(*job, winners[0]);
+                assert!(matches!(store.get(*id).await, Err(StoreError::NotFound)));
+            }
+            Err(other) => panic!("a racing insert failed otherwise: {other}"),
+        }
+    }
+}
+
+async fn active_jobs_are_counted_per_user_up_to_the_limit_asked(store: Store) {
+    let mut alices = Vec::new();
+    for (i, status) in [JobStatus::New, JobStatus::Accepted, JobStatus::Accepted].into_iter().enumerate() {
+        let job = job("alice", status, 100 + i as i64);
+        store.insert(&job).await.unwrap();
+        alices.push(job);
+    }
+    store.insert(&job("alice", JobStatus::Failed, 90)).await.unwrap();
+    store.insert(&job("bob", JobStatus::Accepted, 100)).await.unwrap();
+    assert_eq!(store.count_active("alice", 10).await.unwrap(), 3);
+    assert_eq!(store.count_active("alice", 2).await.unwrap(), 2, "counted no further than asked");
+    assert_eq!(store.count_active("bob", 10).await.unwrap(), 1);
+    assert_eq!(store.count_active("carol", 10).await.unwrap(), 0);
+
+    // Running and canceling jobs count; an ended one no longer does.
+    let running = store.transition(alices[1].id, &StatusChange::new(JobStatus::Accepted, JobStatus::Running, 110).unwrap()).await.unwrap();
+    let canceling = store.transition(running.id, &StatusChange::new(JobStatus::Running, JobStatus::Canceling, 111).unwrap()).await.unwrap();
+    assert_eq!(store.count_active("alice", 10).await.unwrap(), 3);
+    store.transition(canceling.id, &StatusChange::new(JobStatus::Canceling, JobStatus::Canceled, 112).unwrap()).await.unwrap();
+    store.transition(alices[2].id, &StatusChange::new(JobStatus::Accepted, JobStatus::Failed, 112).unwrap()).await.unwrap();
+    assert_eq!(store.count_active("alice", 10).await.unwrap(), 1);
+}
+
+async fn ended_jobs_are_found_longest_ended_first_and_deleted(store: Store) {
+    let end = |job: &Job, at: i64| StatusChange::new(job.status, JobStatus::Succeeded, at).unwrap();
+    let mut ids = Vec::new();
+    for ended_at in [300, 100, 200] {
+        let mut running = job("alice", JobStatus::Running, 50);
+        running.started_at = Some(50);
+        store.insert(&running).await.unwrap();
+        store.transition(running.id, &end(&running, ended_at)).await.unwrap();
+        ids.push(running.id);
+    }
+    let (ended_300, ended_100, ended_200) = (ids[0], ids[1], ids[2]);
+    let still_running = job("alice", JobStatus::Running, 10);
+    store.insert(&still_running).await.unwrap();
+
+    assert_eq!(store.ended_before(250, 10).await.unwrap(), vec![ended_100, ended_200]);
+    assert_eq!(store.ended_before(1_000, 1).await.unwrap(), vec![ended_100], "at most the limit, longest ended first");
+    assert_eq!(store.ended_before(100, 10).await.unwrap(), Vec::<JobId>::new(), "before, not at");
+
+    store.delete(ended_100).await.unwrap();
+    assert!(matches!(store.get(ended_100).await, Err(StoreError::NotFound)));
+    store.delete(ended_100).await.unwrap();
+    store.delete(JobId::new()).await.unwrap();
+    assert_eq!(store.ended_before(1_000, 10).await.unwrap(), vec![ended_200, ended_300]);
+    assert!(store.get(still_running.id).await.is_ok());
+}
