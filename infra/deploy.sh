@@ -11,7 +11,7 @@ set -euo pipefail
 root="$(cd "$(dirname "$0")/.." && pwd)"
 cd "$root"
 export PATH="$("$root/scripts/python-env" "$root/scripts/requirements-lambda.txt")/bin:$PATH"
-functions=(api dispatcher events plugin-ping plugin-shell plugin-dynamodb plugin-glue plugin-spark plugin-snowflake)
+functions=(api dispatcher events janitor plugin-ping plugin-shell plugin-dynamodb plugin-glue plugin-spark plugin-snowflake)
 architecture=(--arm64)
 if ! rustc --print sysroot >/dev/null 2>&1 || [ ! -d "$(rustc --print sysroot)/lib/rustlib/aarch64-unknown-linux-gnu" ]; then
   echo "deploy: no aarch64-unknown-linux-gnu std here (rustup target add aarch64-unknown-linux-gnu); building x86_64 and deploying it as arm64 will not run: set HEIMDALL_ALLOW_X86=1 only for an emulator" >&2

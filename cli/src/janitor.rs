@@ -1,6 +1,7 @@
-//! The janitor of `heimdall serve`: a background task that, every interval, deletes jobs that
-//! ended more than the retention ago, with their logs and result (the local twin of the
-//! table's TTL and the bucket's lifecycle rule on AWS).
+//! The janitor of `heimdall serve`: a background task that, every interval, settles jobs whose
+//! heartbeat stopped (the local twin of the janitor function on AWS) and deletes jobs that
+//! ended more than the retention ago, with their logs and result (the twin of the table's TTL
+//! and the bucket's lifecycle rule).
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -37,13 +38,17 @@ impl Janitor {
 }
 
 async fn sweep_until_stopped(service: Arc<JobService>, settings: JanitorSettings, stop: CancellationToken) {
-    let Some(retention) = settings.retention else { return };
-    let retention_seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
     loop {
-        match service.purge_ended_before(now_epoch_seconds().saturating_sub(retention_seconds)).await {
-            Ok(0) => {}
-            Ok(purged) => tracing::info!(purged, retention_seconds, "deleted jobs past their retention"),
-            Err(error) => tracing::warn!(error.message = %error, "could not delete jobs past their retention; trying again later"),
+        if let Err(error) = service.sweep_stuck_jobs(now_epoch_seconds()).await {
+            tracing::warn!(error.message = %error, "could not look for stuck jobs; trying again later");
+        }
+        if let Some(retention) = settings.retention {
+            let retention_seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+            match service.purge_ended_before(now_epoch_seconds().saturating_sub(retention_seconds)).await {
+                Ok(0) => {}
+                Ok(purged) => tracing::info!(purged, retention_seconds, "deleted jobs past their retention"),
+                Err(error) => tracing::warn!(error.message = %error, "could not delete jobs past their retention; trying again later"),
+            }
         }
         tokio::select! {
             () = stop.cancelled() => return,

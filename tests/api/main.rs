@@ -5,6 +5,7 @@ mod cancel;
 mod concurrency;
 mod durability;
 mod errors;
+mod heartbeats;
 mod idempotency;
 mod limits;
 mod listing;

@@ -52,10 +52,18 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
         .unwrap();
     let transitions = history.events().iter().filter(|e| e.r#type().as_str().ends_with("StateEntered")).count();
 
+    // The janitor's sweep on a deployment with nothing running: one Query per status it watches.
+    let start = emulator.forwarded_calls().len();
+    let sweep = stack.service.sweep_stuck_jobs(heimdall_domain::clock::now_epoch_seconds()).await.unwrap();
+    assert!(sweep.settled.is_empty(), "{sweep:?}");
+    let sweep_calls = emulator.forwarded_calls()[start..].to_vec();
+
+    eprintln!("idle janitor sweep: {} AWS calls {:?}", sweep_calls.len(), tally(&sweep_calls));
     eprintln!("sync ping job: {} AWS calls {:?}", sync_calls.len(), tally(&sync_calls));
     eprintln!("async shell job: {} AWS calls {:?}", async_calls.len(), tally(&async_calls));
     eprintln!("async shell job: {transitions} state transitions");
     assert!(sync_calls.len() <= 8, "sync ping: {sync_calls:?}");
     assert!(async_calls.len() <= 24, "async shell: {async_calls:?}");
     assert_eq!(transitions, 5, "Claim, Claimed?, Submit, Done?, Finalize");
+    assert_eq!(tally(&sweep_calls), BTreeMap::from([("dynamodb:Query", 3)]), "idle sweep: {sweep_calls:?}");
 }

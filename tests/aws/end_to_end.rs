@@ -16,19 +16,6 @@ fn job(criteria: &str, context: serde_json::Value) -> serde_json::Value {
     json!({"name": "e2e", "version": "0.0.1", "context": context, "command_criteria": [criteria], "cluster_criteria": ["type:localhost"]})
 }
 
-/// Submits through the API function and dispatches the queued message; answers the job id.
-async fn submit_and_dispatch(stack: &ServerlessStack, request: serde_json::Value) -> JobId {
-    let (status, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(request)).await;
-    assert_eq!(status, 200, "{answer}");
-    assert_eq!(answer["status"], "ACCEPTED");
-    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
-    let event = stack.receive_as_sqs_event().await;
-    assert_eq!(event.records.len(), 1);
-    assert_eq!(event.records[0].body.as_deref(), Some(id.to_string().as_str()));
-    let response = heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
-    assert!(response.batch_item_failures.is_empty());
-    id
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_async_shell_job_runs_through_the_state_machine_and_its_stdout_is_served() {
@@ -66,7 +53,7 @@ async fn an_async_shell_job_runs_through_the_state_machine_and_its_stdout_is_ser
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_shell_job_exiting_3_ends_failed_with_the_code_and_its_stderr() {
     let stack = ServerlessStack::create().await;
-    let id = submit_and_dispatch(&stack, job("shell:exit-3", json!({}))).await;
+    let id = stack.submit_and_dispatch(job("shell:exit-3", json!({}))).await;
 
     let done = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
 
@@ -82,7 +69,7 @@ async fn a_shell_job_exiting_3_ends_failed_with_the_code_and_its_stderr() {
 async fn a_job_past_its_timeout_ends_failed_saying_so() {
     let stack = ServerlessStack::create().await;
     // The sleep command allows 2 s; this job sleeps 30.
-    let id = submit_and_dispatch(&stack, job("shell:sleep", json!({"arguments": ["30"]}))).await;
+    let id = stack.submit_and_dispatch(job("shell:sleep", json!({"arguments": ["30"]}))).await;
 
     let done = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
 
@@ -93,7 +80,7 @@ async fn a_job_past_its_timeout_ends_failed_saying_so() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn cancel_through_the_api_stops_the_execution_and_ends_canceled() {
     let stack = ServerlessStack::create().await;
-    let id = submit_and_dispatch(&stack, job("shell:sleep", json!({"arguments": ["1"], "timeout_seconds": 2}))).await;
+    let id = stack.submit_and_dispatch(job("shell:sleep", json!({"arguments": ["1"], "timeout_seconds": 2}))).await;
     stack.wait_for(id, Duration::from_secs(30), |s| s == JobStatus::Running).await;
 
     let (status, answer) = stack.api_json("alice", "POST", &format!("/api/v1/job/{id}/cancel"), None).await;
@@ -157,7 +144,7 @@ async fn a_sync_ping_job_runs_inside_the_api_function() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_running_jobs_stdout_is_readable_before_it_ends() {
     let stack = ServerlessStack::create().await;
-    let id = submit_and_dispatch(&stack, job("shell:count-slowly", json!({}))).await;
+    let id = stack.submit_and_dispatch(job("shell:count-slowly", json!({}))).await;
 
     // The job prints a line every half second for four seconds; its first lines can be read
     // (and followed from an offset) while it still runs.

@@ -264,7 +264,7 @@ clusters:
     let lambda = aws_sdk_lambda::Client::new(&admin);
     let mut credentials = HashMap::new();
     let mut environments = HashMap::new();
-    for function in ["api", "dispatcher", "events", "plugin-dynamodb", "plugin-glue", "plugin-spark", "plugin-snowflake"] {
+    for function in ["api", "dispatcher", "events", "janitor", "plugin-dynamodb", "plugin-glue", "plugin-spark", "plugin-snowflake"] {
         let configuration = lambda.get_function_configuration().function_name(format!("{stack}-{function}")).send().await.unwrap();
         let role = configuration.role().unwrap().to_owned();
         let provider = aws_config::sts::AssumeRoleProvider::builder(&role).session_name(function).configure(&admin).build().await;
@@ -570,6 +570,35 @@ async fn the_snowflake_plugin_reads_the_keys_its_parameter_names_and_no_others()
     let (plugin, run) = deployed.plugin_run("plugin-spark", "snowflake", "snowflake-ssm", json!({"query": "SELECT 1"})).await;
     let error = plugin.submit(&run).await.unwrap_err().to_string();
     assert!(error.contains("SSM refused to read it"), "{error}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_janitor_reads_quiet_jobs_by_status_asks_after_their_executions_and_settles_them_and_nothing_more() {
+    let deployed = deployed().await;
+    let api_store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&deployed.sdk("api").await), deployed.table());
+    // A sync job a killed api function left RUNNING, and an async one whose execution is gone.
+    let mut cut_off = job("cut-off", "alice", 1_700_000_000);
+    (cut_off.status, cut_off.is_sync, cut_off.started_at) = (JobStatus::Running, true, Some(1_700_000_000));
+    let mut orphan = job("orphan", "alice", 1_700_000_000);
+    (orphan.status, orphan.started_at) = (JobStatus::Running, Some(1_700_000_000));
+    assert_allowed!(api_store.insert(&cut_off).await);
+    assert_allowed!(api_store.insert(&orphan).await);
+
+    let sdk = deployed.sdk("janitor").await;
+    let config = deployed.function_config("janitor");
+    let service = assert_allowed!(heimdall_functions::build_service(&sdk, &config).await);
+    let sweep = assert_allowed!(service.sweep_stuck_jobs(heimdall_domain::clock::now_epoch_seconds()).await);
+    let settled: Vec<JobId> = sweep.settled.iter().map(|(id, _, _)| *id).collect();
+    assert!(settled.contains(&cut_off.id) && settled.contains(&orphan.id), "{sweep:?}");
+    assert_eq!(api_store.get(orphan.id).await.unwrap().status, JobStatus::Failed);
+
+    // Nothing more: no listing of every job, no job output, no starting executions, no queueing.
+    let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), deployed.table());
+    assert_denied!(store.list(&JobQuery { limit: 1, ..Default::default() }).await);
+    let artifacts = S3ArtifactStore::new(s3_client(&sdk), deployed.bucket());
+    assert_denied!(heimdall_ports::artifact_store::write_whole(&artifacts, orphan.id, Artifact::Result, Bytes::from_static(b"{}")).await);
+    assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn).start(JobId::new(), &json!({})).await);
+    assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(orphan.id).await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -133,6 +133,14 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     assert_eq!(mapping.event_source_arn(), Some(queue_arn.as_str()));
     assert_eq!(mapping.function_response_types().iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["ReportBatchItemFailures"]);
 
+    // The dead-letter queue feeds the janitor, which the scheduler also invokes every minute.
+    let dead_letter_arn = redrive.split('"').find(|part| part.starts_with("arn:")).unwrap();
+    let mappings = lambda.list_event_source_mappings().function_name(format!("{stack}-janitor")).send().await.unwrap();
+    let mapping = &mappings.event_source_mappings()[0];
+    assert_eq!(mapping.event_source_arn(), Some(dead_letter_arn));
+    assert_eq!(mapping.function_response_types().iter().map(|t| t.as_str()).collect::<Vec<_>>(), ["ReportBatchItemFailures"]);
+    assert_eq!(environments["janitor"]["HEIMDALL_STATE_MACHINE_ARN"], outputs["StateMachineArn"]);
+
     // A named stage serves under its name.
     assert!(outputs["ApiUrl"].starts_with("https://") && outputs["ApiUrl"].ends_with("/prod"), "{}", outputs["ApiUrl"]);
 
@@ -146,7 +154,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     // emulator lists the queue policy, which it does not model, without a logical id.)
     let resources = cloudformation.list_stack_resources().stack_name(&stack).send().await.unwrap();
     let logical_ids: Vec<&str> = resources.stack_resource_summaries().iter().filter_map(|r| r.logical_resource_id()).collect();
-    for present in ["DynamoDbReadPolicy", "EmrJobRunPolicy", "AssumeClusterRolesPolicy", "PluginSnowflakeFunction", "SchedulerRole"] {
+    for present in ["DynamoDbReadPolicy", "EmrJobRunPolicy", "AssumeClusterRolesPolicy", "PluginSnowflakeFunction", "SchedulerRole", "ExecutionEndRule", "JanitorSchedulerRole"] {
         assert!(logical_ids.contains(&present), "{present} missing from {logical_ids:?}");
     }
     for absent in ["GlueCatalogReadPolicy", "SnowflakeKeyReadPolicy"] {

@@ -1,8 +1,11 @@
 //! Reliability on the serverless path, through the api function over DynamoDB, S3 and SQS on
-//! the emulator: idempotent submit, the active-jobs limit, and a sync job's time limit.
+//! the emulator: idempotent submit, the active-jobs limit, a sync job's time limit, and jobs
+//! whose function, execution or queue message was lost settled by the janitor and by events.
 
 use std::time::{Duration, Instant};
 
+use heimdall_domain::{JobId, JobStatus};
+use heimdall_tests::emulator::emulator;
 use serde_json::{Value, json};
 
 use crate::serverless_stack::ServerlessStack;
@@ -76,4 +79,101 @@ async fn a_sync_job_past_its_sync_limit_in_the_api_function_is_stopped_and_faile
     assert_eq!(std::fs::read_to_string(&stack.runs_log).unwrap_or_default(), "", "the stopped process never wrote");
     let (_, stored) = stack.api_json("alice", "GET", &format!("/api/v1/job/{}", answer["id"].as_str().unwrap()), None).await;
     assert_eq!(stored["status"], "FAILED");
+}
+
+/// A RUNNING sync job as a killed api function leaves it: started `ago` seconds ago, no
+/// heartbeat since, never ended.
+async fn job_left_running(stack: &ServerlessStack, ago: i64) -> JobId {
+    let request: heimdall_domain::JobRequest = serde_json::from_value(request("cut-off", "shell:late-sync", true)).unwrap();
+    let started = heimdall_domain::clock::now_epoch_seconds() - ago;
+    let mut job = heimdall_domain::Job::from_request(request, "alice", started);
+    job.is_sync = true;
+    job.status = JobStatus::Running;
+    job.started_at = Some(started);
+    job.command_id = Some("late-sync".into());
+    job.cluster_id = Some("localhost-0.0.1".into());
+    let store = heimdall_adapters_aws::DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&emulator().sdk_config().await), &stack.settings.table);
+    heimdall_ports::JobStore::insert(&store, &job).await.unwrap();
+    job.id
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sync_job_cut_off_with_its_function_is_failed_by_the_janitor_and_a_live_one_is_not() {
+    let stack = ServerlessStack::create().await;
+    let cut_off = job_left_running(&stack, 120).await;
+    let recent = job_left_running(&stack, 5).await;
+
+    // WHEN EventBridge Scheduler invokes the janitor function
+    let answer = heimdall_function_janitor::handle(&stack.service, json!({"source": "heimdall.janitor"})).await.unwrap();
+
+    // THEN the silent job is FAILED saying why, and the one that may still be running is left
+    assert_eq!(answer["settled"], 1, "{answer}");
+    let job = stack.service.get(cut_off).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.as_deref().unwrap().starts_with("no heartbeat for 1"), "{:?}", job.error);
+    assert_eq!(stack.service.get(recent).await.unwrap().status, JobStatus::Running);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_execution_stopped_from_outside_settles_its_job_by_event_or_by_the_janitor() {
+    // GIVEN two long Spark jobs (the emulator's EMR runs never end), their executions polling
+    let emr = aws_sdk_emrcontainers::Client::new(&emulator().sdk_config().await);
+    let cluster = crate::support::unique("spark-eks");
+    crate::support::create_virtual_cluster(&emr, &cluster).await;
+    let stack = ServerlessStack::create_replacing(&[("{{SPARK_CLUSTER}}", &cluster)]).await;
+    let spark = json!({"name": "long", "version": "1", "command_criteria": ["type:spark"], "cluster_criteria": ["type:spark"], "context": {"query": "SELECT 1"}});
+    let by_event = stack.submit_and_dispatch(spark.clone()).await;
+    let by_sweep = stack.submit_and_dispatch(spark).await;
+    for id in [by_event, by_sweep] {
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while stack.service.get(id).await.unwrap().plugin_handle.is_none() {
+            assert!(std::time::Instant::now() < deadline, "job {id} never submitted its run");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        // Someone stops the execution in the console: the job's own steps never record its end.
+        stack.sfn.stop_execution().execution_arn(stack.execution_arn(id)).send().await.unwrap();
+        assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(30)).await, "ABORTED");
+        assert_eq!(stack.service.get(id).await.unwrap().status, JobStatus::Running, "left running by the stop");
+    }
+
+    // The status-change event EventBridge sends (the rule routes it to the events queue).
+    let event = json!({
+        "version": "0", "id": "e-1", "source": "aws.states", "detail-type": "Step Functions Execution Status Change",
+        "account": "123456789012", "time": "2026-12-07T10:00:00Z", "region": "us-east-1", "resources": [stack.execution_arn(by_event)],
+        "detail": {"executionArn": stack.execution_arn(by_event), "stateMachineArn": stack.settings.state_machine_arn,
+                   "name": by_event.to_string(), "status": "ABORTED", "startDate": 1, "stopDate": 2}
+    });
+    let response = heimdall_function_events::handle_batch(&stack.service, ServerlessStack::sqs_batch(&[event.to_string()])).await;
+    assert!(response.batch_item_failures.is_empty(), "{response:?}");
+    let settled = stack.service.get(by_event).await.unwrap();
+    assert_eq!(settled.status, JobStatus::Failed);
+    assert_eq!(settled.error.as_deref(), Some("its execution ended ABORTED before the job's end was recorded"));
+
+    // Without the event, the janitor's sweep finds it once it has been quiet a minute.
+    let sweep = stack.service.sweep_stuck_jobs(heimdall_domain::clock::now_epoch_seconds() + 120).await.unwrap();
+    assert_eq!(sweep.settled.iter().map(|(id, status, _)| (*id, *status)).collect::<Vec<_>>(), vec![(by_sweep, JobStatus::Failed)]);
+    // A redelivered event changes nothing.
+    heimdall_function_events::handle_batch(&stack.service, ServerlessStack::sqs_batch(&[event.to_string()])).await;
+    assert_eq!(stack.service.get(by_event).await.unwrap().status, JobStatus::Failed);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_dead_lettered_message_fails_its_job_saying_it_was_never_dispatched() {
+    let stack = ServerlessStack::create().await;
+    let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(request("never", "shell:echo", false))).await;
+    let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let queued = stack.receive_as_sqs_event().await;
+    let body = queued.records[0].body.clone().unwrap();
+
+    // WHEN the message reaches the dead-letter queue (every dispatch failed) and its event
+    // source hands it to the janitor
+    let batch = serde_json::to_value(ServerlessStack::sqs_batch(&[body.clone(), "not-a-job".into()])).unwrap();
+    let answer = heimdall_function_janitor::handle(&stack.service, batch).await.unwrap();
+
+    // THEN the job is FAILED saying so, and nothing is retried
+    assert_eq!(answer["batchItemFailures"], json!([]), "{answer}");
+    let job = stack.service.get(id).await.unwrap();
+    assert_eq!(job.status, JobStatus::Failed);
+    assert!(job.error.as_deref().unwrap().starts_with("never dispatched"), "{:?}", job.error);
+    assert_eq!(stack.execution_status_or_none(id).await, None, "no execution was ever started");
 }

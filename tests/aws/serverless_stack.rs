@@ -177,6 +177,30 @@ impl ServerlessStack {
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
+    /// Submits as alice through the api function and dispatches the queued message; answers
+    /// the job id.
+    pub async fn submit_and_dispatch(&self, request: Value) -> JobId {
+        let (status, answer) = self.api_json("alice", "POST", "/api/v1/job", Some(request)).await;
+        assert_eq!(status, 200, "{answer}");
+        assert_eq!(answer["status"], "ACCEPTED");
+        let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+        let event = self.receive_as_sqs_event().await;
+        assert_eq!(event.records.len(), 1);
+        assert_eq!(event.records[0].body.as_deref(), Some(id.to_string().as_str()));
+        let response = heimdall_function_dispatcher::handle_batch(&self.service, event).await;
+        assert!(response.batch_item_failures.is_empty());
+        id
+    }
+
+    /// `bodies` as the SQS batch a queue's Lambda gets.
+    pub fn sqs_batch(bodies: &[String]) -> aws_lambda_events::sqs::SqsEvent {
+        let records: Vec<Value> = bodies
+            .iter()
+            .map(|body| json!({"messageId": JobId::new().to_string(), "body": body, "eventSource": "aws:sqs", "attributes": {}, "messageAttributes": {}}))
+            .collect();
+        serde_json::from_value(json!({"Records": records})).unwrap()
+    }
+
     /// Receives the jobs queue's messages as the SQS event the dispatcher Lambda gets.
     pub async fn receive_as_sqs_event(&self) -> aws_lambda_events::sqs::SqsEvent {
         self.receive_from(&self.settings.queue_url).await
@@ -225,10 +249,22 @@ impl ServerlessStack {
         }
     }
 
+    pub fn execution_arn(&self, id: JobId) -> String {
+        format!("{}:{id}", self.settings.state_machine_arn.replacen(":stateMachine:", ":execution:", 1))
+    }
+
     pub async fn execution_status(&self, id: JobId) -> String {
-        let arn = format!("{}:{id}", self.settings.state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
-        let execution = self.sfn.describe_execution().execution_arn(arn).send().await.unwrap();
+        let execution = self.sfn.describe_execution().execution_arn(self.execution_arn(id)).send().await.unwrap();
         execution.status().as_str().to_owned()
+    }
+
+    /// The execution's status, `None` when the job never had one.
+    pub async fn execution_status_or_none(&self, id: JobId) -> Option<String> {
+        match self.sfn.describe_execution().execution_arn(self.execution_arn(id)).send().await {
+            Ok(execution) => Some(execution.status().as_str().to_owned()),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => None,
+            Err(error) => panic!("DescribeExecution: {error:?}"),
+        }
     }
 
     /// Waits for the job's execution to leave RUNNING; answers its status.

@@ -9,14 +9,20 @@
 //! - a schedule's firing, `{"trigger": "<name>", "time": "<RFC 3339>"}`, which EventBridge
 //!   Scheduler sends with `<aws.scheduler.scheduled-time>` filled in.
 //!
-//! Each event goes to `JobService::submit_for_event`: one job per answering trigger, and a
+//! - a Step Functions "Execution Status Change" event of the jobs' state machine (a rule sends
+//!   `FAILED`, `TIMED_OUT` and `ABORTED` ones): the job the execution ran is settled if the
+//!   execution ended before recording it (`JobService::settle_workflow_end`), no trigger fires.
+//!
+//! Each other event goes to `JobService::submit_for_event`: one job per answering trigger, and a
 //! redelivered event submits nothing new. A message no trigger can use is logged and dropped
 //! (retrying it would not help); a message that is not an event, or a backend failure, fails
 //! the record so SQS retries it and finally keeps it in the dead-letter queue.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 use chrono::{DateTime, Utc};
+use heimdall_domain::JobId;
 use heimdall_domain::trigger_event::{BusEvent, TriggerEvent};
+use heimdall_ports::WorkflowEnd;
 use heimdall_functions::sqs_batch::handle_records;
 use heimdall_service::JobService;
 use serde_json::Value;
@@ -29,6 +35,12 @@ pub async fn handle_batch(service: &Arc<JobService>, event: SqsEvent) -> SqsBatc
 
 async fn handle_record(service: &Arc<JobService>, record: SqsMessage) -> Result<(), String> {
     let body = record.body.as_deref().ok_or("the message has no body")?;
+    if let Some((job, end)) = execution_end(body) {
+        if let Some(settled) = service.settle_workflow_end(job, end).await.map_err(|error| error.to_string())? {
+            tracing::warn!(job_id = %job, execution = end.as_str(), status = %settled.status, "job settled after its execution ended");
+        }
+        return Ok(());
+    }
     for event in trigger_events(body)? {
         let outcomes = service.submit_for_event(&event).await.map_err(|error| error.to_string())?;
         if outcomes.is_empty() {
@@ -36,6 +48,17 @@ async fn handle_record(service: &Arc<JobService>, record: SqsMessage) -> Result<
         }
     }
     Ok(())
+}
+
+/// The job and end of a Step Functions "Execution Status Change" event that is an end (the
+/// execution is named after its job); `None` for anything else.
+pub fn execution_end(body: &str) -> Option<(JobId, WorkflowEnd)> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    if value["source"] != "aws.states" || value["detail-type"] != "Step Functions Execution Status Change" {
+        return None;
+    }
+    let job = value["detail"]["name"].as_str()?.parse().ok()?;
+    Some((job, WorkflowEnd::parse(value["detail"]["status"].as_str()?)?))
 }
 
 /// The events a message body carries; an error says why the body is none of the known shapes.
@@ -130,6 +153,20 @@ mod tests {
         let schedule = json!({"trigger": "nightly", "time": "2026-11-25T02:00:00Z"});
         assert!(matches!(&trigger_events(&schedule.to_string()).unwrap()[..], [TriggerEvent::Scheduled { trigger, .. }] if trigger == "nightly"));
         assert!(trigger_events(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn a_step_functions_status_change_names_the_job_and_how_its_execution_ended() {
+        let job = JobId::new();
+        let event = |status: &str| {
+            json!({"id": "e", "source": "aws.states", "detail-type": "Step Functions Execution Status Change", "time": "2026-12-07T10:00:00Z",
+                   "detail": {"name": job.to_string(), "status": status, "executionArn": "arn:aws:states:us-east-1:1:execution:m:x"}})
+            .to_string()
+        };
+        assert_eq!(execution_end(&event("TIMED_OUT")), Some((job, WorkflowEnd::TimedOut)));
+        assert_eq!(execution_end(&event("RUNNING")), None);
+        let glue = json!({"source": "aws.glue", "detail-type": "Glue Job State Change", "detail": {"name": job.to_string(), "status": "FAILED"}});
+        assert_eq!(execution_end(&glue.to_string()), None);
     }
 
     #[test]

@@ -19,10 +19,11 @@ use crate::triggers_stack::{TriggerTargets, triggers_template};
 pub const TEMPLATE: &str = include_str!("../../template.yaml");
 pub const STATE_MACHINE: &str = include_str!("../../../statemachines/async-job.asl.json");
 /// The functions the template deploys, by package name.
-pub const FUNCTIONS: [&str; 9] = [
+pub const FUNCTIONS: [&str; 10] = [
     "api",
     "dispatcher",
     "events",
+    "janitor",
     "plugin-ping",
     "plugin-shell",
     "plugin-dynamodb",

@@ -177,6 +177,9 @@ impl DynamoJobStore {
         if !job.status.is_terminal() {
             item.insert("active_user".to_owned(), AttributeValue::S(job.user.clone()));
         }
+        if let Some(heartbeat_at) = job.heartbeat_at {
+            item.insert("heartbeat_at".to_owned(), AttributeValue::N(heartbeat_at.to_string()));
+        }
         if let (Some(retention), Some(finished_at)) = (self.retention_seconds, job.finished_at) {
             item.insert("expires_at".to_owned(), AttributeValue::N((finished_at + retention).to_string()));
         }
@@ -188,7 +191,12 @@ impl DynamoJobStore {
             .get("body")
             .and_then(|value| value.as_s().ok())
             .ok_or_else(|| StoreError::Unavailable("a stored job has no body".into()))?;
-        serde_json::from_str(body).map_err(|error| StoreError::Unavailable(format!("a stored job cannot be read: {error}")))
+        let mut job: Job = serde_json::from_str(body).map_err(|error| StoreError::Unavailable(format!("a stored job cannot be read: {error}")))?;
+        // Heartbeats update this attribute alone (one UpdateItem), not the body.
+        if let Some(at) = item.get("heartbeat_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()) {
+            job.heartbeat_at = Some(at);
+        }
+        Ok(job)
     }
 
     /// Changes a job that is in `expected`: one consistent read, then a `PutItem` conditioned on
@@ -438,6 +446,34 @@ impl JobStore for DynamoJobStore {
     #[tracing::instrument(skip(self, change), fields(job_id = %id, from = %change.from(), to = %change.to()))]
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
         self.update_if(id, change.from(), |job| change.apply(job)).await
+    }
+
+    /// One `UpdateItem` of the `heartbeat_at` attribute, conditioned on the job running.
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    async fn heartbeat(&self, id: JobId, at: i64) -> Result<(), StoreError> {
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .update_expression("SET heartbeat_at = :at")
+            .condition_expression("#status = :running")
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
+            .expression_attribute_values(":running", AttributeValue::S(JobStatus::Running.as_str().to_owned()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        match result {
+            Ok(_) => Ok(()),
+            Err(error) => match error.as_service_error() {
+                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
+                    Some(item) => Err(StoreError::Conflict { current: Self::from_item(item)?.status }),
+                    None => Err(StoreError::NotFound),
+                },
+                _ => Err(unavailable("UpdateItem", &error)),
+            },
+        }
     }
 
     #[tracing::instrument(skip(self, handle), fields(job_id = %id))]

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use heimdall_domain::JobId;
-use heimdall_ports::{error_chain, WorkflowError, Workflows};
+use heimdall_ports::{error_chain, WorkflowEnd, WorkflowError, WorkflowState, Workflows};
 use serde_json::Value;
 
 
@@ -57,6 +57,19 @@ impl Workflows for SfnWorkflows {
             // Never started (canceled while queued) or already gone: nothing to stop.
             Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(()),
             Err(error) => Err(WorkflowError(format!("Step Functions StopExecution: {}", error_chain(&error)))),
+        }
+    }
+
+    #[tracing::instrument(skip(self), fields(job_id = %job))]
+    async fn state(&self, job: JobId) -> Result<WorkflowState, WorkflowError> {
+        let result = self.client.describe_execution().execution_arn(self.execution_arn(job)).send().await;
+        match result {
+            Ok(execution) => Ok(match WorkflowEnd::parse(execution.status().as_str()) {
+                Some(end) => WorkflowState::Ended(end),
+                None => WorkflowState::Running,
+            }),
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(WorkflowState::NotStarted),
+            Err(error) => Err(WorkflowError(format!("Step Functions DescribeExecution: {}", error_chain(&error)))),
         }
     }
 }

@@ -222,6 +222,10 @@ impl JobStore for SqliteJobStore {
         self.with_connection(move |connection| list_jobs(connection, &query)).await
     }
 
+    async fn heartbeat(&self, id: JobId, at: i64) -> Result<(), StoreError> {
+        self.update_if(id, JobStatus::Running, move |job| job.heartbeat_at = Some(at)).await.map(|_| ())
+    }
+
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError> {
         let handle = handle.clone();
         self.update_if(id, JobStatus::Running, move |job| job.plugin_handle = Some(handle)).await

@@ -185,6 +185,11 @@ pub struct Job {
     pub updated_at: i64,
     pub started_at: Option<i64>,
     pub finished_at: Option<i64>,
+    /// When the process running the job last said it is alive (every few seconds while it
+    /// runs in a process that can: `heimdall serve`, a sync job in a function). A janitor fails
+    /// a job whose heartbeat stopped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub heartbeat_at: Option<i64>,
     /// The plugin's reference to work running elsewhere (a Snowflake statement handle, an EMR
     /// job run), kept so a cancel can reach it. Never a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -193,6 +198,11 @@ pub struct Job {
 }
 
 impl Job {
+    /// The last time anything showed the job alive: its heartbeat, its start, its last change.
+    pub fn last_sign_of_life(&self) -> i64 {
+        [self.heartbeat_at, self.started_at, Some(self.updated_at)].into_iter().flatten().max().unwrap_or(self.created_at)
+    }
+
     /// Whether the whole record fits every store ([`MAX_JOB_BYTES`] of JSON).
     pub fn check_size(&self) -> Result<(), String> {
         let size = serde_json::to_vec(self).map(|bytes| bytes.len()).unwrap_or(usize::MAX);
@@ -230,6 +240,7 @@ impl Job {
             updated_at: now,
             started_at: None,
             finished_at: None,
+            heartbeat_at: None,
             plugin_handle: None,
         }
     }

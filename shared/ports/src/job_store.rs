@@ -41,6 +41,9 @@ pub trait JobStore: Send + Sync {
     /// Jobs matching `query`, in its order, one page at a time.
     async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError>;
 
+    /// Records that a RUNNING job is alive at `at` (`Conflict` if it is no longer running).
+    async fn heartbeat(&self, id: JobId, at: i64) -> Result<(), StoreError>;
+
     /// Records the plugin's handle of a RUNNING job (`Conflict` if it is no longer running).
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError>;
 }

@@ -23,4 +23,4 @@ pub use errors::{PluginError, QueueError, StoreError, error_chain};
 pub use job_queue::JobQueue;
 pub use job_store::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange};
 pub use plugin::{Plugin, PluginRun, PollBackoff, RunOutcome, Step};
-pub use workflows::{WorkflowError, Workflows};
+pub use workflows::{WorkflowEnd, WorkflowError, WorkflowState, Workflows};

@@ -17,4 +17,43 @@ pub trait Workflows: Send + Sync {
 
     /// Stops the job's workflow; a workflow that never started or already ended is fine.
     async fn stop(&self, job: JobId, reason: &str) -> Result<(), WorkflowError>;
+
+    /// Where the job's workflow is: what a janitor asks of a job that has been quiet.
+    async fn state(&self, job: JobId) -> Result<WorkflowState, WorkflowError>;
+}
+
+/// Where a job's workflow is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkflowState {
+    Running,
+    Ended(WorkflowEnd),
+    /// No workflow was ever started for the job (or the engine forgot it).
+    NotStarted,
+}
+
+/// How a workflow ended, in Step Functions' words.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum WorkflowEnd {
+    Succeeded,
+    Failed,
+    TimedOut,
+    Aborted,
+}
+
+impl WorkflowEnd {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkflowEnd::Succeeded => "SUCCEEDED",
+            WorkflowEnd::Failed => "FAILED",
+            WorkflowEnd::TimedOut => "TIMED_OUT",
+            WorkflowEnd::Aborted => "ABORTED",
+        }
+    }
+
+    /// An execution status that is an end (`RUNNING` and anything unknown are not).
+    pub fn parse(status: &str) -> Option<Self> {
+        [WorkflowEnd::Succeeded, WorkflowEnd::Failed, WorkflowEnd::TimedOut, WorkflowEnd::Aborted]
+            .into_iter()
+            .find(|end| end.as_str() == status)
+    }
 }

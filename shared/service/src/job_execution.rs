@@ -11,6 +11,9 @@ use heimdall_ports::{PluginError, PluginRun, RunOutcome, StatusChange, StoreErro
 
 use crate::job_service::JobService;
 
+/// How often a job running in this process says it is alive.
+pub const HEARTBEAT_INTERVAL: Duration = Duration::from_secs(10);
+
 enum Ended {
     Finished(Result<RunOutcome, PluginError>),
     CancelRequested,
@@ -50,11 +53,21 @@ impl JobService {
                 None => std::future::pending().await,
             }
         };
-        let ended = tokio::select! {
-            biased;
-            () = registration.token.cancelled() => Ended::CancelRequested,
-            () = past_sync_limit => Ended::PastSyncLimit(sync_limit.unwrap_or_default()),
-            finished = plugin.run(&run, &mut handle) => Ended::Finished(finished),
+        let ended = {
+            let finished = plugin.run(&run, &mut handle);
+            tokio::pin!(finished, past_sync_limit);
+            // The heartbeat beats in this loop, beside the plugin: a plugin that blocks the
+            // thread stops it too, and the janitor notices.
+            let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+            loop {
+                tokio::select! {
+                    biased;
+                    () = registration.token.cancelled() => break Ended::CancelRequested,
+                    () = &mut past_sync_limit => break Ended::PastSyncLimit(sync_limit.unwrap_or_default()),
+                    _ = heartbeat.tick() => self.beat(job.id).await,
+                    result = &mut finished => break Ended::Finished(result),
+                }
+            }
         };
         match ended {
             Ended::Finished(Ok(outcome)) => self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await,
@@ -81,6 +94,13 @@ impl JobService {
                 let job = self.jobs.get(job.id).await.unwrap_or(job);
                 self.settle(job, JobStatus::Canceled, None, None).await
             }
+        }
+    }
+
+    /// Records that `id` is alive; a failure is logged (the next beat may pass).
+    async fn beat(&self, id: heimdall_domain::JobId) {
+        if let Err(error) = self.jobs.heartbeat(id, now_epoch_seconds()).await {
+            tracing::warn!(job_id = %id, error.message = %error, "could not record a heartbeat");
         }
     }
 

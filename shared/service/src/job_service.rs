@@ -242,23 +242,22 @@ impl JobService {
         Ok(recovery)
     }
 
-    /// Every job in one of `statuses`, oldest first.
-    async fn all_in(&self, statuses: &[JobStatus]) -> Result<Vec<Job>, ServiceError> {
-        let mut query = JobQuery {
-            statuses: statuses.to_vec(),
-            direction: SortDirection::Asc,
-            limit: 100,
-            ..JobQuery::default()
-        };
+    /// Every job in one of `statuses`, oldest first within each status. One listing per
+    /// status: each is a read of that status's index on DynamoDB, never of every job.
+    pub(crate) async fn all_in(&self, statuses: &[JobStatus]) -> Result<Vec<Job>, ServiceError> {
         let mut all = Vec::new();
-        loop {
-            let page = self.list(&query).await?;
-            all.extend(page.jobs);
-            match page.next_cursor {
-                Some(cursor) => query.cursor = Some(cursor),
-                None => return Ok(all),
+        for status in statuses {
+            let mut query = JobQuery { statuses: vec![*status], direction: SortDirection::Asc, limit: 100, ..JobQuery::default() };
+            loop {
+                let page = self.list(&query).await?;
+                all.extend(page.jobs);
+                match page.next_cursor {
+                    Some(cursor) => query.cursor = Some(cursor),
+                    None => break,
+                }
             }
         }
+        Ok(all)
     }
 
     /// Moves `job` to `to`, recording error and exit code. A conflict means another actor moved

@@ -11,6 +11,7 @@
 //! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
 //! - [`triggered_jobs`]: jobs submitted by triggers for events and schedules, once per event.
 //! - [`retention`]: jobs that ended long ago deleted with their artifacts.
+//! - [`stuck_jobs`]: every job ends: jobs whose process or workflow stopped, found and settled.
 //! - [`running_jobs`]: the cancel handles of the jobs this process is running.
 //! - [`service_error`]: `ServiceError`, what went wrong in terms a client can act on.
 
@@ -24,6 +25,7 @@ pub mod plugin_registry;
 pub mod retention;
 pub mod running_jobs;
 pub mod service_error;
+pub mod stuck_jobs;
 pub mod triggered_jobs;
 
 pub use catalog::Catalog;
@@ -31,4 +33,5 @@ pub use job_service::{JobService, ServiceSettings, SubmittedJob};
 pub use job_steps::{Dispatched, StepAnswer, poll_waits};
 pub use plugin_registry::PluginRegistry;
 pub use service_error::ServiceError;
+pub use stuck_jobs::{STALE_AFTER_SECONDS, Sweep};
 pub use triggered_jobs::TriggerOutcome;

@@ -24,6 +24,11 @@ impl RunningJobs {
         Some(RunningJob { job, token, jobs: self.clone() })
     }
 
+    /// Whether this process is running `job` right now.
+    pub fn contains(&self, job: JobId) -> bool {
+        self.lock().contains_key(&job)
+    }
+
     /// Fires the cancel token of `job`; false when this process is not running it.
     pub fn cancel(&self, job: JobId) -> bool {
         match self.lock().get(&job) {

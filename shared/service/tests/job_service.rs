@@ -133,6 +133,33 @@ async fn recovery_fails_cut_off_jobs_finishes_cancels_and_requeues_waiting_ones_
     assert_eq!(*after.queue.0.lock().await, vec![waiting_1.id, waiting_2.id]);
 }
 
+#[tokio::test]
+async fn the_sweep_fails_a_job_no_process_runs_and_leaves_one_this_process_runs() {
+    let fixture = fixture();
+    // GIVEN a job RUNNING with nobody running it (its process died), and one really running here
+    let orphan = fixture.service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
+    let change = heimdall_ports::StatusChange::new(JobStatus::Accepted, JobStatus::Running, heimdall_domain::clock::now_epoch_seconds()).unwrap();
+    fixture.store.transition(orphan.id, &change).await.unwrap();
+    let live = fixture.service.submit(&Caller::new("alice"), request("type:nap")).await.unwrap().job;
+    let service = Arc::clone(&fixture.service);
+    tokio::spawn(async move { service.run_queued(live.id).await });
+    while fixture.store.get(live.id).await.unwrap().status != JobStatus::Running {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+
+    // WHEN the janitor sweeps as if both had been quiet for two minutes
+    let now = heimdall_domain::clock::now_epoch_seconds() + 120;
+    let sweep = fixture.service.sweep_stuck_jobs(now).await.unwrap();
+
+    // THEN only the orphan is FAILED, saying why
+    assert_eq!(sweep.settled.len(), 1, "{sweep:?}");
+    let failed = fixture.store.get(orphan.id).await.unwrap();
+    assert_eq!(failed.status, JobStatus::Failed);
+    assert!(failed.error.unwrap().starts_with("no heartbeat for 12"));
+    assert_eq!(fixture.store.get(live.id).await.unwrap().status, JobStatus::Running);
+    fixture.service.cancel(&Caller::new("alice"), live.id).await.unwrap();
+}
+
 #[test]
 fn a_command_naming_an_unknown_plugin_is_a_config_error_listing_the_known_ones() {
     let plugins = PluginRegistry::new(heimdall_plugins::builtin_plugins());
