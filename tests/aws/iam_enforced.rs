@@ -403,6 +403,11 @@ async fn the_api_role_stores_jobs_and_their_output_and_nothing_more() {
     assert_eq!(assert_allowed!(store.get(stored.id).await).id, stored.id);
     let change = StatusChange::new(JobStatus::Accepted, JobStatus::Running, 1_700_000_001).unwrap();
     assert_eq!(assert_allowed!(store.transition(stored.id, &change).await).status, JobStatus::Running);
+    // A sync job's heartbeat, and the claim of in-step work (the same policy serves the shell
+    // function), are UpdateItems of their own attribute.
+    assert_allowed!(store.heartbeat(stored.id, 1_700_000_002).await);
+    assert!(assert_allowed!(store.claim_work_start(stored.id, 1_700_000_002).await));
+    assert_eq!(assert_allowed!(store.count_active(&user, 10).await), 1);
     for (index, query) in [
         ("by_created", JobQuery { limit: 10, ..Default::default() }),
         ("by_user", JobQuery { user: Some(user.clone()), limit: 10, ..Default::default() }),

@@ -177,3 +177,66 @@ async fn a_dead_lettered_message_fails_its_job_saying_it_was_never_dispatched() 
     assert!(job.error.as_deref().unwrap().starts_with("never dispatched"), "{:?}", job.error);
     assert_eq!(stack.execution_status_or_none(id).await, None, "no execution was ever started");
 }
+
+/// Waits until the step running `id`'s shell work has claimed it.
+async fn wait_for_work_start(stack: &ServerlessStack, id: JobId) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while stack.service.get(id).await.unwrap().work_started_at.is_none() {
+        assert!(std::time::Instant::now() < deadline, "job {id}'s work never started");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cancel_during_a_running_shell_step_stops_its_process_before_the_job_is_canceled() {
+    let stack = ServerlessStack::create().await;
+    let id = stack.submit_and_dispatch(request("late", "shell:record-late", false)).await;
+    wait_for_work_start(&stack, id).await;
+
+    let (status, answer) = stack.api_json("alice", "POST", &format!("/api/v1/job/{id}/cancel"), None).await;
+
+    // The answer: CANCELING, the process still running in the plugin function's step.
+    assert_eq!((status, answer["status"].as_str()), (200, Some("CANCELING")), "{answer}");
+    // The step sees it within seconds, kills the process, and only then records CANCELED.
+    let job = stack.wait_for(id, Duration::from_secs(10), |s| s.is_terminal()).await;
+    assert_eq!((job.status, job.canceled_by.as_deref()), (JobStatus::Canceled, Some("alice")));
+    tokio::time::sleep(Duration::from_secs(4)).await;
+    assert_eq!(std::fs::read_to_string(&stack.runs_log).unwrap_or_default(), "", "the process outlived its cancel");
+    // (On AWS the execution is ABORTED at once; the emulator applies the stop only after the
+    // Task in flight, so it may end through the Catch instead.)
+    assert_ne!(stack.wait_for_execution_end(id, Duration::from_secs(20)).await, "RUNNING");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_submit_retried_after_its_function_died_never_starts_the_work_twice() {
+    let stack = ServerlessStack::create().await;
+    // The shell function dies on its first submit after starting the work: the work goes on
+    // (here, in the background), the state machine sees a Lambda service error and retries.
+    let service = stack.service.clone();
+    let crashed = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let runtime = tokio::runtime::Handle::current();
+    let handler: heimdall_tests::emulator::LambdaHandler = std::sync::Arc::new(move |payload: Value| {
+        let (service, crashed, runtime) = (service.clone(), crashed.clone(), runtime.clone());
+        Box::pin(async move {
+            let request: heimdall_functions::plugin_step::StepRequest = serde_json::from_value(payload).unwrap();
+            let is_submit = matches!(request, heimdall_functions::plugin_step::StepRequest::Submit { .. });
+            let step = runtime.spawn(async move { heimdall_functions::plugin_step::handle(&service, "shell", request).await });
+            if is_submit && !crashed.swap(true, std::sync::atomic::Ordering::SeqCst) {
+                tokio::time::sleep(Duration::from_millis(300)).await;
+                return Err(("Lambda.ServiceException".to_owned(), "the function's sandbox died".to_owned()));
+            }
+            step.await.unwrap().map_err(|failure| (failure.error_type, failure.error_message))
+        })
+    });
+    emulator().register_function(&stack.plugin_function_template.replace("{plugin}", "shell"), handler);
+
+    let id = stack.submit_and_dispatch(request("once", "shell:record-run", false)).await;
+
+    // THEN the retried submit refuses to start the work again: the job fails saying why, and
+    // the ledger the work appends to holds one run.
+    let job = stack.wait_for(id, Duration::from_secs(30), |s| s.is_terminal()).await;
+    assert_eq!(job.status, JobStatus::Failed, "{job:?}");
+    assert!(job.error.as_deref().unwrap().contains("not started again"), "{:?}", job.error);
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(std::fs::read_to_string(&stack.runs_log).unwrap(), format!("{id}\n"), "the work ran exactly once");
+}

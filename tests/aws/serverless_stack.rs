@@ -26,6 +26,8 @@ pub struct ServerlessStack {
     pub sfn: aws_sdk_sfn::Client,
     pub sqs: aws_sdk_sqs::Client,
     pub runs_log: PathBuf,
+    /// A plugin function's name, `{plugin}` for the plugin.
+    pub plugin_function_template: String,
     api: axum::Router,
     _dir: tempfile::TempDir,
 }
@@ -106,7 +108,7 @@ impl ServerlessStack {
             emulator.register_function(&config.plugin_function_template.replace("{plugin}", plugin), handler);
         }
         let api = heimdall_function_api::app(service.clone(), None);
-        Self { service, settings, sfn, sqs, runs_log, api, _dir: dir }
+        Self { service, settings, sfn, sqs, runs_log, plugin_function_template: config.plugin_function_template.clone(), api, _dir: dir }
     }
 
     /// Sends an API Gateway HTTP API event (JWT authorizer, `$default` stage) for `user`

@@ -33,6 +33,7 @@ contract!(
     of_racing_inserts_under_one_key_one_job_is_stored,
     active_jobs_are_counted_per_user_up_to_the_limit_asked,
     ended_jobs_are_found_longest_ended_first_and_deleted,
+    a_running_job_takes_heartbeats_and_one_claim_of_its_work,
 );
 
 fn request(name: &str) -> JobRequest {
@@ -154,4 +155,26 @@ async fn ended_jobs_are_found_longest_ended_first_and_deleted(store: Store) {
     store.delete(JobId::new()).await.unwrap();
     assert_eq!(store.ended_before(1_000, 10).await.unwrap(), vec![ended_200, ended_300]);
     assert!(store.get(still_running.id).await.is_ok());
+}
+
+async fn a_running_job_takes_heartbeats_and_one_claim_of_its_work(store: Store) {
+    let queued = job("alice", JobStatus::Accepted, 100);
+    store.insert(&queued).await.unwrap();
+    assert!(matches!(store.heartbeat(queued.id, 101).await, Err(StoreError::Conflict { current: JobStatus::Accepted })));
+    assert!(matches!(store.claim_work_start(queued.id, 101).await, Err(StoreError::Conflict { current: JobStatus::Accepted })));
+    assert!(matches!(store.heartbeat(JobId::new(), 101).await, Err(StoreError::NotFound)));
+
+    store.transition(queued.id, &StatusChange::new(JobStatus::Accepted, JobStatus::Running, 102).unwrap()).await.unwrap();
+    store.heartbeat(queued.id, 110).await.unwrap();
+    assert!(store.claim_work_start(queued.id, 111).await.unwrap(), "the first claim wins");
+    assert!(!store.claim_work_start(queued.id, 112).await.unwrap(), "a retried step finds it claimed");
+    store.heartbeat(queued.id, 120).await.unwrap();
+    let running = store.get(queued.id).await.unwrap();
+    assert_eq!((running.heartbeat_at, running.work_started_at), (Some(120), Some(111)));
+
+    // Both survive the next status change, and an ended job takes no more beats.
+    let ended = store.transition(queued.id, &StatusChange::new(JobStatus::Running, JobStatus::Succeeded, 130).unwrap()).await.unwrap();
+    assert_eq!((ended.heartbeat_at, ended.work_started_at), (Some(120), Some(111)));
+    assert_eq!(store.get(queued.id).await.unwrap(), ended);
+    assert!(matches!(store.heartbeat(queued.id, 131).await, Err(StoreError::Conflict { current: JobStatus::Succeeded })));
 }

@@ -177,8 +177,11 @@ impl DynamoJobStore {
         if !job.status.is_terminal() {
             item.insert("active_user".to_owned(), AttributeValue::S(job.user.clone()));
         }
-        if let Some(heartbeat_at) = job.heartbeat_at {
-            item.insert("heartbeat_at".to_owned(), AttributeValue::N(heartbeat_at.to_string()));
+        // Written alone by their own conditional UpdateItem, read back into the job.
+        for (attribute, value) in [("heartbeat_at", job.heartbeat_at), ("work_started_at", job.work_started_at)] {
+            if let Some(value) = value {
+                item.insert(attribute.to_owned(), AttributeValue::N(value.to_string()));
+            }
         }
         if let (Some(retention), Some(finished_at)) = (self.retention_seconds, job.finished_at) {
             item.insert("expires_at".to_owned(), AttributeValue::N((finished_at + retention).to_string()));
@@ -192,10 +195,10 @@ impl DynamoJobStore {
             .and_then(|value| value.as_s().ok())
             .ok_or_else(|| StoreError::Unavailable("a stored job has no body".into()))?;
         let mut job: Job = serde_json::from_str(body).map_err(|error| StoreError::Unavailable(format!("a stored job cannot be read: {error}")))?;
-        // Heartbeats update this attribute alone (one UpdateItem), not the body.
-        if let Some(at) = item.get("heartbeat_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok()) {
-            job.heartbeat_at = Some(at);
-        }
+        // Heartbeats and work claims update their attribute alone (one UpdateItem), not the body.
+        let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
+        job.heartbeat_at = number("heartbeat_at").or(job.heartbeat_at);
+        job.work_started_at = number("work_started_at").or(job.work_started_at);
         Ok(job)
     }
 
@@ -231,6 +234,35 @@ impl DynamoJobStore {
                 }
                 _ => Err(unavailable("PutItem", &error)),
             },
+        }
+    }
+
+    /// Sets the number `attribute` of a RUNNING job (only if it is unset, with `once`): `Ok(false)`
+    /// when `once` found it set, `Conflict` when the job is not running.
+    async fn set_while_running(&self, id: JobId, attribute: &str, value: i64, once: bool) -> Result<bool, StoreError> {
+        let condition = if once { "#status = :running AND attribute_not_exists(#attribute)" } else { "#status = :running" };
+        let result = self
+            .client
+            .update_item()
+            .table_name(&self.table)
+            .key("id", AttributeValue::S(id.to_string()))
+            .update_expression("SET #attribute = :value")
+            .condition_expression(condition)
+            .expression_attribute_names("#status", "status")
+            .expression_attribute_names("#attribute", attribute)
+            .expression_attribute_values(":value", AttributeValue::N(value.to_string()))
+            .expression_attribute_values(":running", AttributeValue::S(JobStatus::Running.as_str().to_owned()))
+            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
+            .send()
+            .await;
+        let Err(error) = result else { return Ok(true) };
+        let Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) = error.as_service_error() else {
+            return Err(unavailable("UpdateItem", &error));
+        };
+        let Some(item) = failed.item() else { return Err(StoreError::NotFound) };
+        match Self::from_item(item)?.status {
+            JobStatus::Running => Ok(false),
+            current => Err(StoreError::Conflict { current }),
         }
     }
 
@@ -451,29 +483,14 @@ impl JobStore for DynamoJobStore {
     /// One `UpdateItem` of the `heartbeat_at` attribute, conditioned on the job running.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     async fn heartbeat(&self, id: JobId, at: i64) -> Result<(), StoreError> {
-        let result = self
-            .client
-            .update_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(id.to_string()))
-            .update_expression("SET heartbeat_at = :at")
-            .condition_expression("#status = :running")
-            .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":at", AttributeValue::N(at.to_string()))
-            .expression_attribute_values(":running", AttributeValue::S(JobStatus::Running.as_str().to_owned()))
-            .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
-            .send()
-            .await;
-        match result {
-            Ok(_) => Ok(()),
-            Err(error) => match error.as_service_error() {
-                Some(aws_sdk_dynamodb::operation::update_item::UpdateItemError::ConditionalCheckFailedException(failed)) => match failed.item() {
-                    Some(item) => Err(StoreError::Conflict { current: Self::from_item(item)?.status }),
-                    None => Err(StoreError::NotFound),
-                },
-                _ => Err(unavailable("UpdateItem", &error)),
-            },
-        }
+        self.set_while_running(id, "heartbeat_at", at, false).await.map(|_| ())
+    }
+
+    /// One `UpdateItem` of `work_started_at`, conditioned on the job running and the attribute
+    /// not set yet.
+    #[tracing::instrument(skip(self), fields(job_id = %id))]
+    async fn claim_work_start(&self, id: JobId, at: i64) -> Result<bool, StoreError> {
+        self.set_while_running(id, "work_started_at", at, true).await
     }
 
     #[tracing::instrument(skip(self, handle), fields(job_id = %id))]

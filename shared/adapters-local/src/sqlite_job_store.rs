@@ -226,6 +226,19 @@ impl JobStore for SqliteJobStore {
         self.update_if(id, JobStatus::Running, move |job| job.heartbeat_at = Some(at)).await.map(|_| ())
     }
 
+    async fn claim_work_start(&self, id: JobId, at: i64) -> Result<bool, StoreError> {
+        let claimed = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&claimed);
+        self.update_if(id, JobStatus::Running, move |job| {
+            if job.work_started_at.is_none() {
+                job.work_started_at = Some(at);
+                flag.store(true, std::sync::atomic::Ordering::SeqCst);
+            }
+        })
+        .await?;
+        Ok(claimed.load(std::sync::atomic::Ordering::SeqCst))
+    }
+
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError> {
         let handle = handle.clone();
         self.update_if(id, JobStatus::Running, move |job| job.plugin_handle = Some(handle)).await

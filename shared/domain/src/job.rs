@@ -190,6 +190,10 @@ pub struct Job {
     /// a job whose heartbeat stopped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub heartbeat_at: Option<i64>,
+    /// When a step started the job's work in its own process (a shell job on AWS), claimed
+    /// once: a step retried after a crash finds it set and never starts the work again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub work_started_at: Option<i64>,
     /// The plugin's reference to work running elsewhere (a Snowflake statement handle, an EMR
     /// job run), kept so a cancel can reach it. Never a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -241,6 +245,7 @@ impl Job {
             started_at: None,
             finished_at: None,
             heartbeat_at: None,
+            work_started_at: None,
             plugin_handle: None,
         }
     }

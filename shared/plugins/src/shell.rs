@@ -250,6 +250,11 @@ impl Plugin for ShellPlugin {
         "shell"
     }
 
+    /// The job's process is a child of the `submit` call.
+    fn work_runs_in_step(&self) -> bool {
+        true
+    }
+
     fn validate_command(&self, command: &Command) -> Result<(), String> {
         self.confinement.as_ref().map_err(Clone::clone)?;
         ShellCommandSettings::parse(command).map(|_| ())

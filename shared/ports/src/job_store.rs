@@ -44,6 +44,10 @@ pub trait JobStore: Send + Sync {
     /// Records that a RUNNING job is alive at `at` (`Conflict` if it is no longer running).
     async fn heartbeat(&self, id: JobId, at: i64) -> Result<(), StoreError>;
 
+    /// Claims the start of a RUNNING job's in-step work at `at`: `Ok(true)` the first time,
+    /// `Ok(false)` when it was claimed before (a retried step), `Conflict` if it is not running.
+    async fn claim_work_start(&self, id: JobId, at: i64) -> Result<bool, StoreError>;
+
     /// Records the plugin's handle of a RUNNING job (`Conflict` if it is no longer running).
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError>;
 }

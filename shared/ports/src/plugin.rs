@@ -80,6 +80,16 @@ pub trait Plugin: Send + Sync {
         true
     }
 
+    /// Whether a job's work runs inside the `submit` call's own process (shell: the call waits
+    /// for the job's process) rather than elsewhere, reached through the handle (a warehouse, a
+    /// cluster). Such work stops when that call is dropped, so on AWS the step itself watches
+    /// for a cancel; and it cannot be asked about after a crash, so a retried `submit` must
+    /// never start it again. Remote work is submitted under the job's id as idempotency key
+    /// (Snowflake's `requestId`, EMR's client token), so a retried `submit` finds it.
+    fn work_runs_in_step(&self) -> bool {
+        false
+    }
+
     /// Runs the whole job in this process: `submit`, then `poll` with a growing wait until
     /// complete, then `finalize`. Sync jobs run this inside the submit call, and `heimdall
     /// serve` runs async jobs with it on its workers; on AWS the state machine drives the same

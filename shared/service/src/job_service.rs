@@ -191,6 +191,12 @@ impl JobService {
                     if let Some((workflows, _)) = &self.workflows {
                         // Its workflow may be running elsewhere: stop it, then record the end.
                         workflows.stop(id, &format!("canceled by {user}")).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+                        if was_running && self.work_runs_in_step(&job) {
+                            // A step's process runs the work: the step sees the cancel within
+                            // seconds, stops it, and records CANCELED (the janitor does, if no
+                            // step runs any more).
+                            return Ok(job);
+                        }
                         self.cancel_plugin_work(&job).await;
                         return Ok(self.settle(job, JobStatus::Canceled, None, None).await);
                     }

@@ -13,6 +13,9 @@ use serde_json::{Value, json};
 use crate::job_service::JobService;
 use crate::service_error::ServiceError;
 
+/// How often a step whose work runs in it (shell) looks at its job for a cancel.
+pub const STEP_WATCH_INTERVAL: Duration = Duration::from_secs(2);
+
 /// Where a step left the job: done (go finalize) or not (wait `wait_seconds`, then poll).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepAnswer {
@@ -134,14 +137,78 @@ impl JobService {
         }
     }
 
-    /// Step `submit`: hands the job to its plugin.
+    /// Step `submit`: hands the job to its plugin. Work that runs inside this step (shell) is
+    /// claimed first, so a submit retried after a crash never starts it twice, and is watched
+    /// while it runs: a cancel stops it within seconds.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn step_submit(&self, id: JobId, plugin: &str) -> Result<StepAnswer, PluginError> {
         let (job, run) = self.running_job(id, plugin).await?;
         let plugin = self.plugin_of(&run)?;
-        let step = plugin.submit(&run).await?;
+        let step = if plugin.work_runs_in_step() {
+            if !self.jobs.claim_work_start(id, now_epoch_seconds()).await.map_err(|e| store_failure(id, e))? {
+                return Err(PluginError::JobFailed {
+                    message: "the step running this job stopped after it had started the job's work (its function crashed or timed out); the work is not started again, so it never runs twice".into(),
+                    exit_code: None,
+                });
+            }
+            self.watched(&run, &*plugin, plugin.submit(&run)).await?
+        } else {
+            plugin.submit(&run).await?
+        };
         self.keep_handle(&job, &step).await;
         Ok(StepAnswer::from_step(step, PollBackoff::FIRST))
+    }
+
+    /// Runs in-step `work` while watching the job: every [`STEP_WATCH_INTERVAL`] it reads the
+    /// job's status (a cancel stops the work and records CANCELED), and beats every
+    /// [`HEARTBEAT_INTERVAL`](crate::job_execution::HEARTBEAT_INTERVAL) so the janitor knows the step lives.
+    async fn watched<T>(
+        &self,
+        run: &PluginRun,
+        plugin: &dyn heimdall_ports::Plugin,
+        work: impl std::future::Future<Output = Result<T, PluginError>>,
+    ) -> Result<T, PluginError> {
+        let id = run.job.id;
+        let canceled = {
+            tokio::pin!(work);
+            let mut watch = tokio::time::interval_at(tokio::time::Instant::now() + STEP_WATCH_INTERVAL, STEP_WATCH_INTERVAL);
+            let mut last_beat = tokio::time::Instant::now();
+            loop {
+                tokio::select! {
+                    biased;
+                    result = &mut work => {
+                        // A cancel that came while the work finished wins, as in one process.
+                        match self.jobs.get(id).await {
+                            Ok(job) if job.status == JobStatus::Canceling => break job,
+                            _ => return result,
+                        }
+                    }
+                    _ = watch.tick() => {
+                        match self.jobs.get(id).await {
+                            Ok(job) if job.status != JobStatus::Running => break job,
+                            Ok(_) => {}
+                            Err(error) => tracing::warn!(job_id = %id, error.message = %error, "could not look for a cancel"),
+                        }
+                        if last_beat.elapsed() >= crate::job_execution::HEARTBEAT_INTERVAL {
+                            last_beat = tokio::time::Instant::now();
+                            if let Err(error) = self.jobs.heartbeat(id, now_epoch_seconds()).await {
+                                tracing::warn!(job_id = %id, error.message = %error, "could not record a heartbeat");
+                            }
+                        }
+                    }
+                }
+            }
+            // The work's future is dropped here: its process tree, if still running, is killed.
+        };
+        if let Err(error) = plugin.cancel(run, None).await {
+            tracing::warn!(job_id = %id, error.message = %error, "plugin cancel failed");
+        }
+        let status = canceled.status;
+        if status == JobStatus::Canceling {
+            tracing::info!(job_id = %id, "canceled while its step ran: work stopped");
+            self.settle(canceled, JobStatus::Canceled, None, None).await;
+        }
+        Err(PluginError::InvalidContext(format!("job {id} is {status}: its work was stopped")))
     }
 
     /// Step `poll`: asks the plugin again; fails the job once it has run past its deadline.
@@ -192,6 +259,11 @@ impl JobService {
         {
             tracing::warn!(job_id = %job.id, error.message = %error, "could not keep the plugin's handle");
         }
+    }
+
+    /// Whether `job`'s plugin runs its work inside a step's process (shell).
+    pub(crate) fn work_runs_in_step(&self, job: &Job) -> bool {
+        self.plugin_run(job).and_then(|run| self.plugin_of(&run).ok()).is_some_and(|plugin| plugin.work_runs_in_step())
     }
 
     /// Best-effort stop of a job's plugin work after its workflow was stopped, with the handle

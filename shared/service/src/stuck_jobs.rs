@@ -3,6 +3,7 @@
 //! says why. `heimdall serve`'s janitor task and the AWS janitor function both call
 //! [`JobService::sweep_stuck_jobs`]; engine events and dead letters settle jobs sooner.
 
+use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::{Job, JobId, JobStatus};
 use heimdall_ports::{WorkflowEnd, WorkflowState};
 
@@ -72,6 +73,11 @@ impl JobService {
             Ok(_) | Err(ServiceError::NotFound(_)) => return Ok(None),
             Err(error) => return Err(error),
         };
+        if job.status == JobStatus::Canceling && now_epoch_seconds() - job.last_sign_of_life() <= STALE_AFTER_SECONDS {
+            // A canceled execution whose step may still be stopping the job's work: the step
+            // records CANCELED once it has; the sweep does if it never does.
+            return Ok(None);
+        }
         Ok(Some(self.settle_ended_workflow(job, end).await))
     }
 
