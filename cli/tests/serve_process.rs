@@ -138,3 +138,62 @@ async fn every_state_changing_request_writes_one_audit_line_with_who_what_object
     assert_eq!(lines[1]["code"], "NO_MATCHING_COMMAND");
     assert!(lines[2]["path"].as_str().unwrap().contains(&id), "the refused cancel names its path");
 }
+
+const RETRY_CONFIG: &str = r#"
+commands:
+  - name: second-time-lucky
+    version: "1"
+    plugin: shell
+    is_sync: false
+    tags: [type:retried]
+    retry: {max_attempts: 2, delay_seconds: 4, on: [exit_code:1]}
+    context:
+      # Logs each attempt with its time, then fails the first.
+      command: [/bin/sh, -c, 'echo "$HEIMDALL_JOB_ATTEMPT $(date +%s)" >> {{DIR}}/runs/attempts.log; test "$HEIMDALL_JOB_ATTEMPT" -ge 2']
+      sandbox: {write_paths: ['{{DIR}}/runs']}
+clusters:
+  - name: local
+    version: "1"
+"#;
+
+async fn get_job(server: &ServerProcess, id: &str) -> Value {
+    let (status, job) = call(server, Some("tester"), reqwest::Method::GET, &format!("/api/v1/job/{id}"), None).await;
+    assert_eq!(status, 200, "{job}");
+    job
+}
+
+#[tokio::test]
+async fn a_server_killed_while_a_job_waits_for_its_retry_runs_the_retry_after_restart_at_its_time() {
+    // GIVEN a job whose first attempt failed and whose retry waits 4 s
+    let server = start(RETRY_CONFIG);
+    let id = submit(&server, "type:retried").await["id"].as_str().unwrap().to_owned();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let scheduled = loop {
+        let job = get_job(&server, &id).await;
+        if job["attempt"] == 2 && job["attempt_started_at"].is_i64() {
+            break job["attempt_started_at"].as_i64().unwrap();
+        }
+        assert!(std::time::Instant::now() < deadline, "the first attempt never failed: {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    };
+
+    // WHEN the server is killed outright during the wait and started again
+    let server = server.kill_and_restart();
+
+    // THEN the retry runs once, not before its time, and the job succeeds
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(20);
+    let job = loop {
+        let job = get_job(&server, &id).await;
+        if job["status"] != "RUNNING" {
+            break job;
+        }
+        assert!(std::time::Instant::now() < deadline, "the retry never ran: {job}");
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    };
+    assert_eq!(job["status"], "SUCCEEDED", "{job}");
+    let log = std::fs::read_to_string(server.dir.path().join("runs/attempts.log")).unwrap();
+    let attempts: Vec<(u32, i64)> = log.lines().map(|l| { let (a, t) = l.split_once(' ').unwrap(); (a.parse().unwrap(), t.parse().unwrap()) }).collect();
+    assert_eq!(attempts.iter().map(|(a, _)| *a).collect::<Vec<_>>(), vec![1, 2], "{log}");
+    assert!(attempts[1].1 >= scheduled, "the retry ran at {} before its time {scheduled}", attempts[1].1);
+    assert_eq!(job["attempts"].as_array().unwrap().len(), 2, "{job}");
+}

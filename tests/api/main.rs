@@ -12,6 +12,7 @@ mod listing;
 mod log_ranges;
 mod openapi;
 mod retention;
+mod retries;
 mod sandbox;
 mod triggers;
 mod ui_assets;

@@ -52,6 +52,18 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
         .unwrap();
     let transitions = history.events().iter().filter(|e| e.r#type().as_str().ends_with("StateEntered")).count();
 
+    // A job whose first attempt fails and whose retry succeeds (its command retries exit code 1).
+    let start = emulator.forwarded_calls().len();
+    let flaky = json!({"name": "flaky", "version": "1", "command_criteria": ["shell:flaky"], "cluster_criteria": ["type:pool"]});
+    let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(flaky)).await;
+    let retried: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let event = stack.receive_as_sqs_event().await;
+    heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
+    assert_eq!(stack.wait_for_execution_end(retried, Duration::from_secs(60)).await, "SUCCEEDED");
+    let retried_calls = emulator.forwarded_calls()[start..].to_vec();
+    let history = stack.sfn.get_execution_history().execution_arn(stack.execution_arn(retried)).send().await.unwrap();
+    let retried_transitions = history.events().iter().filter(|e| e.r#type().as_str().ends_with("StateEntered")).count();
+
     // The janitor's sweep on a deployment with nothing running: one Query per status it watches.
     let start = emulator.forwarded_calls().len();
     let sweep = stack.service.sweep_stuck_jobs(heimdall_domain::clock::now_epoch_seconds()).await.unwrap();
@@ -62,8 +74,11 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     eprintln!("sync ping job: {} AWS calls {:?}", sync_calls.len(), tally(&sync_calls));
     eprintln!("async shell job: {} AWS calls {:?}", async_calls.len(), tally(&async_calls));
     eprintln!("async shell job: {transitions} state transitions");
+    eprintln!("retried shell job (fails once, then succeeds): {} AWS calls {:?}; {retried_transitions} state transitions", retried_calls.len(), tally(&retried_calls));
     assert!(sync_calls.len() <= 8, "sync ping: {sync_calls:?}");
     assert!(async_calls.len() <= 24, "async shell: {async_calls:?}");
     assert_eq!(transitions, 5, "Claim, Claimed?, Submit, Done?, Finalize");
     assert_eq!(tally(&sweep_calls), BTreeMap::from([("dynamodb:Query", 3)]), "idle sweep: {sweep_calls:?}");
+    assert!(retried_calls.len() <= 40, "retried shell: {retried_calls:?}");
+    assert_eq!(retried_transitions, 9, "Claim, Claimed?, Submit, Fail, Retry?, RetryWait, Submit, Done?, Finalize");
 }

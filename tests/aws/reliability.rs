@@ -240,3 +240,34 @@ async fn a_submit_retried_after_its_function_died_never_starts_the_work_twice() 
     tokio::time::sleep(Duration::from_secs(2)).await;
     assert_eq!(std::fs::read_to_string(&stack.runs_log).unwrap(), format!("{id}\n"), "the work ran exactly once");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_failed_attempt_is_retried_by_the_state_machine_on_another_cluster_after_its_wait() {
+    let stack = ServerlessStack::create().await;
+    let body = json!({"name": "retried", "version": "1", "command_criteria": ["shell:flaky"], "cluster_criteria": ["type:pool"]});
+    let id = stack.submit_and_dispatch(body).await;
+
+    let job = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+
+    assert_eq!(job.status, JobStatus::Succeeded, "{job:?}");
+    assert_eq!(job.attempt, 2);
+    let attempts: Vec<(u32, JobStatus, Option<i32>)> = job.attempts.iter().map(|a| (a.attempt, a.status, a.exit_code)).collect();
+    assert_eq!(attempts, vec![(1, JobStatus::Failed, Some(1)), (2, JobStatus::Succeeded, Some(0))]);
+    assert_ne!(job.attempts[0].cluster_id, job.attempts[1].cluster_id, "the retry ran on the other cluster");
+    let (_, first) = stack.api_call("alice", "GET", &format!("/api/v1/job/{id}/stdout?attempt=1"), None).await;
+    assert_eq!(String::from_utf8(first).unwrap(), "attempt 1\n");
+    let (_, latest) = stack.api_call("alice", "GET", &format!("/api/v1/job/{id}/stdout"), None).await;
+    assert_eq!(String::from_utf8(latest).unwrap(), "attempt 2\n");
+
+    // The wait between attempts was a state of the execution (no Lambda ran meanwhile).
+    assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(20)).await, "SUCCEEDED");
+    let history = stack.sfn.get_execution_history().execution_arn(stack.execution_arn(id)).send().await.unwrap();
+    let entered: Vec<String> = history
+        .events()
+        .iter()
+        .filter_map(|e| e.state_entered_event_details().map(|d| d.name().to_owned()))
+        .collect();
+    eprintln!("retried job: {} state transitions {entered:?}", entered.len());
+    assert!(entered.iter().any(|name| name == "RetryWait"), "{entered:?}");
+    assert_eq!(entered.iter().filter(|name| *name == "Submit").count(), 2, "{entered:?}");
+}

@@ -33,12 +33,24 @@ pub fn heimdall(data_dir: &Path, config: &Path) -> Command {
     command
 }
 
-/// Starts `heimdall serve` with `config` and waits for its "serving" log line (JSON on a
-/// pipe), which carries the port it bound.
+/// Starts `heimdall serve` with `config` (`{{DIR}}` replaced by the test's folder, where
+/// `runs/` is writable by jobs) and waits for its "serving" log line (JSON on a pipe), which
+/// carries the port it bound.
 pub fn start(config: &str) -> ServerProcess {
+    use std::os::unix::fs::PermissionsExt;
     let dir = tempfile::tempdir().unwrap();
+    let runs = dir.path().join("runs");
+    std::fs::create_dir_all(&runs).unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o711)).unwrap();
+    std::fs::set_permissions(&runs, std::fs::Permissions::from_mode(0o777)).unwrap();
     let config_path = dir.path().join("config.yml");
-    std::fs::write(&config_path, config).unwrap();
+    std::fs::write(&config_path, config.replace("{{DIR}}", &dir.path().display().to_string())).unwrap();
+    launch(dir)
+}
+
+/// `heimdall serve` on the data dir and config in `dir`.
+fn launch(dir: tempfile::TempDir) -> ServerProcess {
+    let config_path = dir.path().join("config.yml");
     let mut child = heimdall(&dir.path().join("data"), &config_path).spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let (address_tx, address_rx) = mpsc::channel();
@@ -80,6 +92,15 @@ impl ServerProcess {
             std::thread::sleep(Duration::from_millis(10));
         }
         self.audit.lock().unwrap().clone()
+    }
+
+    /// Kills the server outright (SIGKILL) and starts a new one on the same data dir and config.
+    pub fn kill_and_restart(mut self) -> ServerProcess {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        // The folder moves to the new server; the old one keeps an empty stand-in to drop.
+        let dir = std::mem::replace(&mut self.dir, tempfile::tempdir().unwrap());
+        launch(dir)
     }
 
     pub fn terminate(&mut self) -> ExitStatus {

@@ -71,7 +71,8 @@ pub async fn handle(service: &JobService, plugin: &str, request: StepRequest) ->
         }
         StepRequest::Fail { job_id, error } => {
             let (message, exit_code) = explain(&error);
-            json!({"status": service.step_fail(job_id, message, exit_code).await?.status})
+            let answer = service.step_fail(job_id, &error.error, message, exit_code).await?;
+            json!({"retry": answer.retry, "wait_seconds": answer.wait_seconds, "status": answer.status})
         }
     })
 }

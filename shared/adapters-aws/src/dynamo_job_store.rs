@@ -34,7 +34,7 @@ use aws_sdk_dynamodb::types::{
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobStatus};
-use heimdall_ports::{error_chain, JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
+use heimdall_ports::{error_chain, JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange, StoreError};
 
 
 type Item = HashMap<String, AttributeValue>;
@@ -160,6 +160,7 @@ impl DynamoJobStore {
             ("name".to_owned(), AttributeValue::S(job.name.clone())),
             ("version".to_owned(), AttributeValue::S(job.version.clone())),
             ("status".to_owned(), AttributeValue::S(job.status.as_str().to_owned())),
+            ("attempt".to_owned(), AttributeValue::N(job.attempt.to_string())),
         ]);
         for (attribute, value) in [
             ("command_id", &job.command_id),
@@ -205,19 +206,32 @@ impl DynamoJobStore {
     /// Changes a job that is in `expected`: one consistent read, then a `PutItem` conditioned on
     /// the status still being `expected`. `Conflict` carries the status found instead.
     async fn update_if(&self, id: JobId, expected: JobStatus, change: impl FnOnce(&mut Job)) -> Result<Job, StoreError> {
+        self.update_if_at(id, expected, None, change).await
+    }
+
+    /// `update_if`, also conditioned on the job being at `attempt` when one is given.
+    async fn update_if_at(&self, id: JobId, expected: JobStatus, attempt: Option<u32>, change: impl FnOnce(&mut Job)) -> Result<Job, StoreError> {
         let mut job = self.get(id).await?;
-        if job.status != expected {
+        if job.status != expected || attempt.is_some_and(|attempt| job.attempt != attempt) {
             return Err(StoreError::Conflict { current: job.status });
         }
         change(&mut job);
-        let result = self
+        let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
             .set_item(Some(self.to_item(&job)?))
-            .condition_expression("#status = :expected")
+            .condition_expression(match attempt {
+                // Items written before attempts existed are at the first.
+                Some(_) => "#status = :expected AND (attribute_not_exists(attempt) OR attempt = :attempt)",
+                None => "#status = :expected",
+            })
             .expression_attribute_names("#status", "status")
-            .expression_attribute_values(":expected", AttributeValue::S(expected.as_str().to_owned()))
+            .expression_attribute_values(":expected", AttributeValue::S(expected.as_str().to_owned()));
+        if let Some(attempt) = attempt {
+            request = request.expression_attribute_values(":attempt", AttributeValue::N(attempt.to_string()));
+        }
+        let result = request
             .return_values_on_condition_check_failure(ReturnValuesOnConditionCheckFailure::AllOld)
             .send()
             .await;
@@ -478,6 +492,11 @@ impl JobStore for DynamoJobStore {
     #[tracing::instrument(skip(self, change), fields(job_id = %id, from = %change.from(), to = %change.to()))]
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
         self.update_if(id, change.from(), |job| change.apply(job)).await
+    }
+
+    #[tracing::instrument(skip(self, next), fields(job_id = %id, attempt = next.failed.attempt))]
+    async fn next_attempt(&self, id: JobId, next: &NextAttempt) -> Result<Job, StoreError> {
+        self.update_if_at(id, JobStatus::Running, Some(next.failed.attempt), |job| next.apply(job)).await
     }
 
     /// One `UpdateItem` of the `heartbeat_at` attribute, conditioned on the job running.

@@ -80,7 +80,39 @@ impl ArtifactStore for S3ArtifactStore {
     }
 
     async fn open_range(&self, job: JobId, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
-        let key = self.key(job, artifact);
+        self.open_key(self.key(job, artifact), range).await
+    }
+
+    /// Copies each artifact to its attempt's key, then deletes the original.
+    async fn archive_attempt(&self, job: JobId, attempt: u32) -> Result<(), StoreError> {
+        for artifact in heimdall_ports::artifact_store::ARTIFACTS {
+            let (from, to) = (self.key(job, artifact), self.archived_key(job, attempt, artifact));
+            let copied = self.client.copy_object().bucket(&self.bucket).copy_source(format!("{}/{from}", self.bucket)).key(&to).send().await;
+            match copied {
+                Ok(_) => {
+                    self.client.delete_object().bucket(&self.bucket).key(&from).send().await.map_err(|e| unavailable("DeleteObject", &e))?;
+                }
+                // Never written: nothing to keep.
+                Err(error) if error.raw_response().is_some_and(|response| response.status().as_u16() == 404) => {}
+                Err(error) => return Err(unavailable("CopyObject", &error)),
+            }
+        }
+        Ok(())
+    }
+
+    async fn open_archived(&self, job: JobId, attempt: u32, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
+        self.open_key(self.archived_key(job, attempt, artifact), range).await
+    }
+}
+
+impl S3ArtifactStore {
+    /// `<prefix>jobs/<job id>/attempt-<n>/<artifact>`: what an earlier attempt wrote.
+    pub fn archived_key(&self, job: JobId, attempt: u32, artifact: Artifact) -> String {
+        format!("{}jobs/{job}/attempt-{attempt}/{}", self.prefix, artifact.file_name())
+    }
+
+    /// `range` of the object `key`, or of its published pieces while it is written.
+    async fn open_key(&self, key: String, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
         let header = match range {
             ByteRange::All => None,
             ByteRange::From(start) => Some(format!("bytes={start}-")),

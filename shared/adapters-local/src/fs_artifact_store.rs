@@ -26,6 +26,11 @@ impl FsArtifactStore {
     fn path(&self, job: JobId, artifact: Artifact) -> PathBuf {
         self.root.join(job.to_string()).join(artifact.file_name())
     }
+
+    /// `<root>/<job>/attempt-<n>/<artifact>`: what an earlier attempt wrote.
+    fn archived_path(&self, job: JobId, attempt: u32, artifact: Artifact) -> PathBuf {
+        self.root.join(job.to_string()).join(format!("attempt-{attempt}")).join(artifact.file_name())
+    }
 }
 
 fn unavailable(action: &str, path: &Path, error: std::io::Error) -> StoreError {
@@ -51,22 +56,24 @@ impl ArtifactStore for FsArtifactStore {
     }
 
     async fn open_range(&self, job: JobId, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
-        let path = self.path(job, artifact);
-        let mut file = match tokio::fs::File::open(&path).await {
-            Ok(file) => file,
-            Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
-            Err(error) => return Err(unavailable("open", &path, error)),
-        };
-        // A log still being written may grow after this: the answer is what existed now.
-        let total = file.metadata().await.map_err(|error| unavailable("stat", &path, error))?.len();
-        let Some((start, end)) = range.resolve(total)? else {
-            return Ok(Some(ArtifactReader::empty()));
-        };
-        file.seek(std::io::SeekFrom::Start(start)).await.map_err(|error| unavailable("seek", &path, error))?;
-        let length = end - start + 1;
-        let stream = ReaderStream::with_capacity(file.take(length), READ_CHUNK_BYTES)
-            .map_err(move |error| unavailable("read", &path, error));
-        Ok(Some(ArtifactReader { length: Some(length), start, total: Some(total), stream: Box::pin(stream) }))
+        open_file(self.path(job, artifact), range).await
+    }
+
+    async fn archive_attempt(&self, job: JobId, attempt: u32) -> Result<(), StoreError> {
+        for artifact in heimdall_ports::artifact_store::ARTIFACTS {
+            let (from, to) = (self.path(job, artifact), self.archived_path(job, attempt, artifact));
+            let folder = to.parent().expect("archived paths have a folder");
+            tokio::fs::create_dir_all(folder).await.map_err(|e| unavailable("create", folder, e))?;
+            match tokio::fs::rename(&from, &to).await {
+                Err(error) if error.kind() != ErrorKind::NotFound => return Err(unavailable("archive", &from, error)),
+                _ => {}
+            }
+        }
+        Ok(())
+    }
+
+    async fn open_archived(&self, job: JobId, attempt: u32, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
+        open_file(self.archived_path(job, attempt, artifact), range).await
     }
 
     async fn delete_all(&self, job: JobId) -> Result<(), StoreError> {
@@ -76,6 +83,24 @@ impl ArtifactStore for FsArtifactStore {
             _ => Ok(()),
         }
     }
+}
+
+/// `range` of the file at `path`; `None` when it does not exist.
+async fn open_file(path: PathBuf, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError> {
+    let mut file = match tokio::fs::File::open(&path).await {
+        Ok(file) => file,
+        Err(error) if error.kind() == ErrorKind::NotFound => return Ok(None),
+        Err(error) => return Err(unavailable("open", &path, error)),
+    };
+    // A log still being written may grow after this: the answer is what existed now.
+    let total = file.metadata().await.map_err(|error| unavailable("stat", &path, error))?.len();
+    let Some((start, end)) = range.resolve(total)? else {
+        return Ok(Some(ArtifactReader::empty()));
+    };
+    file.seek(std::io::SeekFrom::Start(start)).await.map_err(|error| unavailable("seek", &path, error))?;
+    let length = end - start + 1;
+    let stream = ReaderStream::with_capacity(file.take(length), READ_CHUNK_BYTES).map_err(move |error| unavailable("read", &path, error));
+    Ok(Some(ArtifactReader { length: Some(length), start, total: Some(total), stream: Box::pin(stream) }))
 }
 
 struct FileWriter {

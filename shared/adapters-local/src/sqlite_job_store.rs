@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobStatus};
-use heimdall_ports::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
+use heimdall_ports::{JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange, StoreError};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
@@ -224,6 +224,30 @@ impl JobStore for SqliteJobStore {
 
     async fn heartbeat(&self, id: JobId, at: i64) -> Result<(), StoreError> {
         self.update_if(id, JobStatus::Running, move |job| job.heartbeat_at = Some(at)).await.map(|_| ())
+    }
+
+    async fn next_attempt(&self, id: JobId, next: &NextAttempt) -> Result<Job, StoreError> {
+        let next = next.clone();
+        self.with_connection(move |connection| {
+            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
+            let body: Option<String> = transaction
+                .query_row("SELECT body FROM jobs WHERE id = ?1", [id.to_string()], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            let mut job = decode(&body.ok_or(StoreError::NotFound)?)?;
+            if job.status != JobStatus::Running || job.attempt != next.failed.attempt {
+                return Err(StoreError::Conflict { current: job.status });
+            }
+            next.apply(&mut job);
+            transaction
+                .execute("UPDATE jobs SET cluster_id = ?2, cluster_name = ?3, updated_at = ?4, body = ?5 WHERE id = ?1", params![
+                    id.to_string(), job.cluster_id, job.cluster_name, job.updated_at, encode(&job)?
+                ])
+                .map_err(unavailable)?;
+            transaction.commit().map_err(unavailable)?;
+            Ok(job)
+        })
+        .await
     }
 
     async fn claim_work_start(&self, id: JobId, at: i64) -> Result<bool, StoreError> {

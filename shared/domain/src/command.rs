@@ -46,6 +46,8 @@ pub struct Command {
     /// stopped and FAILED (submit it async instead). `None`: the runtime's own limit.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub max_sync_seconds: Option<u64>,
+    /// Which failed attempts run again, how often, after how long (default: none).
+    pub retry: crate::retry::RetryPolicy,
     /// The modes a job may ask for with `is_sync` in its request.
     pub allowed_modes: Vec<ExecutionMode>,
     /// Tags a cluster must carry to run this command.

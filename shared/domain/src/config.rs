@@ -115,6 +115,8 @@ struct CommandEntry {
     #[serde(default)]
     is_sync: bool,
     max_sync_seconds: Option<u64>,
+    #[serde(default)]
+    retry: crate::retry::RetryPolicy,
     allowed_modes: Option<Vec<ExecutionMode>>,
     #[serde(default)]
     cluster_tags: Vec<String>,
@@ -227,6 +229,7 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
             entry.is_sync
         ));
     }
+    problems.extend(entry.retry.problems().into_iter().map(|problem| format!("{label}: {problem}")));
     if entry.max_sync_seconds == Some(0) {
         problems.push(format!("{label}: field `max_sync_seconds` must be at least 1 (seconds a sync job may run)"));
     }
@@ -244,6 +247,7 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
         plugin: entry.plugin,
         is_sync: entry.is_sync,
         max_sync_seconds: entry.max_sync_seconds,
+        retry: entry.retry,
         allowed_modes,
         cluster_tags: entry.cluster_tags.into_iter().collect(),
         allowed_callers: entry.allowed_callers,

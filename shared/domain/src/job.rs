@@ -37,6 +37,10 @@ pub struct JobRequest {
     pub store_result_sync: bool,
 }
 
+fn first_attempt() -> u32 {
+    1
+}
+
 fn empty_object() -> Value {
     Value::Object(Default::default())
 }
@@ -194,6 +198,16 @@ pub struct Job {
     /// once: a step retried after a crash finds it set and never starts the work again.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub work_started_at: Option<i64>,
+    /// The attempt running or last run, 1-based (a command's `retry` may run a job again).
+    #[serde(default = "first_attempt")]
+    pub attempt: u32,
+    /// Every attempt that ended, oldest first (the last one included once the job ended).
+    #[serde(default)]
+    pub attempts: Vec<crate::retry::Attempt>,
+    /// When the current attempt (the second or a later one) starts, or started: while it lies
+    /// ahead, the job waits for its retry, still RUNNING.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub attempt_started_at: Option<i64>,
     /// The plugin's reference to work running elsewhere (a Snowflake statement handle, an EMR
     /// job run), kept so a cancel can reach it. Never a secret.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -202,9 +216,29 @@ pub struct Job {
 }
 
 impl Job {
-    /// The last time anything showed the job alive: its heartbeat, its start, its last change.
+    /// The last time anything showed the job alive: its heartbeat, its start, its last change,
+    /// the start of its current attempt (in the future while it waits for a retry).
     pub fn last_sign_of_life(&self) -> i64 {
-        [self.heartbeat_at, self.started_at, Some(self.updated_at)].into_iter().flatten().max().unwrap_or(self.created_at)
+        [self.heartbeat_at, self.started_at, Some(self.updated_at), self.attempt_started_at].into_iter().flatten().max().unwrap_or(self.created_at)
+    }
+
+    /// Whether the job is between attempts: RUNNING, a retry set up, its work not begun.
+    pub fn waits_for_retry(&self) -> bool {
+        self.status == JobStatus::Running && self.attempt_started_at.is_some() && self.work_started_at.is_none()
+    }
+
+    /// The current attempt as it ended at `at`, `status`, with `error` and `exit_code`.
+    pub fn attempt_record(&self, at: i64, status: JobStatus, error: Option<String>, exit_code: Option<i32>) -> crate::retry::Attempt {
+        crate::retry::Attempt {
+            attempt: self.attempt,
+            cluster_id: self.cluster_id.clone(),
+            cluster_name: self.cluster_name.clone(),
+            started_at: self.attempt_started_at.or(self.started_at),
+            finished_at: at,
+            status,
+            error,
+            exit_code,
+        }
     }
 
     /// Whether the whole record fits every store ([`MAX_JOB_BYTES`] of JSON).
@@ -246,6 +280,9 @@ impl Job {
             finished_at: None,
             heartbeat_at: None,
             work_started_at: None,
+            attempt: 1,
+            attempts: Vec::new(),
+            attempt_started_at: None,
             plugin_handle: None,
         }
     }

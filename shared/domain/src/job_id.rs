@@ -25,6 +25,19 @@ impl JobId {
     }
 }
 
+impl JobId {
+    /// The key attempt `attempt` of this job submits its remote work under (Snowflake's
+    /// `requestId`, EMR's client token): a retried step of the same attempt finds the same
+    /// work, a new attempt starts new work. The job id itself for the first attempt, a UUID
+    /// derived from it and the attempt after.
+    pub fn attempt_key(self, attempt: u32) -> String {
+        if attempt <= 1 {
+            return self.to_string();
+        }
+        uuid::Uuid::new_v5(&self.0, format!("attempt-{attempt}").as_bytes()).to_string()
+    }
+}
+
 impl Default for JobId {
     fn default() -> Self {
         Self::new()
@@ -55,6 +68,15 @@ impl FromStr for JobId {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn each_attempt_has_its_own_stable_idempotency_key_and_the_first_is_the_job_id() {
+        let id = JobId::new();
+        assert_eq!(id.attempt_key(1), id.to_string());
+        assert_eq!(id.attempt_key(2), id.attempt_key(2));
+        assert_ne!(id.attempt_key(2), id.attempt_key(3));
+        assert!(id.attempt_key(2).parse::<JobId>().is_ok(), "a UUID, as Snowflake's requestId must be");
+    }
 
     #[test]
     fn a_job_id_round_trips_through_its_text() {

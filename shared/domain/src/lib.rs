@@ -19,6 +19,7 @@
 //! - [`access`]: `Caller` and `AccessPolicy` (the config's `access`): who reads and cancels which jobs.
 //! - [`clock`]: epoch-second timestamps.
 //! - [`idempotency`]: `Idempotency-Key` claims, so a submit sent twice makes one job.
+//! - [`retry`]: a command's `retry` policy and the record of each attempt.
 //! - [`limits`]: the config's `limits` (active jobs per user).
 //! - [`names`]: the machine error codes shared by every layer.
 //! - [`redaction`]: contexts with their secrets hidden, as the catalog API shows them.
@@ -38,6 +39,7 @@ pub mod limits;
 pub mod names;
 pub mod redaction;
 pub mod resource_status;
+pub mod retry;
 pub mod selection;
 pub mod tags;
 pub mod trigger;

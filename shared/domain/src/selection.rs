@@ -109,6 +109,7 @@ mod tests {
             plugin: "ping".into(),
             is_sync: true,
             max_sync_seconds: None,
+            retry: Default::default(),
             allowed_modes: vec![],
             cluster_tags: tags(cluster_tags),
             allowed_callers: vec![],

@@ -14,7 +14,7 @@
 //! Property names match `^[A-Za-z0-9][A-Za-z0-9._-]*$`; values are one line of at most 1,024
 //! characters, not blank (EMR on EKS's limits, and a line break would add a line to
 //! `spark-defaults.conf`). `submit` writes the query to `<queries_uri>/<job id>.sql` and calls
-//! `StartJobRun` (client token: the job id, so a retried submit starts one run) with the
+//! `StartJobRun` (client token: the attempt's key, the job id for the first, so a retried submit starts one run) with the
 //! command's entry point, the arguments `<query file> <result prefix or ->` then the job's
 //! `arguments`, and the merged properties (cluster, then command, then job) as the
 //! `spark-defaults` classification of `configurationOverrides.applicationConfiguration`: each
@@ -432,7 +432,7 @@ impl Plugin for SparkPlugin {
             .start_job_run()
             .name(format!("heimdall-{}", run.job.id))
             .virtual_cluster_id(&virtual_cluster_id)
-            .client_token(run.job.id.to_string())
+            .client_token(run.job.id.attempt_key(run.job.attempt))
             .execution_role_arn(&cluster.execution_role_arn)
             .release_label(&cluster.emr_release_label)
             .job_driver(JobDriver::builder().spark_submit_job_driver(driver).build())

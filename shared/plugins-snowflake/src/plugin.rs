@@ -1,6 +1,6 @@
 //! `SnowflakePlugin`: a job's SQL as one asynchronous SQL API statement.
 //!
-//! - `submit` starts the statement (`async=true`, the job id as `requestId`) and answers its
+//! - `submit` starts the statement (`async=true`, the attempt's key as `requestId`: the job id for the first) and answers its
 //!   handle, `{"statement_handle": "…"}`;
 //! - `poll` asks whether it finished;
 //! - `finalize` streams its result, partition by partition, into the job's result artifact;
@@ -148,7 +148,7 @@ impl Plugin for SnowflakePlugin {
             role: command.role.as_deref().or(cluster.role.as_deref()),
             bindings: job.bindings.as_ref(),
         };
-        let progress = api.with_statement_timeout(timeout).submit(&request, &run.job.id.to_string()).await?;
+        let progress = api.with_statement_timeout(timeout).submit(&request, &run.job.id.attempt_key(run.job.attempt)).await?;
         tracing::info!(job = %run.job.id, ?progress, account = %cluster.account, "snowflake statement submitted");
         Ok(step_of(progress))
     }

@@ -18,7 +18,7 @@
 //! Job context: `arguments: [..]`, `env: {..}`, `timeout_seconds`.
 //!
 //! What the job gets: a clean environment (never the server's: it holds credentials) with `PATH`,
-//! `HOME` and `TMPDIR` (both its work dir), `LANG`, `HEIMDALL_JOB_ID`, `HEIMDALL_JOB_NAME`,
+//! `HOME` and `TMPDIR` (both its work dir), `LANG`, `HEIMDALL_JOB_ID`, `HEIMDALL_JOB_ATTEMPT` (1-based), `HEIMDALL_JOB_NAME`,
 //! `HEIMDALL_USER`, plus the command's `env` and the job's; no stdin; its work dir as current
 //! directory (owned by the job user, mode 0700, removed afterwards). stdout and stderr stream to the
 //! artifact store in 64 KiB chunks while it runs. A `result.json` it leaves in its work dir becomes
@@ -307,6 +307,7 @@ async fn run_process(
         .env("TMPDIR", work_dir)
         .env("LANG", "C.UTF-8")
         .env("HEIMDALL_JOB_ID", run.job.id.to_string())
+        .env("HEIMDALL_JOB_ATTEMPT", run.job.attempt.to_string())
         .env("HEIMDALL_JOB_NAME", &run.job.name)
         .env("HEIMDALL_USER", &run.job.user)
         .envs(&settings.env)

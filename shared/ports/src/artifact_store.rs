@@ -49,9 +49,20 @@ pub trait ArtifactStore: Send + Sync {
     /// the end); `None` when the artifact was never created.
     async fn open_range(&self, job: JobId, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError>;
 
-    /// Deletes every artifact of `job` (retention); a job with none is fine.
+    /// Deletes every artifact of `job` (retention), earlier attempts' included; none is fine.
     async fn delete_all(&self, job: JobId) -> Result<(), StoreError>;
+
+    /// Keeps what attempt `attempt` of `job` wrote (stdout, stderr, result) aside as that
+    /// attempt's, before the next attempt writes afresh; nothing written is fine.
+    async fn archive_attempt(&self, job: JobId, attempt: u32) -> Result<(), StoreError>;
+
+    /// `range` of what attempt `attempt` wrote, kept by [`ArtifactStore::archive_attempt`];
+    /// `None` when it wrote none of it.
+    async fn open_archived(&self, job: JobId, attempt: u32, artifact: Artifact, range: ByteRange) -> Result<Option<ArtifactReader>, StoreError>;
 }
+
+/// Every artifact kind.
+pub const ARTIFACTS: [Artifact; 3] = [Artifact::Stdout, Artifact::Stderr, Artifact::Result];
 
 /// Which bytes of an artifact to read (HTTP's single byte ranges).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

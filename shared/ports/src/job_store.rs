@@ -48,6 +48,10 @@ pub trait JobStore: Send + Sync {
     /// `Ok(false)` when it was claimed before (a retried step), `Conflict` if it is not running.
     async fn claim_work_start(&self, id: JobId, at: i64) -> Result<bool, StoreError>;
 
+    /// Ends attempt `next.failed.attempt` of a RUNNING job and sets up the next (`Conflict` if
+    /// the job is not running or is at another attempt: two steps never both retry it).
+    async fn next_attempt(&self, id: JobId, next: &NextAttempt) -> Result<Job, StoreError>;
+
     /// Records the plugin's handle of a RUNNING job (`Conflict` if it is no longer running).
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError>;
 }
@@ -94,8 +98,14 @@ impl StatusChange {
         self.to
     }
 
-    /// Writes the change into `job` (what every store persists): status, times, error.
+    /// Writes the change into `job` (what every store persists): status, times, error, and
+    /// the record of its last attempt when a job that ran ends.
     pub fn apply(&self, job: &mut Job) {
+        if self.to.is_terminal() && job.started_at.is_some() && !job.attempts.iter().any(|a| a.attempt == job.attempt) {
+            let error = self.error.clone().or_else(|| job.error.clone());
+            let record = job.attempt_record(self.at, self.to, error, self.exit_code.or(job.exit_code));
+            job.attempts.push(record);
+        }
         job.status = self.to;
         job.updated_at = self.at;
         if self.to == JobStatus::Running {
@@ -113,6 +123,34 @@ impl StatusChange {
         if let Some(user) = &self.canceled_by {
             job.canceled_by = Some(user.clone());
         }
+    }
+}
+
+/// A failed attempt and the one that follows it, on `cluster` (another matching one when
+/// there is one), starting at `starts_at`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NextAttempt {
+    pub failed: heimdall_domain::retry::Attempt,
+    pub cluster_id: String,
+    pub cluster_name: String,
+    pub starts_at: i64,
+}
+
+impl NextAttempt {
+    /// Writes it into `job`: the failed attempt recorded, the next one's number, cluster and
+    /// start; what the failed attempt left (handle, claim, heartbeat) cleared. Still RUNNING.
+    pub fn apply(&self, job: &mut Job) {
+        job.attempts.push(self.failed.clone());
+        job.attempt = self.failed.attempt + 1;
+        job.cluster_id = Some(self.cluster_id.clone());
+        job.cluster_name = Some(self.cluster_name.clone());
+        job.attempt_started_at = Some(self.starts_at);
+        job.updated_at = self.failed.finished_at;
+        job.plugin_handle = None;
+        job.work_started_at = None;
+        job.heartbeat_at = None;
+        job.exit_code = None;
+        job.error = None;
     }
 }
 

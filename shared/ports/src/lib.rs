@@ -21,6 +21,6 @@ pub mod workflows;
 pub use artifact_store::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, ByteRange};
 pub use errors::{PluginError, QueueError, StoreError, error_chain};
 pub use job_queue::JobQueue;
-pub use job_store::{JobPage, JobQuery, JobStore, SortDirection, SortField, StatusChange};
+pub use job_store::{JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange};
 pub use plugin::{Plugin, PluginRun, PollBackoff, RunOutcome, Step};
 pub use workflows::{WorkflowEnd, WorkflowError, WorkflowState, Workflows};

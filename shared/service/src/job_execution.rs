@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use heimdall_domain::{Command, Job, JobStatus};
+use heimdall_domain::{Job, JobStatus};
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_ports::{PluginError, PluginRun, RunOutcome, StatusChange, StoreError};
 
@@ -22,79 +22,119 @@ enum Ended {
 }
 
 impl JobService {
-    /// Runs `job` (NEW or ACCEPTED) to a final status and answers it as stored.
+    /// Runs `job` (NEW or ACCEPTED, or RUNNING while it waits for a retry) to a final status,
+    /// attempt after attempt as its command's `retry` allows, and answers it as stored.
     pub(crate) async fn execute(self: &Arc<Self>, job: Job) -> Job {
         let Some(registration) = self.running.register(job.id) else {
             tracing::info!(job_id = %job.id, "job is already running in this process; not run twice");
             return self.jobs.get(job.id).await.unwrap_or(job);
         };
-        let job = match self.claim(job).await {
-            Ok(job) => job,
-            Err(job) => return job,
+        let mut job = if job.status == JobStatus::Running && job.attempt_started_at.is_some() {
+            job
+        } else {
+            match self.claim(job).await {
+                Ok(job) => job,
+                Err(job) => return job,
+            }
         };
-        let Some(run) = self.plugin_run(&job) else {
-            let message = format!(
-                "command `{}` or cluster `{}` is no longer in the config",
-                job.command_id.as_deref().unwrap_or("?"),
-                job.cluster_id.as_deref().unwrap_or("?")
-            );
-            return self.settle(job, JobStatus::Failed, Some(message), None).await;
-        };
-        let Some(plugin) = self.plugins.get(&run.command.plugin).cloned() else {
-            let message = format!("plugin `{}` is not loaded", run.command.plugin);
-            return self.settle(job, JobStatus::Failed, Some(message), None).await;
-        };
-
-        let mut handle = None;
-        let sync_limit = job.is_sync.then(|| self.sync_limit_seconds(&run.command));
+        // One limit for the whole request, retries and their waits included.
+        let sync_limit = job.is_sync.then(|| self.sync_limit_seconds_of(&job)).flatten();
         let past_sync_limit = async {
             match sync_limit {
                 Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
                 None => std::future::pending().await,
             }
         };
-        let ended = {
-            let finished = plugin.run(&run, &mut handle);
-            tokio::pin!(finished, past_sync_limit);
-            // The heartbeat beats in this loop, beside the plugin: a plugin that blocks the
-            // thread stops it too, and the janitor notices.
-            let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
-            loop {
+        tokio::pin!(past_sync_limit);
+        loop {
+            // A retry waits for its time (after a restart too), a cancel ends the wait.
+            let wait = job.attempt_started_at.map_or(0, |starts_at| starts_at - now_epoch_seconds());
+            if wait > 0 {
                 tokio::select! {
                     biased;
-                    () = registration.token.cancelled() => break Ended::CancelRequested,
-                    () = &mut past_sync_limit => break Ended::PastSyncLimit(sync_limit.unwrap_or_default()),
-                    _ = heartbeat.tick() => self.beat(job.id).await,
-                    result = &mut finished => break Ended::Finished(result),
+                    () = registration.token.cancelled() => {
+                        let job = self.jobs.get(job.id).await.unwrap_or(job);
+                        return self.settle(job, JobStatus::Canceled, None, None).await;
+                    }
+                    () = &mut past_sync_limit => return self.fail_past_sync_limit(job, sync_limit.unwrap_or_default()).await,
+                    () = tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())) => {}
                 }
             }
-        };
-        match ended {
-            Ended::Finished(Ok(outcome)) => self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await,
-            Ended::Finished(Err(error)) => {
-                tracing::info!(job_id = %job.id, error_type = error.error_type(), error.message = %error, "job failed");
-                self.record_end(job, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await
-            }
-            Ended::PastSyncLimit(seconds) => {
-                // Stopped here, never left running: a sync job's work lives in this request.
-                if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
-                    tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
-                }
+            let Some(run) = self.plugin_run(&job) else {
                 let message = format!(
-                    "the job ran past its sync limit of {seconds} s and was stopped; submit it with \"is_sync\": false to run it in the background (command `{}`'s max_sync_seconds or this runtime's limit)",
-                    run.command.id
+                    "command `{}` or cluster `{}` is no longer in the config",
+                    job.command_id.as_deref().unwrap_or("?"),
+                    job.cluster_id.as_deref().unwrap_or("?")
                 );
-                tracing::info!(job_id = %job.id, seconds, "sync job stopped at its sync limit");
-                self.record_end(job, JobStatus::Failed, Some(message), None).await
-            }
-            Ended::CancelRequested => {
-                if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
-                    tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
+                return self.settle(job, JobStatus::Failed, Some(message), None).await;
+            };
+            let Some(plugin) = self.plugins.get(&run.command.plugin).cloned() else {
+                let message = format!("plugin `{}` is not loaded", run.command.plugin);
+                return self.settle(job, JobStatus::Failed, Some(message), None).await;
+            };
+            // A retry marks its start: after a restart, a job whose retry had begun is not
+            // begun again (it fails as cut off), one still waiting resumes.
+            if job.attempt_started_at.is_some() {
+                match self.jobs.claim_work_start(job.id, now_epoch_seconds()).await {
+                    Ok(true) => {}
+                    Ok(false) | Err(_) => return self.jobs.get(job.id).await.unwrap_or(job),
                 }
-                let job = self.jobs.get(job.id).await.unwrap_or(job);
-                self.settle(job, JobStatus::Canceled, None, None).await
+            }
+
+            let mut handle = None;
+            let ended = {
+                let finished = plugin.run(&run, &mut handle);
+                tokio::pin!(finished);
+                // The heartbeat beats in this loop, beside the plugin: a plugin that blocks the
+                // thread stops it too, and the janitor notices.
+                let mut heartbeat = tokio::time::interval_at(tokio::time::Instant::now() + HEARTBEAT_INTERVAL, HEARTBEAT_INTERVAL);
+                loop {
+                    tokio::select! {
+                        biased;
+                        () = registration.token.cancelled() => break Ended::CancelRequested,
+                        () = &mut past_sync_limit => break Ended::PastSyncLimit(sync_limit.unwrap_or_default()),
+                        _ = heartbeat.tick() => self.beat(job.id).await,
+                        result = &mut finished => break Ended::Finished(result),
+                    }
+                }
+            };
+            match ended {
+                Ended::Finished(Ok(outcome)) => return self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await,
+                Ended::Finished(Err(error)) => {
+                    tracing::info!(job_id = %job.id, attempt = job.attempt, error_type = error.error_type(), error.message = %error, "attempt failed");
+                    let current = self.jobs.get(job.id).await.unwrap_or(job);
+                    match self.plan_retry(&current, error.error_type(), &error.to_string(), error.exit_code()).await {
+                        Some(retry) => job = retry.job,
+                        None => return self.record_end(current, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await,
+                    }
+                }
+                Ended::PastSyncLimit(seconds) => {
+                    // Stopped here, never left running: a sync job's work lives in this request.
+                    if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
+                        tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
+                    }
+                    return self.fail_past_sync_limit(job, seconds).await;
+                }
+                Ended::CancelRequested => {
+                    if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
+                        tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
+                    }
+                    let job = self.jobs.get(job.id).await.unwrap_or(job);
+                    return self.settle(job, JobStatus::Canceled, None, None).await;
+                }
             }
         }
+    }
+
+    /// Records that a sync job ran past its sync limit of `seconds` (its work already stopped).
+    async fn fail_past_sync_limit(&self, job: Job, seconds: u64) -> Job {
+        let message = format!(
+            "the job ran past its sync limit of {seconds} s and was stopped; submit it with \"is_sync\": false to run it in the background (command `{}`'s max_sync_seconds or this runtime's limit)",
+            job.command_id.as_deref().unwrap_or("?")
+        );
+        tracing::info!(job_id = %job.id, seconds, "sync job stopped at its sync limit");
+        let job = self.jobs.get(job.id).await.unwrap_or(job);
+        self.record_end(job, JobStatus::Failed, Some(message), None).await
     }
 
     /// Records that `id` is alive; a failure is logged (the next beat may pass).
@@ -138,10 +178,11 @@ impl JobService {
         ended
     }
 
-    /// How long a sync job of `command` may run: its `max_sync_seconds`, never past the runtime's.
-    pub(crate) fn sync_limit_seconds(&self, command: &Command) -> u64 {
+    /// How long a sync job may run: its command's `max_sync_seconds`, never past the runtime's.
+    fn sync_limit_seconds_of(&self, job: &Job) -> Option<u64> {
+        let command = self.catalog.command(job.command_id.as_deref()?)?;
         let runtime = self.settings.max_sync_seconds;
-        command.max_sync_seconds.map_or(runtime, |own| own.min(runtime))
+        Some(command.max_sync_seconds.map_or(runtime, |own| own.min(runtime)))
     }
 
     pub(crate) fn plugin_run(&self, job: &Job) -> Option<PluginRun> {

@@ -117,10 +117,22 @@ impl JobService {
         self.jobs.list(&query).await.map_err(|e| ServiceError::from_store(e, None))
     }
 
-    /// `range` of a job's stdout or stderr as written so far (nothing written reads as empty).
-    pub async fn open_log(&self, caller: &Caller, id: JobId, artifact: Artifact, range: ByteRange) -> Result<ArtifactReader, ServiceError> {
-        self.get_as(caller, id).await?;
-        match self.artifacts.open_range(id, artifact, range).await {
+    /// `range` of a job's stdout or stderr as written so far (nothing written reads as empty):
+    /// of its current attempt, or of the earlier `attempt` asked.
+    pub async fn open_log(&self, caller: &Caller, id: JobId, artifact: Artifact, range: ByteRange, attempt: Option<u32>) -> Result<ArtifactReader, ServiceError> {
+        let job = self.get_as(caller, id).await?;
+        let opened = match attempt {
+            None => self.artifacts.open_range(id, artifact, range).await,
+            Some(asked) if asked == job.attempt => self.artifacts.open_range(id, artifact, range).await,
+            Some(asked) if (1..job.attempt).contains(&asked) => self.artifacts.open_archived(id, asked, artifact, range).await,
+            Some(asked) => {
+                return Err(ServiceError::NotFound(format!(
+                    "job {id} has no attempt {asked}: it is at attempt {} (attempts count from 1)",
+                    job.attempt
+                )));
+            }
+        };
+        match opened {
             Ok(Some(reader)) => Ok(reader),
             Ok(None) => match range {
                 ByteRange::All => Ok(ArtifactReader::empty()),
@@ -182,7 +194,8 @@ impl JobService {
                 .with_canceled_by(user);
             match self.jobs.transition(id, &change).await {
                 Ok(canceling) => {
-                    let was_running = job.status == JobStatus::Running;
+                    // Running work, not a job between attempts (nothing runs while it waits).
+                    let was_running = job.status == JobStatus::Running && !job.waits_for_retry();
                     job = canceling;
                     if self.running.cancel(id) {
                         // This process runs it: the execution stops its plugin, records CANCELED.
@@ -218,6 +231,9 @@ impl JobService {
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn run_queued(self: &Arc<Self>, id: JobId) -> Result<Job, ServiceError> {
         let job = self.get(id).await?;
+        if job.waits_for_retry() {
+            return Ok(self.execute(job).await);
+        }
         if job.status != JobStatus::Accepted {
             tracing::info!(status = %job.status, "queued job is no longer waiting; skipped");
             return Ok(job);
@@ -226,10 +242,16 @@ impl JobService {
     }
 
     /// After a stop of the single process that owns every job: jobs it was running failed,
-    /// cancels finish, and queued jobs go back on the queue (oldest first).
+    /// cancels finish, and queued jobs, and jobs waiting for a retry, go back on the queue
+    /// (oldest first; a retry still waits for its time).
     pub async fn recover_after_restart(&self) -> Result<Recovery, ServiceError> {
         let mut recovery = Recovery::default();
         for job in self.all_in(&[JobStatus::Running, JobStatus::New]).await? {
+            if job.waits_for_retry() {
+                self.queue.enqueue(job.id).await?;
+                recovery.requeued += 1;
+                continue;
+            }
             let message = format!(
                 "the server stopped while this job was {}; it did not finish",
                 job.status

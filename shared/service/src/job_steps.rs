@@ -43,6 +43,15 @@ pub fn poll_waits() -> impl Iterator<Item = u64> {
     })
 }
 
+/// What the `fail` step decided: retry after `wait_seconds` (the job stays RUNNING at its
+/// next attempt), or the job ended in `status`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct FailAnswer {
+    pub retry: bool,
+    pub wait_seconds: u64,
+    pub status: JobStatus,
+}
+
 /// What `dispatch_job` did.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Dispatched {
@@ -242,12 +251,19 @@ impl JobService {
 
     /// Step `fail` (every Catch): records why the job failed.
     #[tracing::instrument(skip(self, message), fields(job_id = %id))]
-    pub async fn step_fail(&self, id: JobId, message: String, exit_code: Option<i32>) -> Result<Job, PluginError> {
+    /// `error_type` is the caught error's name (a plugin error type, or Step Functions' own):
+    /// when the command's `retry` covers it, the next attempt is set up and the answer says to
+    /// wait `wait_seconds` (in the state machine, for free) and submit again.
+    pub async fn step_fail(&self, id: JobId, error_type: &str, message: String, exit_code: Option<i32>) -> Result<FailAnswer, PluginError> {
         let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
         if job.status.is_terminal() {
-            return Ok(job);
+            return Ok(FailAnswer { retry: false, wait_seconds: 0, status: job.status });
         }
-        Ok(self.record_end(job, JobStatus::Failed, Some(message), exit_code).await)
+        if let Some(retry) = self.plan_retry(&job, error_type, &message, exit_code).await {
+            return Ok(FailAnswer { retry: true, wait_seconds: retry.wait_seconds, status: retry.job.status });
+        }
+        let ended = self.record_end(job, JobStatus::Failed, Some(message), exit_code).await;
+        Ok(FailAnswer { retry: false, wait_seconds: 0, status: ended.status })
     }
 
     /// Keeps a pending step's handle on the job, so a cancel from another process can reach

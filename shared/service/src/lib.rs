@@ -10,6 +10,7 @@
 //! - [`job_execution`]: how one job is driven through its plugin's steps to a final status.
 //! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
 //! - [`triggered_jobs`]: jobs submitted by triggers for events and schedules, once per event.
+//! - [`retries`]: a failed attempt run again when its command's `retry` covers it.
 //! - [`retention`]: jobs that ended long ago deleted with their artifacts.
 //! - [`stuck_jobs`]: every job ends: jobs whose process or workflow stopped, found and settled.
 //! - [`running_jobs`]: the cancel handles of the jobs this process is running.
@@ -23,6 +24,7 @@ pub mod job_service;
 pub mod job_submission;
 pub mod plugin_registry;
 pub mod retention;
+pub mod retries;
 pub mod running_jobs;
 pub mod service_error;
 pub mod stuck_jobs;
@@ -30,7 +32,7 @@ pub mod triggered_jobs;
 
 pub use catalog::Catalog;
 pub use job_service::{JobService, ServiceSettings, SubmittedJob};
-pub use job_steps::{Dispatched, StepAnswer, poll_waits};
+pub use job_steps::{Dispatched, FailAnswer, StepAnswer, poll_waits};
 pub use plugin_registry::PluginRegistry;
 pub use service_error::ServiceError;
 pub use stuck_jobs::{STALE_AFTER_SECONDS, Sweep};

@@ -236,13 +236,14 @@ pub async fn get_job_status(
     params(
         ("id" = uuid::Uuid, Path, description = "The job id (a UUID)"),
         ("Range" = Option<String>, Header, description = "One byte range: bytes=START-, bytes=START-END or bytes=-COUNT"),
+        LogQuery,
     ),
     responses(
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 200, description = "The output (empty if none yet)", body = String, content_type = "text/plain"),
         (status = 206, description = "The asked range; Content-Range: bytes START-END/TOTAL", body = String, content_type = "text/plain"),
         (status = 400, description = "Not a job id", body = ErrorBody),
-        (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
+        (status = 404, description = "No such job, a job the caller may not read, or no such attempt", body = ErrorBody),
         (status = 416, description = "The range starts past the end; Content-Range: bytes */TOTAL", body = ErrorBody),
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
@@ -251,9 +252,10 @@ pub async fn get_job_stdout(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JobIdPath(id): JobIdPath,
+    AppQuery(query): AppQuery<LogQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    log_response(&state, &caller, id, Artifact::Stdout, &headers).await
+    log_response(&state, &caller, id, Artifact::Stdout, query.attempt()?, &headers).await
 }
 
 /// A job's standard error so far, streamed; one byte range may be asked, as for stdout.
@@ -262,13 +264,14 @@ pub async fn get_job_stdout(
     params(
         ("id" = uuid::Uuid, Path, description = "The job id (a UUID)"),
         ("Range" = Option<String>, Header, description = "One byte range: bytes=START-, bytes=START-END or bytes=-COUNT"),
+        LogQuery,
     ),
     responses(
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 200, description = "The error output (empty if none yet)", body = String, content_type = "text/plain"),
         (status = 206, description = "The asked range; Content-Range: bytes START-END/TOTAL", body = String, content_type = "text/plain"),
         (status = 400, description = "Not a job id", body = ErrorBody),
-        (status = 404, description = "No such job, or a job the caller may not read", body = ErrorBody),
+        (status = 404, description = "No such job, a job the caller may not read, or no such attempt", body = ErrorBody),
         (status = 416, description = "The range starts past the end; Content-Range: bytes */TOTAL", body = ErrorBody),
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
@@ -277,16 +280,37 @@ pub async fn get_job_stderr(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     JobIdPath(id): JobIdPath,
+    AppQuery(query): AppQuery<LogQuery>,
     headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    log_response(&state, &caller, id, Artifact::Stderr, &headers).await
+    log_response(&state, &caller, id, Artifact::Stderr, query.attempt()?, &headers).await
+}
+
+/// Which attempt's log: `?attempt=N` (1-based); the latest when absent.
+#[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
+pub struct LogQuery {
+    /// The attempt whose output to read (1-based); default: the latest.
+    pub attempt: Option<String>,
+}
+
+impl LogQuery {
+    fn attempt(&self) -> Result<Option<u32>, ApiError> {
+        match self.attempt.as_deref().map(str::trim).filter(|a| !a.is_empty()) {
+            None => Ok(None),
+            Some(text) => match text.parse::<u32>() {
+                Ok(n) if n >= 1 => Ok(Some(n)),
+                _ => Err(ApiError::bad_request(format!("attempt must be a whole number from 1 (the first attempt); got `{text}`"))),
+            },
+        }
+    }
 }
 
 /// A log, whole (200) or the one byte range the `Range` header asks (206, or 416 past the end).
-async fn log_response(state: &AppState, caller: &Caller, id: JobId, artifact: Artifact, headers: &HeaderMap) -> Result<Response, ApiError> {
+async fn log_response(state: &AppState, caller: &Caller, id: JobId, artifact: Artifact, attempt: Option<u32>, headers: &HeaderMap) -> Result<Response, ApiError> {
     let range = headers.get(header::RANGE).and_then(|value| value.to_str().ok()).and_then(ByteRange::from_header);
     let content_type = "text/plain; charset=utf-8";
-    match state.service.open_log(caller, id, artifact, range.unwrap_or(ByteRange::All)).await {
+    match state.service.open_log(caller, id, artifact, range.unwrap_or(ByteRange::All), attempt).await {
         Ok(reader) if range.is_some() => {
             let (start, total) = (reader.start, reader.total.unwrap_or(0));
             let end = start + reader.length.unwrap_or(0);
