@@ -271,3 +271,21 @@ async fn a_failed_attempt_is_retried_by_the_state_machine_on_another_cluster_aft
     assert!(entered.iter().any(|name| name == "RetryWait"), "{entered:?}");
     assert_eq!(entered.iter().filter(|name| *name == "Submit").count(), 2, "{entered:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_state_machine_gives_up_after_max_attempts_with_every_attempt_recorded_and_readable() {
+    let stack = ServerlessStack::create().await;
+    let body = json!({"name": "hopeless", "version": "1", "command_criteria": ["shell:always-fails"], "cluster_criteria": ["type:pool"]});
+    let id = stack.submit_and_dispatch(body).await;
+
+    let job = stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
+
+    assert_eq!((job.status, job.attempt, job.exit_code), (JobStatus::Failed, 3, Some(1)), "{job:?}");
+    let attempts: Vec<(u32, JobStatus, Option<i32>)> = job.attempts.iter().map(|a| (a.attempt, a.status, a.exit_code)).collect();
+    assert_eq!(attempts, vec![(1, JobStatus::Failed, Some(1)), (2, JobStatus::Failed, Some(1)), (3, JobStatus::Failed, Some(1))]);
+    for n in 1..=3 {
+        let (status, stdout) = stack.api_call("alice", "GET", &format!("/api/v1/job/{id}/stdout?attempt={n}"), None).await;
+        assert_eq!((status, String::from_utf8(stdout).unwrap()), (200, format!("try {n}\n")));
+    }
+    assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(20)).await, "FAILED");
+}

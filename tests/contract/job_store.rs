@@ -1,4 +1,6 @@
-//! The `JobStore` contract, on `SqliteJobStore` (local) and `DynamoJobStore` (aws).
+//! The `JobStore` contract, on `SqliteJobStore` (local) and `DynamoJobStore` (aws): what the
+//! service relies on. What one adapter alone does (SQLite's file surviving a reopen, DynamoDB's
+//! TTL attribute and its refusal of `order_by=id`) is tested beside that adapter.
 
 use std::sync::Arc;
 
@@ -7,7 +9,7 @@ use heimdall_adapters_local::SqliteJobStore;
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobRequest, JobStatus};
-use heimdall_ports::{JobStore, StatusChange, StoreError};
+use heimdall_ports::{JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
 use heimdall_tests::emulator::emulator;
 use serde_json::json;
 
@@ -24,10 +26,17 @@ async fn aws() -> Store {
     let client = aws_sdk_dynamodb::Client::new(&config);
     let table = format!("jobs-{}", JobId::new());
     DynamoJobStore::create_table(&client, &table).await.unwrap();
-    Arc::new(DynamoJobStore::new(client, table))
+    // Two items per Query call: every listing spans several calls and continuations.
+    Arc::new(DynamoJobStore::new(client, table).with_query_batch(2))
 }
 
 contract!(
+    a_job_round_trips_and_its_id_is_taken_once,
+    of_racing_status_changes_exactly_one_wins_and_the_others_see_the_status,
+    listings_page_newest_first_and_every_filter_narrows_them_alike,
+    jobs_list_by_when_they_last_changed_filtered_and_paged,
+    a_forged_cursor_is_a_client_error,
+    a_lookup_by_id_honours_the_other_filters,
     a_keyed_insert_stores_the_job_and_its_key_names_it_until_it_expires,
     an_expired_key_names_nothing_and_may_be_claimed_again,
     of_racing_inserts_under_one_key_one_job_is_stored,
@@ -46,6 +55,130 @@ fn job(user: &str, status: JobStatus, created_at: i64) -> Job {
     job.status = status;
     job.command_id = Some("ping-0.0.1".into());
     job
+}
+
+/// An ACCEPTED job named `name` of `user`, created at `created_at`, tagged `team:data`.
+fn named(name: &str, user: &str, created_at: i64) -> Job {
+    let request: JobRequest = serde_json::from_value(json!({"name": name, "version": "1", "command_criteria": ["type:ping"], "tags": ["team:data"]})).unwrap();
+    let mut job = Job::from_request(request, user, created_at);
+    job.status = JobStatus::Accepted;
+    job.command_id = Some("ping-0.0.1".into());
+    job
+}
+
+async fn all_pages(store: &Store, mut query: JobQuery) -> (Vec<JobId>, usize) {
+    let (mut seen, mut pages) = (Vec::new(), 0);
+    loop {
+        let page = store.list(&query).await.unwrap();
+        assert!(page.jobs.len() <= query.limit, "a page holds at most its limit");
+        pages += 1;
+        seen.extend(page.jobs.iter().map(|j| j.id));
+        match page.next_cursor {
+            Some(cursor) => query.cursor = Some(cursor),
+            None => return (seen, pages),
+        }
+    }
+}
+
+async fn a_job_round_trips_and_its_id_is_taken_once(store: Store) {
+    let job = named("a", "alice", 100);
+    store.insert(&job).await.unwrap();
+    assert_eq!(store.get(job.id).await.unwrap(), job);
+    assert!(matches!(store.insert(&job).await, Err(StoreError::AlreadyExists)));
+    assert!(matches!(store.get(JobId::new()).await, Err(StoreError::NotFound)));
+}
+
+async fn of_racing_status_changes_exactly_one_wins_and_the_others_see_the_status(store: Store) {
+    let job = named("a", "alice", 100);
+    store.insert(&job).await.unwrap();
+    let claims = (0..8).map(|_| {
+        let store = Arc::clone(&store);
+        tokio::spawn(async move { store.transition(job.id, &StatusChange::new(JobStatus::Accepted, JobStatus::Running, 101).unwrap()).await })
+    });
+    let results = futures::future::join_all(claims).await;
+    assert_eq!(results.iter().filter(|r| r.as_ref().unwrap().is_ok()).count(), 1);
+    for result in results {
+        if let Err(error) = result.unwrap() {
+            assert!(matches!(error, StoreError::Conflict { current: JobStatus::Running }), "{error}");
+        }
+    }
+    let stored = store.get(job.id).await.unwrap();
+    assert_eq!((stored.status, stored.started_at), (JobStatus::Running, Some(101)));
+}
+
+async fn listings_page_newest_first_and_every_filter_narrows_them_alike(store: Store) {
+    // GIVEN 9 jobs of alice (several per second) and 3 of bob
+    let mut alice = Vec::new();
+    for i in 0..9 {
+        let job = named(if i % 3 == 0 { "report" } else { "etl" }, "alice", 1_000 + i / 2);
+        store.insert(&job).await.unwrap();
+        alice.push(job.id);
+    }
+    for i in 0..3 {
+        store.insert(&named("etl", "bob", 2_000 + i)).await.unwrap();
+    }
+    // WHEN alice's jobs are read 4 at a time THEN each comes once, newest first, in 3 pages
+    let (seen, pages) = all_pages(&store, JobQuery { user: Some("alice".into()), limit: 4, ..JobQuery::default() }).await;
+    alice.reverse();
+    assert_eq!((seen, pages), (alice, 3));
+    let (oldest_first, _) = all_pages(&store, JobQuery { user: Some("bob".into()), direction: SortDirection::Asc, limit: 2, ..JobQuery::default() }).await;
+    assert_eq!(oldest_first.len(), 3);
+
+    let all = store.list(&JobQuery { limit: 50, ..JobQuery::default() }).await.unwrap();
+    assert_eq!(all.jobs.len(), 12);
+    assert!(all.jobs.windows(2).all(|w| w[0].created_at >= w[1].created_at));
+    let count = |query: JobQuery| {
+        let store = Arc::clone(&store);
+        async move { store.list(&JobQuery { limit: 50, ..query }).await.unwrap().jobs.len() }
+    };
+    assert_eq!(count(JobQuery { name: Some("report".into()), ..JobQuery::default() }).await, 3);
+    assert_eq!(count(JobQuery { statuses: vec![JobStatus::Accepted], user: Some("bob".into()), ..JobQuery::default() }).await, 3);
+    assert_eq!(count(JobQuery { name: Some("etl".into()), statuses: vec![JobStatus::Accepted], ..JobQuery::default() }).await, 9);
+    let narrowed = JobQuery {
+        statuses: vec![JobStatus::Accepted, JobStatus::Running],
+        tags: vec!["team:data".into()],
+        command: Some("ping-0.0.1".into()),
+        created_after: Some(1_001),
+        created_before: Some(2_001),
+        ..JobQuery::default()
+    };
+    assert_eq!(count(narrowed).await, 8, "alice's jobs from second 1001 on (7) and bob's first (1)");
+    assert_eq!(count(JobQuery { tags: vec!["team:web".into()], ..JobQuery::default() }).await, 0);
+}
+
+async fn jobs_list_by_when_they_last_changed_filtered_and_paged(store: Store) {
+    // Created at 100..105; the oldest changes last, at 500.
+    let jobs: Vec<_> = (0..6).map(|i| named("a", if i % 2 == 0 { "alice" } else { "bob" }, 100 + i)).collect();
+    for job in &jobs {
+        store.insert(job).await.unwrap();
+    }
+    store.transition(jobs[0].id, &StatusChange::new(JobStatus::Accepted, JobStatus::Running, 500).unwrap()).await.unwrap();
+    let by_change = |user: Option<&str>| JobQuery { order_by: SortField::UpdatedAt, user: user.map(str::to_owned), limit: 2, ..JobQuery::default() };
+
+    // Newest change first: the job changed at 500, then the others newest created first.
+    let (seen, _) = all_pages(&store, by_change(None)).await;
+    assert_eq!(seen, [0, 5, 4, 3, 2, 1].map(|i| jobs[i].id));
+    // Filters apply on this order too: alice's jobs, and a creation time range.
+    let (alice, _) = all_pages(&store, by_change(Some("alice"))).await;
+    assert_eq!(alice, [0, 4, 2].map(|i| jobs[i].id));
+    let created = JobQuery { created_after: Some(102), created_before: Some(104), limit: 10, ..by_change(None) };
+    assert_eq!(store.list(&created).await.unwrap().jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [3, 2].map(|i| jobs[i].id));
+}
+
+async fn a_forged_cursor_is_a_client_error(store: Store) {
+    store.insert(&named("a", "alice", 100)).await.unwrap();
+    for order_by in [SortField::CreatedAt, SortField::UpdatedAt] {
+        let forged = JobQuery { cursor: Some("nonsense".into()), order_by, limit: 5, ..JobQuery::default() };
+        assert!(matches!(store.list(&forged).await, Err(StoreError::InvalidCursor(_))), "{order_by:?}");
+    }
+}
+
+async fn a_lookup_by_id_honours_the_other_filters(store: Store) {
+    let job = named("a", "alice", 100);
+    store.insert(&job).await.unwrap();
+    let by_id = |user: &str| JobQuery { id: Some(job.id), user: Some(user.into()), limit: 5, ..JobQuery::default() };
+    assert_eq!(store.list(&by_id("alice")).await.unwrap().jobs.len(), 1);
+    assert!(store.list(&by_id("bob")).await.unwrap().jobs.is_empty());
 }
 
 fn claim(user: &str, key: &str, name: &str) -> IdempotencyClaim {
