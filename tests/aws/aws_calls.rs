@@ -8,7 +8,6 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use heimdall_domain::JobId;
-use heimdall_tests::emulator::emulator;
 use serde_json::json;
 
 use crate::serverless_stack::ServerlessStack;
@@ -24,24 +23,23 @@ fn tally(calls: &[String]) -> BTreeMap<&str, usize> {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets() {
     let stack = ServerlessStack::create_counted().await;
-    let emulator = emulator();
 
     // A sync ping job, inside the api function.
-    let start = emulator.forwarded_calls().len();
+    let start = stack.counted_calls().len();
     let ping = json!({"name": "ping", "version": "1", "command_criteria": ["type:ping"]});
     let (status, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(ping)).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")));
-    let sync_calls = emulator.forwarded_calls()[start..].to_vec();
+    let sync_calls = stack.counted_calls()[start..].to_vec();
 
     // An async shell job, from the api function to the end of its execution.
-    let start = emulator.forwarded_calls().len();
+    let start = stack.counted_calls().len();
     let echo = json!({"name": "echo", "version": "1", "context": {"arguments": ["x"]}, "command_criteria": ["shell:echo"]});
     let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(echo)).await;
     let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
     let event = stack.receive_as_sqs_event().await;
     heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
     assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(60)).await, "SUCCEEDED");
-    let async_calls = emulator.forwarded_calls()[start..].to_vec();
+    let async_calls = stack.counted_calls()[start..].to_vec();
 
     let history = stack
         .sfn
@@ -53,22 +51,22 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     let transitions = history.events().iter().filter(|e| e.r#type().as_str().ends_with("StateEntered")).count();
 
     // A job whose first attempt fails and whose retry succeeds (its command retries exit code 1).
-    let start = emulator.forwarded_calls().len();
+    let start = stack.counted_calls().len();
     let flaky = json!({"name": "flaky", "version": "1", "command_criteria": ["shell:flaky"], "cluster_criteria": ["type:pool"]});
     let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(flaky)).await;
     let retried: JobId = answer["id"].as_str().unwrap().parse().unwrap();
     let event = stack.receive_as_sqs_event().await;
     heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
     assert_eq!(stack.wait_for_execution_end(retried, Duration::from_secs(60)).await, "SUCCEEDED");
-    let retried_calls = emulator.forwarded_calls()[start..].to_vec();
+    let retried_calls = stack.counted_calls()[start..].to_vec();
     let history = stack.sfn.get_execution_history().execution_arn(stack.execution_arn(retried)).send().await.unwrap();
     let retried_transitions = history.events().iter().filter(|e| e.r#type().as_str().ends_with("StateEntered")).count();
 
     // The janitor's sweep on a deployment with nothing running: one Query per status it watches.
-    let start = emulator.forwarded_calls().len();
+    let start = stack.counted_calls().len();
     let sweep = stack.service.sweep_stuck_jobs(heimdall_domain::clock::now_epoch_seconds()).await.unwrap();
     assert!(sweep.settled.is_empty(), "{sweep:?}");
-    let sweep_calls = emulator.forwarded_calls()[start..].to_vec();
+    let sweep_calls = stack.counted_calls()[start..].to_vec();
 
     eprintln!("idle janitor sweep: {} AWS calls {:?}", sweep_calls.len(), tally(&sweep_calls));
     eprintln!("sync ping job: {} AWS calls {:?}", sync_calls.len(), tally(&sync_calls));

@@ -175,21 +175,24 @@ clusters:
 "#;
     let dir = tempfile::tempdir().unwrap();
     // Through the router, which counts the calls.
-    let app = spawn_app_with(config, dir.path().join("data"), Duration::from_secs(5), emulator().counted_sdk_config().await).await;
-    let start = emulator().forwarded_calls().len();
+    let (app, counter) = {
+        let (aws, counter) = emulator().counted_sdk_config().await;
+        (spawn_app_with(config, dir.path().join("data"), Duration::from_secs(5), aws).await, counter)
+    };
+    let start = counter.calls().len();
 
     let answer = app.submit_ok(&request("type:dynamodb", json!({"query": format!("SELECT * FROM \"{table}\"")}))).await;
 
     assert_eq!(answer["status"], "SUCCEEDED", "{answer}");
     assert_eq!(answer["result"]["data"].as_array().unwrap().len(), 4);
-    let calls = emulator().forwarded_calls()[start..].to_vec();
+    let calls = counter.calls()[start..].to_vec();
     // STS answers AssumeRole (a query-protocol POST) before the read, once for the role.
     let assume = calls.iter().position(|c| c == "sts:POST").unwrap_or_else(|| panic!("no AssumeRole: {calls:?}"));
     let read = calls.iter().position(|c| c == "dynamodb:ExecuteStatement").unwrap();
     assert!(assume < read, "{calls:?}");
     let again = app.submit_ok(&request("type:dynamodb", json!({"query": format!("SELECT * FROM \"{table}\"")}))).await;
     assert_eq!(again["status"], "SUCCEEDED");
-    assert_eq!(emulator().forwarded_calls()[start..].iter().filter(|c| *c == "sts:POST").count(), 1, "the role's credentials are kept");
+    assert_eq!(counter.calls()[start..].iter().filter(|c| *c == "sts:POST").count(), 1, "the role's credentials are kept");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

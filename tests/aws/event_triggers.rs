@@ -42,15 +42,15 @@ async fn an_object_put_in_s3_submits_the_triggered_job_once_and_it_runs() {
     // Only the object under in/ passed the rule.
     let delivered = stack.receive_from(&events_queue.url).await;
     assert_eq!(delivered.records.len(), 1, "{delivered:?}");
-    let before = emulator().forwarded_calls().len();
+    let before = stack.counted_calls().len();
     let response = heimdall_function_events::handle_batch(&stack.service, delivered.clone()).await;
     assert!(response.batch_item_failures.is_empty(), "{response:?}");
-    let first_calls = emulator().forwarded_calls()[before..].to_vec();
+    let first_calls = stack.counted_calls()[before..].to_vec();
     // SQS delivers at least once: the same event again submits nothing.
-    let before = emulator().forwarded_calls().len();
+    let before = stack.counted_calls().len();
     let again = heimdall_function_events::handle_batch(&stack.service, delivered).await;
     assert!(again.batch_item_failures.is_empty(), "{again:?}");
-    let again_calls = emulator().forwarded_calls()[before..].to_vec();
+    let again_calls = stack.counted_calls()[before..].to_vec();
     // What an event costs the events function (docs/BENCHMARKS.md): the user's active jobs
     // counted (limits), one conditional put and the job's queue message; a redelivery, the count
     // and the refused put.

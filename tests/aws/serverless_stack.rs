@@ -28,6 +28,8 @@ pub struct ServerlessStack {
     pub runs_log: PathBuf,
     /// A plugin function's name, `{plugin}` for the plugin.
     pub plugin_function_template: String,
+    /// The service's AWS calls, for a counted stack.
+    pub calls: Option<heimdall_tests::emulator::CallCounter>,
     api: axum::Router,
     _dir: tempfile::TempDir,
 }
@@ -88,7 +90,12 @@ impl ServerlessStack {
             job_retention_days: Some(30),
             max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
         };
-        let service_sdk = if counted { emulator.counted_sdk_config().await } else { sdk.clone() };
+        let (service_sdk, calls) = if counted {
+            let (sdk, counter) = emulator.counted_sdk_config().await;
+            (sdk, Some(counter))
+        } else {
+            (sdk.clone(), None)
+        };
         let service = build_service(&service_sdk, &config).await.unwrap();
         let runtime = tokio::runtime::Handle::current();
         for plugin in service.plugin_names() {
@@ -108,7 +115,7 @@ impl ServerlessStack {
             emulator.register_function(&config.plugin_function_template.replace("{plugin}", plugin), handler);
         }
         let api = heimdall_function_api::app(service.clone(), None);
-        Self { service, settings, sfn, sqs, runs_log, plugin_function_template: config.plugin_function_template.clone(), api, _dir: dir }
+        Self { service, settings, sfn, sqs, runs_log, plugin_function_template: config.plugin_function_template.clone(), calls, api, _dir: dir }
     }
 
     /// Sends an API Gateway HTTP API event (JWT authorizer, `$default` stage) for `user`
@@ -177,6 +184,11 @@ impl ServerlessStack {
     pub async fn api_json(&self, user: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let (status, bytes) = self.api_call(user, method, path, body).await;
         (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+
+    /// The service's AWS calls so far (a counted stack's).
+    pub fn counted_calls(&self) -> Vec<String> {
+        self.calls.as_ref().expect("a counted stack (create_counted)").calls()
     }
 
     /// Submits as alice through the api function and dispatches the queued message; answers

@@ -222,9 +222,9 @@ clusters:
     );
     let dir = tempfile::tempdir().unwrap();
     // Through the router, so the test can end the run.
-    let aws = emulator().counted_sdk_config().await;
+    let (aws, counter) = emulator().counted_sdk_config().await;
     let app = heimdall_tests::spawn_app_with(&config, dir.path().join("data"), Duration::from_secs(5), aws).await;
-    let start = emulator().forwarded_calls().len();
+    let start = counter.calls().len();
 
     // This command lists no allowed_properties: a job may set none.
     let refused = app
@@ -244,7 +244,7 @@ clusters:
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(app.get_json(&format!("/api/v1/job/{id}/result")).await["data"], json!([[1]]));
     // The cluster's role_arn was assumed (STS's query-protocol POST) for the EMR calls.
-    let calls = emulator().forwarded_calls()[start..].to_vec();
+    let calls = counter.calls()[start..].to_vec();
     let assume = calls.iter().position(|c| c == "sts:POST").unwrap_or_else(|| panic!("no AssumeRole: {calls:?}"));
     assert!(calls[assume..].iter().any(|c| c == "emr-containers:POST"), "{calls:?}");
 }

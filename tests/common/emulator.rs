@@ -127,14 +127,20 @@ impl Emulator {
             .await
     }
 
-    /// The same, but through the router, which counts every call ([`Emulator::forwarded_calls`]).
-    pub async fn counted_sdk_config(&self) -> aws_config::SdkConfig {
-        aws_config::defaults(aws_config::BehaviorVersion::latest())
+    /// The same, but through the router, which counts every call of clients made from it (and
+    /// from configs derived from it, assumed roles' included) on the returned counter, apart
+    /// from other tests' calls.
+    pub async fn counted_sdk_config(&self) -> (aws_config::SdkConfig, CallCounter) {
+        static NEXT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+        let app = format!("counted-{}", NEXT.fetch_add(1, std::sync::atomic::Ordering::SeqCst));
+        let config = aws_config::defaults(aws_config::BehaviorVersion::latest())
             .endpoint_url(format!("http://127.0.0.1:{}", self.router_port))
             .region(aws_config::Region::new("us-east-1"))
             .credentials_provider(aws_sdk_sqs::config::Credentials::new("testing", "testing", None, None, "tests"))
+            .app_name(aws_config::AppName::new(app.clone()).expect("a valid app name"))
             .load()
-            .await
+            .await;
+        (config, CallCounter { app, router: self.router.clone() })
     }
 
     /// Answers `method path` with `answer` instead of moto, for calls through the router.
@@ -142,14 +148,24 @@ impl Emulator {
         self.router.override_answer(method, path, answer);
     }
 
-    /// The AWS calls that went through the router so far, as `service:Operation`.
-    pub fn forwarded_calls(&self) -> Vec<String> {
-        self.router.forwarded_calls()
-    }
 
     /// The ARN moto gives a function `name` (its fixed test account).
     pub fn function_arn(&self, name: &str) -> String {
         format!("arn:aws:lambda:us-east-1:123456789012:function:{name}")
+    }
+}
+
+/// The AWS calls of the clients of one [`Emulator::counted_sdk_config`].
+#[derive(Clone)]
+pub struct CallCounter {
+    app: String,
+    router: LambdaRouter,
+}
+
+impl CallCounter {
+    /// Its calls so far, as `service:Operation`, in order.
+    pub fn calls(&self) -> Vec<String> {
+        self.router.forwarded_calls_of(&self.app)
     }
 }
 

@@ -25,8 +25,9 @@ pub type LambdaHandler = Arc<dyn Fn(Value) -> BoxFuture<'static, LambdaResult> +
 pub struct LambdaRouter {
     functions: Arc<Mutex<HashMap<String, LambdaHandler>>>,
     invocations: Arc<Mutex<Vec<String>>>,
-    /// Every forwarded AWS call, as `service:Operation` (for counting calls per job).
-    forwarded: Arc<Mutex<Vec<String>>>,
+    /// Every forwarded AWS call, as `service:Operation`, with the app name its client sent
+    /// (`app/<name>` in its user agent), so callers count their own calls apart.
+    forwarded: Arc<Mutex<Vec<(String, String)>>>,
     /// Answers given instead of moto's, by `METHOD path` (for states moto never reaches, like
     /// an EMR on EKS job run that completes or fails).
     overrides: Arc<Mutex<HashMap<String, Value>>>,
@@ -54,9 +55,10 @@ impl LambdaRouter {
         self.overrides.lock().unwrap_or_else(|p| p.into_inner()).insert(format!("{method} {path}"), answer);
     }
 
-    /// The AWS calls forwarded so far, as `service:Operation`, in order.
-    pub fn forwarded_calls(&self) -> Vec<String> {
-        self.forwarded.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    /// The AWS calls forwarded so far from clients whose app name is `app`, as
+    /// `service:Operation`, in order.
+    pub fn forwarded_calls_of(&self, app: &str) -> Vec<String> {
+        self.forwarded.lock().unwrap_or_else(|p| p.into_inner()).iter().filter(|(from, _)| from == app).map(|(_, call)| call.clone()).collect()
     }
 
     fn lock_functions(&self) -> std::sync::MutexGuard<'_, HashMap<String, LambdaHandler>> {
@@ -92,6 +94,17 @@ async fn invoke(State(state): State<RouterState>, Path(function): Path<String>, 
     }
 }
 
+/// The `app/<name>` an AWS SDK client puts in its user agent (empty when none).
+fn app_name(parts: &axum::http::request::Parts) -> String {
+    ["x-amz-user-agent", "user-agent"]
+        .iter()
+        .filter_map(|name| parts.headers.get(*name).and_then(|v| v.to_str().ok()))
+        .flat_map(str::split_whitespace)
+        .find_map(|token| token.strip_prefix("app/"))
+        .unwrap_or_default()
+        .to_owned()
+}
+
 /// `dynamodb:PutItem`, `sqs:SendMessage`, `s3:PUT`…: the signing scope names the service, the
 /// JSON protocols' `X-Amz-Target` the operation (S3, a REST protocol, by its method).
 fn call_name(parts: &axum::http::request::Parts) -> String {
@@ -110,7 +123,7 @@ fn call_name(parts: &axum::http::request::Parts) -> String {
 
 async fn forward(State(state): State<RouterState>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    state.router.forwarded.lock().unwrap_or_else(|p| p.into_inner()).push(call_name(&parts));
+    state.router.forwarded.lock().unwrap_or_else(|p| p.into_inner()).push((app_name(&parts), call_name(&parts)));
     let overridden = state.router.overrides.lock().unwrap_or_else(|p| p.into_inner()).get(&format!("{} {}", parts.method, parts.uri.path())).cloned();
     if let Some(answer) = overridden {
         return axum::Json(answer).into_response();

@@ -280,19 +280,25 @@ impl DynamoJobStore {
         }
     }
 
-    /// The job an idempotency key item names and its fingerprint; with `live_only`, `None` once
-    /// the key has expired (TTL deletes items only eventually).
-    async fn key_holder(&self, key_id: &str, live_only: bool) -> Result<Option<(JobId, String)>, StoreError> {
+    /// The item with `id` (a job's, or an idempotency key's), read consistently.
+    async fn item(&self, id: &str) -> Result<Option<Item>, StoreError> {
         let output = self
             .client
             .get_item()
             .table_name(&self.table)
-            .key("id", AttributeValue::S(key_id.to_owned()))
+            .key("id", AttributeValue::S(id.to_owned()))
             .consistent_read(true)
             .send()
             .await
             .map_err(|error| unavailable("GetItem", &error))?;
-        let Some(item) = output.item() else { return Ok(None) };
+        Ok(output.item)
+    }
+
+    /// The job an idempotency key item names and its fingerprint; with `live_only`, `None` once
+    /// the key has expired (TTL deletes items only eventually).
+    async fn key_holder(&self, key_id: &str, live_only: bool) -> Result<Option<(JobId, String)>, StoreError> {
+        let Some(item) = self.item(key_id).await? else { return Ok(None) };
+        let item = &item;
         let text = |name: &str| item.get(name).and_then(|v| v.as_s().ok()).cloned();
         let expires_at = item.get("expires_at").and_then(|v| v.as_n().ok()).and_then(|n| n.parse::<i64>().ok()).unwrap_or(0);
         if live_only && expires_at <= now_epoch_seconds() {
@@ -425,7 +431,7 @@ impl JobStore for DynamoJobStore {
         let values: Vec<String> = JobStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| filter.value(s.as_str())).collect();
         filter.clauses.push(format!("{status} IN ({})", values.join(", ")));
         loop {
-            let mut request = self
+            let request = self
                 .client
                 .query()
                 .table_name(&self.table)
@@ -435,17 +441,10 @@ impl JobStore for DynamoJobStore {
                 .expression_attribute_names("#updated", "updated_key")
                 .expression_attribute_values(":pk", AttributeValue::S(ALL_JOBS.to_owned()))
                 .expression_attribute_values(":cutoff", AttributeValue::S(format!("{:012}", cutoff.max(0))))
-                .filter_expression(filter.clauses.join(" AND "))
                 .projection_expression("id")
                 .limit(self.query_batch)
                 .set_exclusive_start_key(start_key.take());
-            for (placeholder, name) in &filter.names {
-                request = request.expression_attribute_names(placeholder, name);
-            }
-            for (placeholder, value) in &filter.values {
-                request = request.expression_attribute_values(placeholder, value.clone());
-            }
-            let output = request.send().await.map_err(|error| unavailable("Query", &error))?;
+            let output = filter.apply(request).send().await.map_err(|error| unavailable("Query", &error))?;
             for item in output.items() {
                 if let Some(id) = item.get("id").and_then(|v| v.as_s().ok()).and_then(|id| id.parse().ok()) {
                     ids.push(id);
@@ -477,16 +476,7 @@ impl JobStore for DynamoJobStore {
 
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     async fn get(&self, id: JobId) -> Result<Job, StoreError> {
-        let output = self
-            .client
-            .get_item()
-            .table_name(&self.table)
-            .key("id", AttributeValue::S(id.to_string()))
-            .consistent_read(true)
-            .send()
-            .await
-            .map_err(|error| unavailable("GetItem", &error))?;
-        Self::from_item(output.item().ok_or(StoreError::NotFound)?)
+        Self::from_item(&self.item(&id.to_string()).await?.ok_or(StoreError::NotFound)?)
     }
 
     #[tracing::instrument(skip(self, change), fields(job_id = %id, from = %change.from(), to = %change.to()))]
@@ -556,7 +546,7 @@ impl JobStore for DynamoJobStore {
 
         let mut jobs: Vec<Job> = Vec::new();
         loop {
-            let mut request = self
+            let request = self
                 .client
                 .query()
                 .table_name(&self.table)
@@ -570,16 +560,7 @@ impl JobStore for DynamoJobStore {
                 .scan_index_forward(query.direction == SortDirection::Asc)
                 .limit(self.query_batch)
                 .set_exclusive_start_key(start_key.take());
-            if !filter.clauses.is_empty() {
-                request = request.filter_expression(filter.clauses.join(" AND "));
-                for (placeholder, name) in &filter.names {
-                    request = request.expression_attribute_names(placeholder, name);
-                }
-                for (placeholder, value) in &filter.values {
-                    request = request.expression_attribute_values(placeholder, value.clone());
-                }
-            }
-            let output = request.send().await.map_err(|error| unavailable("Query", &error))?;
+            let output = filter.apply(request).send().await.map_err(|error| unavailable("Query", &error))?;
             for item in output.items() {
                 jobs.push(Self::from_item(item)?);
                 if jobs.len() > limit {
@@ -624,6 +605,21 @@ struct Filter {
 }
 
 impl Filter {
+    /// `request` with this filter (when it has clauses) and its placeholders.
+    fn apply(&self, mut request: aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder) -> aws_sdk_dynamodb::operation::query::builders::QueryFluentBuilder {
+        if self.clauses.is_empty() {
+            return request;
+        }
+        request = request.filter_expression(self.clauses.join(" AND "));
+        for (placeholder, name) in &self.names {
+            request = request.expression_attribute_names(placeholder, name);
+        }
+        for (placeholder, value) in &self.values {
+            request = request.expression_attribute_values(placeholder, value.clone());
+        }
+        request
+    }
+
     fn name(&mut self, attribute: &str) -> String {
         let placeholder = format!("#f{}", self.names.len());
         self.names.push((placeholder.clone(), attribute.to_owned()));

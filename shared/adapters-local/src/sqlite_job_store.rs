@@ -228,26 +228,7 @@ impl JobStore for SqliteJobStore {
 
     async fn next_attempt(&self, id: JobId, next: &NextAttempt) -> Result<Job, StoreError> {
         let next = next.clone();
-        self.with_connection(move |connection| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let body: Option<String> = transaction
-                .query_row("SELECT body FROM jobs WHERE id = ?1", [id.to_string()], |row| row.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            let mut job = decode(&body.ok_or(StoreError::NotFound)?)?;
-            if job.status != JobStatus::Running || job.attempt != next.failed.attempt {
-                return Err(StoreError::Conflict { current: job.status });
-            }
-            next.apply(&mut job);
-            transaction
-                .execute("UPDATE jobs SET cluster_id = ?2, cluster_name = ?3, updated_at = ?4, body = ?5 WHERE id = ?1", params![
-                    id.to_string(), job.cluster_id, job.cluster_name, job.updated_at, encode(&job)?
-                ])
-                .map_err(unavailable)?;
-            transaction.commit().map_err(unavailable)?;
-            Ok(job)
-        })
-        .await
+        self.update_if_at(id, JobStatus::Running, Some(next.failed.attempt), move |job| next.apply(job)).await
     }
 
     async fn claim_work_start(&self, id: JobId, at: i64) -> Result<bool, StoreError> {
@@ -273,6 +254,11 @@ impl SqliteJobStore {
     /// Changes a job that is in `expected`, in one transaction; `Conflict` with the status found
     /// otherwise.
     async fn update_if(&self, id: JobId, expected: JobStatus, change: impl FnOnce(&mut Job) + Send + 'static) -> Result<Job, StoreError> {
+        self.update_if_at(id, expected, None, change).await
+    }
+
+    /// `update_if`, also conditioned on the job being at `attempt` when one is given.
+    async fn update_if_at(&self, id: JobId, expected: JobStatus, attempt: Option<u32>, change: impl FnOnce(&mut Job) + Send + 'static) -> Result<Job, StoreError> {
         self.with_connection(move |connection| {
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let body: Option<String> = transaction
@@ -280,14 +266,14 @@ impl SqliteJobStore {
                 .optional()
                 .map_err(unavailable)?;
             let mut job = decode(&body.ok_or(StoreError::NotFound)?)?;
-            if job.status != expected {
+            if job.status != expected || attempt.is_some_and(|attempt| job.attempt != attempt) {
                 return Err(StoreError::Conflict { current: job.status });
             }
             change(&mut job);
             transaction
                 .execute(
-                    "UPDATE jobs SET status = ?2, updated_at = ?3, body = ?4 WHERE id = ?1",
-                    params![id.to_string(), job.status.as_str(), job.updated_at, encode(&job)?],
+                    "UPDATE jobs SET status = ?2, updated_at = ?3, cluster_id = ?4, cluster_name = ?5, body = ?6 WHERE id = ?1",
+                    params![id.to_string(), job.status.as_str(), job.updated_at, job.cluster_id, job.cluster_name, encode(&job)?],
                 )
                 .map_err(unavailable)?;
             transaction.commit().map_err(unavailable)?;
