@@ -1,3 +1,6 @@
+//! What only the S3 artifact store does (its keys, multipart uploads, published pieces of a
+//! running log); what every artifact store does is the contract in `tests/contract/`.
+
 use bytes::Bytes;
 use heimdall_adapters_aws::{S3ArtifactStore, s3_client};
 use heimdall_domain::JobId;
@@ -46,41 +49,6 @@ async fn a_log_larger_than_one_part_goes_up_in_parts_and_reads_back_byte_for_byt
     let reader = store.open(job, Artifact::Stderr).await.unwrap().unwrap();
     assert_eq!(reader.length, Some(total as u64));
     assert!(reader.read_all().await.unwrap() == pattern, "the object differs from what was written");
-}
-
-#[tokio::test]
-async fn a_missing_artifact_is_none_not_an_error() {
-    let store = store().await;
-    assert!(store.open(JobId::new(), Artifact::Result).await.unwrap().is_none());
-}
-
-#[tokio::test]
-async fn an_empty_artifact_exists_and_is_empty() {
-    let store = store().await;
-    let job = JobId::new();
-    store.create(job, Artifact::Stdout).await.unwrap().finish().await.unwrap();
-    let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
-    assert!(reader.read_all().await.unwrap().is_empty());
-}
-
-#[tokio::test]
-async fn byte_ranges_read_the_tail_a_span_or_from_an_offset_and_past_the_end_is_refused() {
-    use heimdall_ports::{ByteRange, StoreError};
-    let store = store().await;
-    let job = JobId::new();
-    heimdall_ports::artifact_store::write_whole(&store, job, Artifact::Stdout, Bytes::from_static(b"0123456789")).await.unwrap();
-
-    for (range, expected, start) in [
-        (ByteRange::Last(3), &b"789"[..], 7),
-        (ByteRange::From(4), &b"456789"[..], 4),
-        (ByteRange::Between(2, 4), &b"234"[..], 2),
-    ] {
-        let reader = store.open_range(job, Artifact::Stdout, range).await.unwrap().unwrap();
-        assert_eq!((reader.start, reader.total), (start, Some(10)), "{range:?}");
-        assert_eq!(reader.read_all().await.unwrap(), expected, "{range:?}");
-    }
-    let past_the_end = store.open_range(job, Artifact::Stdout, ByteRange::From(10)).await;
-    assert!(matches!(past_the_end, Err(StoreError::RangeNotSatisfiable { total: 10 })), "{:?}", past_the_end.err());
 }
 
 #[tokio::test]

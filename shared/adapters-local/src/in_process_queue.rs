@@ -20,6 +20,13 @@ pub struct InProcessJobQueue {
 /// The receiving end, handed to [`LocalWorkers::spawn`].
 pub struct QueueReceiver(mpsc::UnboundedReceiver<JobId>);
 
+impl QueueReceiver {
+    /// The next job queued, waiting for one; `None` once every sender is gone.
+    pub async fn next(&mut self) -> Option<JobId> {
+        self.0.recv().await
+    }
+}
+
 impl InProcessJobQueue {
     pub fn new() -> (Self, QueueReceiver) {
         let (sender, receiver) = mpsc::unbounded_channel();
