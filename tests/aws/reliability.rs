@@ -119,7 +119,7 @@ async fn an_execution_stopped_from_outside_settles_its_job_by_event_or_by_the_ja
     // GIVEN two long Spark jobs (the emulator's EMR runs never end), their executions polling
     let emr = aws_sdk_emrcontainers::Client::new(&emulator().sdk_config().await);
     let cluster = crate::support::unique("spark-eks");
-    crate::support::create_virtual_cluster(&emr, &cluster).await;
+    let virtual_cluster = crate::support::create_virtual_cluster(&emr, &cluster).await;
     let stack = ServerlessStack::create_replacing(&[("{{SPARK_CLUSTER}}", &cluster)]).await;
     let spark = json!({"name": "long", "version": "1", "command_criteria": ["type:spark"], "cluster_criteria": ["type:spark"], "context": {"query": "SELECT 1"}});
     let by_event = stack.submit_and_dispatch(spark.clone()).await;
@@ -152,9 +152,15 @@ async fn an_execution_stopped_from_outside_settles_its_job_by_event_or_by_the_ja
     // Without the event, the janitor's sweep finds it once it has been quiet a minute.
     let sweep = stack.service.sweep_stuck_jobs(heimdall_domain::clock::now_epoch_seconds() + 120).await.unwrap();
     assert_eq!(sweep.settled.iter().map(|(id, status, _)| (*id, *status)).collect::<Vec<_>>(), vec![(by_sweep, JobStatus::Failed)]);
-    // A redelivered event changes nothing.
+    // A redelivered event changes nothing, and each job's Spark run was started once.
     heimdall_function_events::handle_batch(&stack.service, ServerlessStack::sqs_batch(&[event.to_string()])).await;
     assert_eq!(stack.service.get(by_event).await.unwrap().status, JobStatus::Failed);
+    let runs = emr.list_job_runs().virtual_cluster_id(&virtual_cluster).send().await.unwrap();
+    let mut names: Vec<&str> = runs.job_runs().iter().filter_map(|run| run.name()).collect();
+    names.sort();
+    let mut expected = [format!("heimdall-{by_event}"), format!("heimdall-{by_sweep}")];
+    expected.sort();
+    assert_eq!(names, expected, "one run per job");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,11 @@ impl JobService {
             if quiet <= STALE_AFTER_SECONDS || self.running.contains(job.id) {
                 continue;
             }
+            if self.workflows.is_none() && job.waits_for_retry() {
+                // Between attempts in this process's queue (after a restart, behind busy
+                // workers): a worker runs it, nothing is stuck.
+                continue;
+            }
             let (id, from) = (job.id, job.status);
             let ended = match (&self.workflows, job.is_sync || job.status == JobStatus::New) {
                 // Run by a process (a sync job, or any job of `heimdall serve`): its heartbeat stopped.

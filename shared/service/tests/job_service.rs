@@ -147,12 +147,25 @@ async fn the_sweep_fails_a_job_no_process_runs_and_leaves_one_this_process_runs(
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
 
-    // WHEN the janitor sweeps as if both had been quiet for two minutes
+    // AND one between attempts, waiting in the queue for a worker (its retry is due)
+    let queued_retry = fixture.service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
+    let change = heimdall_ports::StatusChange::new(JobStatus::Accepted, JobStatus::Running, heimdall_domain::clock::now_epoch_seconds()).unwrap();
+    let running = fixture.store.transition(queued_retry.id, &change).await.unwrap();
+    let next = heimdall_ports::NextAttempt {
+        failed: running.attempt_record(running.updated_at, JobStatus::Failed, Some("flaky".into()), Some(1)),
+        cluster_id: "local".into(),
+        cluster_name: "local".into(),
+        starts_at: running.updated_at,
+    };
+    fixture.store.next_attempt(queued_retry.id, &next).await.unwrap();
+
+    // WHEN the janitor sweeps as if all had been quiet for two minutes
     let now = heimdall_domain::clock::now_epoch_seconds() + 120;
     let sweep = fixture.service.sweep_stuck_jobs(now).await.unwrap();
 
     // THEN only the orphan is FAILED, saying why
     assert_eq!(sweep.settled.len(), 1, "{sweep:?}");
+    assert_eq!(fixture.store.get(queued_retry.id).await.unwrap().status, JobStatus::Running, "a queued retry is not stuck");
     let failed = fixture.store.get(orphan.id).await.unwrap();
     assert_eq!(failed.status, JobStatus::Failed);
     assert!(failed.error.unwrap().starts_with("no heartbeat for 12"));
