@@ -30,8 +30,9 @@ enum Command {
         role_arn: String,
     },
     /// Serves the Lambda router (moto's MOTO_PORT) running the plugin functions in-process, and
-    /// feeds the jobs queue to the dispatcher function and the events queue
-    /// (`HEIMDALL_EVENTS_QUEUE_URL`) to the events function, as Lambda's event source mappings do.
+    /// feeds the jobs queue to the dispatcher function, the events queue
+    /// (`HEIMDALL_EVENTS_QUEUE_URL`) to the events function and the jobs dead-letter queue to the
+    /// janitor function, as Lambda's event source mappings do; runs the janitor every minute.
     Router {
         #[arg(long, default_value = "127.0.0.1:5001")]
         listen: String,
@@ -81,11 +82,31 @@ async fn main() -> anyhow::Result<()> {
             // The events function, fed as its event source mapping would (bootstrap prints the URL).
             if let Ok(events_queue) = std::env::var("HEIMDALL_EVENTS_QUEUE_URL") {
                 let events = service.clone();
-                tokio::spawn(heimdall_emulator::queue_poller::run(sqs, events_queue, move |event| {
+                tokio::spawn(heimdall_emulator::queue_poller::run(sqs.clone(), events_queue, move |event| {
                     let service = events.clone();
                     async move { heimdall_function_events::handle_batch(&service, event).await }
                 }));
             }
+            // The janitor: the jobs dead-letter queue (`<jobs queue>-dlq`, as bootstrap makes it)
+            // and a sweep every minute, as its event source mapping and schedule would.
+            let jobs_queue_name = config.aws.queue_url.rsplit('/').next().unwrap_or_default().to_owned();
+            let dead_letters = sqs.get_queue_url().queue_name(format!("{jobs_queue_name}-dlq")).send().await;
+            if let Ok(Some(dead_letters)) = dead_letters.map(|answer| answer.queue_url) {
+                let janitor = service.clone();
+                tokio::spawn(heimdall_emulator::queue_poller::run(sqs.clone(), dead_letters, move |event| {
+                    let service = janitor.clone();
+                    async move { heimdall_function_janitor::handle_dead_letters(&service, event).await }
+                }));
+            }
+            let janitor = service.clone();
+            tokio::spawn(async move {
+                loop {
+                    tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+                    if let Err(error) = heimdall_function_janitor::handle(&janitor, serde_json::json!({"source": "heimdall.janitor"})).await {
+                        tracing::warn!(error.message = %error, "janitor sweep failed");
+                    }
+                }
+            });
             let listener = tokio::net::TcpListener::bind(&listen).await.with_context(|| format!("Failed to listen on {listen}"))?;
             tracing::info!(%listen, %moto, "Lambda router serving");
             axum::serve(listener, router.app(moto)).await?;
