@@ -21,6 +21,9 @@ pub enum CliCommand {
     Serve(ServeArgs),
     /// Submits a job: criteria and context from flags, or a whole request from a JSON/YAML file or stdin.
     Submit(ClientCommand<SubmitArgs>),
+    /// Shows where a job would run (each candidate command and cluster with its chance, and why
+    /// everything else is left out), without submitting it. Takes the same flags as submit.
+    Route(ClientCommand<SubmitArgs>),
     /// Prints a job's status (and error).
     Status(ClientCommand<JobArg>),
     /// Prints a job.

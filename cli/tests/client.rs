@@ -13,6 +13,8 @@ use support::{ServerProcess, start};
 const CONFIG: &str = r#"
 commands:
   - {name: ping, version: "1", plugin: ping, is_sync: true, tags: [type:ping]}
+  - {name: ping-canary, version: "2", plugin: ping, is_sync: true, weight: 1, tags: [type:ping]}
+  - {name: ping-old, version: "0", plugin: ping, status: inactive, tags: [type:ping]}
   - name: echo
     version: "1"
     plugin: shell
@@ -196,4 +198,22 @@ fn errors_are_one_line_with_an_exit_code_that_tells_them_apart() {
     let unreachable = Command::new(env!("CARGO_BIN_EXE_heimdall")).args(["jobs", "--service-url", "http://127.0.0.1:9"]).output().unwrap();
     assert_eq!(unreachable.status.code(), Some(1));
     assert!(stderr(&unreachable).contains("cannot reach http://127.0.0.1:9"), "{}", stderr(&unreachable));
+}
+
+#[tokio::test]
+async fn route_shows_each_candidates_chance_and_why_others_are_left_out_without_submitting() {
+    let server = start(CONFIG);
+
+    let output = heimdall(&server, &["route", "--name", "r", "--version", "1", "-c", "type:ping"]);
+
+    assert!(output.status.success(), "{}", String::from_utf8_lossy(&output.stderr));
+    let text = stdout(&output);
+    assert!(text.contains(" 99.01%  ping on local") && text.contains("  0.99%  ping-canary on local"), "{text}");
+    assert!(text.contains("command ping-old: the command is INACTIVE"), "{text}");
+    let none = heimdall(&server, &["route", "--name", "r", "--version", "1", "-c", "type:nothing"]);
+    assert_eq!(none.status.code(), Some(1), "{}", stdout(&none));
+    assert!(stdout(&none).contains("none: nothing would run this job"));
+    let jobs = heimdall(&server, &["jobs", "--output", "json"]);
+    let listed: Value = serde_json::from_str(&stdout(&jobs)).unwrap();
+    assert_eq!(listed["data"], serde_json::json!([]), "a route submits nothing");
 }

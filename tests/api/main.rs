@@ -13,6 +13,7 @@ mod log_ranges;
 mod openapi;
 mod retention;
 mod retries;
+mod routing;
 mod sandbox;
 mod triggers;
 mod ui_assets;

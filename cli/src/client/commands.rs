@@ -43,6 +43,7 @@ pub async fn run(command: CliCommand) -> i32 {
     let outcome = match command {
         CliCommand::Serve(_) => Err(usage("internal: serve is not a client command")),
         CliCommand::Submit(c) => with_client(&c, |api, out| submit(api, out, &c.args)).await,
+        CliCommand::Route(c) => with_client(&c, |api, out| route(api, out, &c.args)).await,
         CliCommand::Status(c) => with_client(&c, |api, out| status(api, out, &c.args.id)).await,
         CliCommand::Get(c) => with_client(&c, |api, _| get(api, &c.args.id)).await,
         CliCommand::Logs(c) => with_client(&c, |api, _| logs(api, &c.args)).await,
@@ -197,6 +198,36 @@ async fn submit(api: ApiClient, output: OutputFormat, args: &SubmitArgs) -> Resu
         }
     }
     Ok(exit_code_of(&job))
+}
+
+/// Prints the routing of the job the flags describe; exits 1 when nothing would run it.
+async fn route(api: ApiClient, output: OutputFormat, args: &SubmitArgs) -> Result<i32, Failure> {
+    let plan = api.post_json("/api/v1/job/route", &job_request(args)?).await?;
+    let candidates = plan["candidates"].as_array().cloned().unwrap_or_default();
+    match output {
+        OutputFormat::Json => print_json(&plan),
+        OutputFormat::Text => {
+            println!("candidates:");
+            for candidate in &candidates {
+                let chance = candidate["probability"].as_f64().unwrap_or_default() * 100.0;
+                println!("  {chance:>6.2}%  {} on {}", render::cell(&candidate["command_id"]), render::cell(&candidate["cluster_id"]));
+            }
+            if candidates.is_empty() {
+                println!("  none: nothing would run this job");
+            }
+            println!("left out:");
+            for excluded in plan["excluded"].as_array().into_iter().flatten() {
+                let what = match (excluded["command_id"].as_str(), excluded["cluster_id"].as_str()) {
+                    (Some(command), Some(cluster)) => format!("{command} on {cluster}"),
+                    (Some(command), None) => format!("command {command}"),
+                    (None, Some(cluster)) => format!("cluster {cluster}"),
+                    (None, None) => String::new(),
+                };
+                println!("  {what}: {}", render::cell(&excluded["reason"]));
+            }
+        }
+    }
+    Ok(if candidates.is_empty() { EXIT_REQUEST_FAILED } else { EXIT_OK })
 }
 
 /// Polls the job's status until it ends; shows it on stderr (a spinner on a terminal, a line

@@ -52,6 +52,7 @@ impl Modify for UserHeader {
 fn api_routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::with_openapi(ApiDoc::openapi())
         .routes(routes!(jobs::submit_job))
+        .routes(routes!(jobs::route_job))
         .routes(routes!(jobs::list_job_statuses))
         .routes(routes!(jobs::get_job))
         .routes(routes!(jobs::get_job_status))

@@ -17,6 +17,9 @@ pub struct Cluster {
     pub tags: TagSet,
     pub status: ResourceStatus,
     pub health_check: bool,
+    /// Its share of the jobs its matching commands route (default 100; 0: only when pinned
+    /// with `_id:`).
+    pub weight: u32,
     /// Where and how to connect (references to secrets, never secrets).
     #[schema(value_type = Object)]
     pub context: Value,

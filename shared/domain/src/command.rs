@@ -40,6 +40,9 @@ pub struct Command {
     pub status: ResourceStatus,
     /// The plugin that runs this command's jobs (`ping`, `shell`, …).
     pub plugin: String,
+    /// Its share of the jobs its tags match, against other matching commands (default 100;
+    /// 0: only when pinned with `_id:`). A canary: two commands with the same tags, 99 and 1.
+    pub weight: u32,
     /// The default mode of its jobs (Heimdall's `is_sync`).
     pub is_sync: bool,
     /// How long a sync job of this command may run inside its request; past it the job is

@@ -112,6 +112,8 @@ struct CommandEntry {
     #[serde(default)]
     status: ResourceStatus,
     plugin: String,
+    #[serde(default = "default_weight")]
+    weight: u32,
     #[serde(default)]
     is_sync: bool,
     max_sync_seconds: Option<u64>,
@@ -141,8 +143,20 @@ struct ClusterEntry {
     status: ResourceStatus,
     #[serde(default)]
     health_check: bool,
+    #[serde(default = "default_weight")]
+    weight: u32,
     #[serde(default)]
     context: Option<Value>,
+}
+
+fn default_weight() -> u32 {
+    crate::selection::DEFAULT_WEIGHT
+}
+
+fn check_weight(label: &str, weight: u32, problems: &mut Vec<String>) {
+    if weight > crate::selection::MAX_WEIGHT {
+        problems.push(format!("{label}: field `weight` must be 0 to {}; got {weight}", crate::selection::MAX_WEIGHT));
+    }
 }
 
 /// The owner recorded for config entries that name none.
@@ -230,6 +244,7 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
         ));
     }
     problems.extend(entry.retry.problems().into_iter().map(|problem| format!("{label}: {problem}")));
+    check_weight(&label, entry.weight, problems);
     if entry.max_sync_seconds == Some(0) {
         problems.push(format!("{label}: field `max_sync_seconds` must be at least 1 (seconds a sync job may run)"));
     }
@@ -245,6 +260,7 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
         user: entry.user.unwrap_or_else(|| CONFIG_OWNER.to_owned()),
         status: entry.status,
         plugin: entry.plugin,
+        weight: entry.weight,
         is_sync: entry.is_sync,
         max_sync_seconds: entry.max_sync_seconds,
         retry: entry.retry,
@@ -265,6 +281,7 @@ fn build_cluster(index: usize, entry: ClusterEntry, now: i64, problems: &mut Vec
     check_identity(&label, &id, &entry.name, &entry.version, problems);
     check_tag_list(&label, "tags", &entry.tags, problems);
     let context = check_context(&label, entry.context, problems);
+    check_weight(&label, entry.weight, problems);
     if problems.len() > before {
         return None;
     }
@@ -277,6 +294,7 @@ fn build_cluster(index: usize, entry: ClusterEntry, now: i64, problems: &mut Vec
         user: entry.user.unwrap_or_else(|| CONFIG_OWNER.to_owned()),
         status: entry.status,
         health_check: entry.health_check,
+        weight: entry.weight,
         context,
         created_at: now,
         updated_at: now,

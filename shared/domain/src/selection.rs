@@ -1,13 +1,54 @@
-//! Picking where a job runs. Pure functions over the catalog; the caller draws one pair at
-//! random from [`candidates`] (weights are a later step).
+//! Picking where a job runs. Pure functions over the catalog: [`candidates`] are the pairs a
+//! job may run on, [`pick`] draws one with the weights, [`route`] explains the choice.
 //!
 //! A pair (command, cluster) is a candidate when the command is active and carries every tag
 //! of the job's `command_criteria`, and the cluster is active and carries every tag of the
-//! command's `cluster_tags` and of the job's `cluster_criteria`. `_id:<id>` pins one.
+//! command's `cluster_tags` and of the job's `cluster_criteria`; and neither has weight 0, unless
+//! pinned. `_id:<id>` pins one. A candidate is picked with probability proportional to command
+//! weight × cluster weight (a weight 0 pinned counts as 1).
 
 use crate::cluster::Cluster;
 use crate::command::Command;
 use crate::tags::{TagSet, carries_all};
+
+/// A command's or cluster's weight when the config names none.
+pub const DEFAULT_WEIGHT: u32 = 100;
+/// The largest weight (a product of two stays far inside `u64`).
+pub const MAX_WEIGHT: u32 = 1_000_000;
+
+/// The weight `weight` of the object `id` counts for a job whose criteria are `criteria`: as
+/// configured, but a weight 0 pinned with `_id:<id>` counts as 1.
+fn effective_weight(weight: u32, id: &str, criteria: &[String]) -> u64 {
+    if weight == 0 && criteria.iter().any(|tag| tag.strip_prefix("_id:") == Some(id)) { 1 } else { u64::from(weight) }
+}
+
+/// The weight of a pair: command weight × cluster weight, as they count for the job.
+pub fn pair_weight(command: &Command, cluster: &Cluster, command_criteria: &[String], cluster_criteria: &[String]) -> u64 {
+    effective_weight(command.weight, &command.id, command_criteria) * effective_weight(cluster.weight, &cluster.id, cluster_criteria)
+}
+
+/// Draws one of `pairs` with probability proportional to its weight; `uniform` is a number in
+/// `[0, 1)` (the caller's randomness, so this stays pure and testable). `None` for no pairs.
+pub fn pick<'a>(
+    pairs: &[(&'a Command, &'a Cluster)],
+    command_criteria: &[String],
+    cluster_criteria: &[String],
+    uniform: f64,
+) -> Option<(&'a Command, &'a Cluster)> {
+    let weights: Vec<u64> = pairs.iter().map(|(command, cluster)| pair_weight(command, cluster, command_criteria, cluster_criteria)).collect();
+    let total: u64 = weights.iter().sum();
+    if total == 0 {
+        return pairs.first().copied();
+    }
+    let mut target = (uniform.clamp(0.0, 1.0) * total as f64) as u64;
+    for (pair, weight) in pairs.iter().zip(weights) {
+        if target < weight {
+            return Some(*pair);
+        }
+        target -= weight;
+    }
+    pairs.last().copied()
+}
 
 /// Why no pair matched, with what the client can change.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -19,6 +60,8 @@ pub enum SelectionError {
         unmatched_hint(.unmatched, "cluster")
     )]
     NoCluster { commands: Vec<String>, criteria: Vec<String>, unmatched: Vec<String> },
+    #[error("every command and cluster matching the criteria has weight 0 in {pairs:?}: such a command or cluster takes jobs only when pinned, e.g. with \"_id:<id>\" in the criteria")]
+    OnlyWeightZero { pairs: Vec<String> },
 }
 
 fn unmatched_hint(unmatched: &[String], what: &str) -> String {
@@ -69,7 +112,111 @@ pub fn candidates<'a>(
             unmatched: tags_carried_by_none(cluster_criteria, active_tags),
         });
     }
-    Ok(pairs)
+    let weighted: Vec<(&Command, &Cluster)> =
+        pairs.iter().copied().filter(|(command, cluster)| pair_weight(command, cluster, command_criteria, cluster_criteria) > 0).collect();
+    if weighted.is_empty() {
+        return Err(SelectionError::OnlyWeightZero { pairs: pairs.iter().map(|(command, cluster)| format!("{}@{}", command.id, cluster.id)).collect() });
+    }
+    Ok(weighted)
+}
+
+/// One pair a job may run on, and its chance of being picked.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RouteCandidate {
+    pub command_id: String,
+    pub cluster_id: String,
+    /// Command weight × cluster weight, as they count for this job.
+    pub weight: u64,
+    /// Its share of the candidates' weight, 0 to 1.
+    pub probability: f64,
+}
+
+/// A command, a cluster, or a pair of them left out of a job's routing, and why.
+#[derive(Debug, Clone, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RouteExclusion {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub command_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cluster_id: Option<String>,
+    pub reason: String,
+}
+
+/// Where a job would run: the candidate pairs with their chances, and everything left out.
+#[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
+pub struct RoutePlan {
+    pub candidates: Vec<RouteCandidate>,
+    pub excluded: Vec<RouteExclusion>,
+}
+
+impl RoutePlan {
+    /// Leaves out the candidates of `command_id`, saying `reason`, and shares the chances
+    /// again among the others.
+    pub fn exclude_command(&mut self, command_id: &str, reason: String) {
+        if !self.candidates.iter().any(|c| c.command_id == command_id) {
+            return;
+        }
+        self.candidates.retain(|c| c.command_id != command_id);
+        self.excluded.push(RouteExclusion { command_id: Some(command_id.to_owned()), cluster_id: None, reason });
+        let total: u64 = self.candidates.iter().map(|c| c.weight).sum();
+        for candidate in &mut self.candidates {
+            candidate.probability = if total == 0 { 0.0 } else { candidate.weight as f64 / total as f64 };
+        }
+    }
+}
+
+/// Explains the routing of a job with these criteria: each candidate pair with its chance
+/// (what [`pick`] draws from), and each command, cluster or pair left out with the reason.
+pub fn route(commands: &[Command], clusters: &[Cluster], command_criteria: &[String], cluster_criteria: &[String]) -> RoutePlan {
+    let mut plan = RoutePlan::default();
+    let mut leave_out = |command: Option<&str>, cluster: Option<&str>, reason: String| {
+        plan.excluded.push(RouteExclusion { command_id: command.map(str::to_owned), cluster_id: cluster.map(str::to_owned), reason });
+    };
+    let missing = |tags: &TagSet, wanted: &mut dyn Iterator<Item = &String>| -> Vec<String> { wanted.filter(|t| !tags.contains(*t)).cloned().collect() };
+    let mut matching = Vec::new();
+    for command in commands {
+        let lacks = missing(&command.tags, &mut command_criteria.iter());
+        if !command.is_active() {
+            leave_out(Some(&command.id), None, format!("the command is {}", command.status.as_str()));
+        } else if !lacks.is_empty() {
+            leave_out(Some(&command.id), None, format!("the command lacks the command_criteria tags {lacks:?}"));
+        } else if effective_weight(command.weight, &command.id, command_criteria) == 0 {
+            leave_out(Some(&command.id), None, format!("the command has weight 0: it takes jobs only when pinned with \"_id:{}\"", command.id));
+        } else {
+            matching.push(command);
+        }
+    }
+    let mut pairs = Vec::new();
+    for cluster in clusters {
+        if !cluster.is_active() {
+            leave_out(None, Some(&cluster.id), format!("the cluster is {}", cluster.status.as_str()));
+            continue;
+        }
+        if effective_weight(cluster.weight, &cluster.id, cluster_criteria) == 0 {
+            leave_out(None, Some(&cluster.id), format!("the cluster has weight 0: it takes jobs only when pinned with \"_id:{}\"", cluster.id));
+            continue;
+        }
+        for command in &matching {
+            let lacks = missing(&cluster.tags, &mut command.cluster_tags.iter().chain(cluster_criteria.iter()));
+            if lacks.is_empty() {
+                pairs.push((*command, cluster));
+            } else {
+                leave_out(Some(&command.id), Some(&cluster.id), format!("the cluster lacks {lacks:?} (the command's cluster_tags and the cluster_criteria)"));
+            }
+        }
+    }
+    let weights: Vec<u64> = pairs.iter().map(|(command, cluster)| pair_weight(command, cluster, command_criteria, cluster_criteria)).collect();
+    let total: u64 = weights.iter().sum();
+    plan.candidates = pairs
+        .iter()
+        .zip(weights)
+        .map(|((command, cluster), weight)| RouteCandidate {
+            command_id: command.id.clone(),
+            cluster_id: cluster.id.clone(),
+            weight,
+            probability: if total == 0 { 0.0 } else { weight as f64 / total as f64 },
+        })
+        .collect();
+    plan
 }
 
 fn tags_carried_by_none<'a>(
@@ -107,6 +254,7 @@ mod tests {
             tags: all,
             status,
             plugin: "ping".into(),
+            weight: DEFAULT_WEIGHT,
             is_sync: true,
             max_sync_seconds: None,
             retry: Default::default(),
@@ -132,6 +280,7 @@ mod tests {
             tags: all,
             status,
             health_check: false,
+            weight: DEFAULT_WEIGHT,
             context: serde_json::json!({}),
             created_at: 0,
             updated_at: 0,
@@ -147,6 +296,78 @@ mod tests {
     }
 
     use ResourceStatus::{Active, Inactive};
+
+    /// A seeded stream of uniform numbers in [0, 1) (xorshift64*), for repeatable draws.
+    fn uniforms(mut state: u64) -> impl Iterator<Item = f64> {
+        std::iter::from_fn(move || {
+            state ^= state >> 12;
+            state ^= state << 25;
+            state ^= state >> 27;
+            Some((state.wrapping_mul(0x2545_F491_4F6C_DD1D) >> 11) as f64 / (1u64 << 53) as f64)
+        })
+    }
+
+    #[test]
+    fn a_canary_at_weight_1_beside_99_takes_about_one_job_in_a_hundred() {
+        let mut stable = command("stable", &["type:etl"], &["type:localhost"], Active);
+        stable.weight = 99;
+        let mut canary = command("canary", &["type:etl"], &["type:localhost"], Active);
+        canary.weight = 1;
+        let (commands, clusters) = (vec![stable, canary], vec![cluster("local", &["type:localhost"], Active)]);
+        let criteria = criteria(&["type:etl"]);
+        let pairs = candidates(&commands, &clusters, &criteria, &[]).unwrap();
+
+        let draws = 10_000;
+        let canaries = uniforms(0x5eed).take(draws).filter(|u| pick(&pairs, &criteria, &[], *u).unwrap().0.id == "canary").count();
+
+        // Binomial(10,000, 0.01): mean 100, standard deviation 9.95; four of them either side.
+        assert!((60..=140).contains(&canaries), "{canaries} of {draws} went to the canary");
+        let plan = route(&commands, &clusters, &criteria, &[]);
+        let chances: Vec<(String, f64)> = plan.candidates.iter().map(|c| (c.command_id.clone(), c.probability)).collect();
+        assert_eq!(chances, vec![("stable".to_owned(), 0.99), ("canary".to_owned(), 0.01)]);
+    }
+
+    #[test]
+    fn weight_0_takes_jobs_only_when_pinned_and_cluster_weights_multiply() {
+        let mut dark = command("dark", &["type:etl"], &["type:localhost"], Active);
+        dark.weight = 0;
+        let live = command("live", &["type:etl"], &["type:localhost"], Active);
+        let mut big = cluster("big", &["type:localhost"], Active);
+        big.weight = 300;
+        let (commands, clusters) = (vec![dark, live], vec![big, cluster("small", &["type:localhost"], Active)]);
+
+        let pairs = candidates(&commands, &clusters, &criteria(&["type:etl"]), &[]).unwrap();
+        assert_eq!(ids(&pairs).iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), ["live", "live"]);
+        let plan = route(&commands, &clusters, &criteria(&["type:etl"]), &[]);
+        assert_eq!(plan.candidates.iter().map(|c| (c.cluster_id.as_str(), c.probability)).collect::<Vec<_>>(), [("big", 0.75), ("small", 0.25)]);
+        assert!(plan.excluded.iter().any(|e| e.command_id.as_deref() == Some("dark") && e.reason.contains("weight 0")), "{plan:?}");
+
+        let pinned = candidates(&commands, &clusters, &criteria(&["_id:dark"]), &[]).unwrap();
+        assert_eq!(ids(&pinned).len(), 2);
+        let only_dark = vec![commands[0].clone()];
+        assert!(matches!(candidates(&only_dark, &clusters, &criteria(&["type:etl"]), &[]), Err(SelectionError::OnlyWeightZero { .. })));
+    }
+
+    #[test]
+    fn the_route_says_why_each_command_and_cluster_was_left_out() {
+        let commands = vec![
+            command("etl", &["type:etl"], &["type:spark"], Active),
+            command("old", &["type:etl"], &["type:spark"], Inactive),
+            command("other", &["type:ping"], &["type:spark"], Active),
+        ];
+        let clusters = vec![
+            cluster("spark-us", &["type:spark", "region:us"], Active),
+            cluster("spark-eu", &["type:spark", "region:eu"], Active),
+            cluster("spark-old", &["type:spark", "region:us"], Inactive),
+        ];
+        let plan = route(&commands, &clusters, &criteria(&["type:etl"]), &criteria(&["region:us"]));
+        assert_eq!(plan.candidates.iter().map(|c| (c.command_id.as_str(), c.cluster_id.as_str())).collect::<Vec<_>>(), [("etl", "spark-us")]);
+        let reasons: Vec<(Option<&str>, Option<&str>, &str)> = plan.excluded.iter().map(|e| (e.command_id.as_deref(), e.cluster_id.as_deref(), e.reason.as_str())).collect();
+        assert!(reasons.contains(&(Some("old"), None, "the command is INACTIVE")), "{reasons:?}");
+        assert!(reasons.contains(&(Some("other"), None, "the command lacks the command_criteria tags [\"type:etl\"]")), "{reasons:?}");
+        assert!(reasons.contains(&(None, Some("spark-old"), "the cluster is INACTIVE")), "{reasons:?}");
+        assert!(reasons.iter().any(|(c, k, r)| *c == Some("etl") && *k == Some("spark-eu") && r.contains("region:us")), "{reasons:?}");
+    }
 
     #[test]
     fn a_ping_job_gets_the_ping_command_on_localhost() {

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::idempotency::IdempotencyClaim;
-use heimdall_domain::selection::{SelectionError, candidates};
+use heimdall_domain::selection::{RoutePlan, SelectionError, candidates, pick, route};
 use heimdall_domain::{Caller, Job, JobId, JobRequest, JobStatus, names};
 use heimdall_ports::{StatusChange, StoreError};
 use rand::Rng;
@@ -61,13 +61,15 @@ impl JobService {
             Ok(pairs) => pairs,
             Err(error) => return Err(self.record_unmatched(job, error).await),
         };
-        let (command, cluster) = pairs[rand::rng().random_range(0..pairs.len())];
-        if !command.admits_caller(caller) {
+        // Only commands the caller may run are drawn from.
+        let admitted: Vec<_> = pairs.iter().copied().filter(|(command, _)| command.admits_caller(caller)).collect();
+        let Some((command, cluster)) = pick(&admitted, &job.command_criteria, &job.cluster_criteria, rand::rng().random::<f64>()) else {
+            let refused: Vec<&str> = pairs.iter().map(|(command, _)| command.id.as_str()).collect();
             return Err(ServiceError::Forbidden(format!(
-                "user `{user}` may not run command `{}` (its allowed_callers do not match)",
-                command.id
+                "user `{user}` may not run command {} (its allowed_callers do not match)",
+                refused.first().map(|id| format!("`{id}`")).unwrap_or_default()
             )));
-        }
+        };
         let plugin = self.plugins.get(&command.plugin).ok_or_else(|| {
             ServiceError::Internal(format!("command `{}` names plugin `{}`, which is not loaded", command.id, command.plugin))
         })?;
@@ -128,6 +130,23 @@ impl JobService {
         Ok(SubmittedJob { job, result, replayed: false })
     }
 
+    /// Where `request` would run for `caller`, without creating a job: the candidate pairs with
+    /// their chances, and each command, cluster or pair left out with the reason (inactive,
+    /// a missing tag, weight 0, `allowed_callers`, the mode asked for).
+    pub fn route_preview(&self, caller: &Caller, request: JobRequest) -> Result<RoutePlan, ServiceError> {
+        let request = request.normalized();
+        request.validate().map_err(ServiceError::BadRequest)?;
+        let mut plan = route(self.catalog.commands(), self.catalog.clusters(), &request.command_criteria, &request.cluster_criteria);
+        for command in self.catalog.commands() {
+            if !command.admits_caller(caller) {
+                plan.exclude_command(&command.id, format!("the command's allowed_callers do not admit user `{}`", caller.user));
+            } else if let Err(mode) = command.resolve_mode(request.is_sync) {
+                plan.exclude_command(&command.id, mode);
+            }
+        }
+        Ok(plan)
+    }
+
     /// The answer to a request whose key names job `first`, claimed with `fingerprint`: that
     /// job again if the request is the same, a conflict otherwise.
     async fn replay(&self, claim: &IdempotencyClaim, first: JobId, fingerprint: &str) -> Result<SubmittedJob, ServiceError> {
@@ -168,7 +187,7 @@ impl JobService {
     /// returns the error to answer.
     async fn record_unmatched(&self, mut job: Job, error: SelectionError) -> ServiceError {
         let code = match error {
-            SelectionError::NoCommand { .. } => names::NO_MATCHING_COMMAND,
+            SelectionError::NoCommand { .. } | SelectionError::OnlyWeightZero { .. } => names::NO_MATCHING_COMMAND,
             SelectionError::NoCluster { .. } => names::NO_MATCHING_CLUSTER,
         };
         let message = error.to_string();

@@ -4,6 +4,7 @@ use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
+use heimdall_domain::selection::RoutePlan;
 use heimdall_domain::{Caller, Job, JobId, JobRequest, JobResult, JobStatus, names};
 use heimdall_ports::{Artifact, ArtifactReader, ByteRange, JobQuery, SortDirection, SortField};
 use heimdall_service::ServiceError;
@@ -190,6 +191,29 @@ pub async fn submit_job(
         response.headers_mut().insert(IDEMPOTENT_REPLAYED, HeaderValue::from_static("true"));
     }
     Ok(response)
+}
+
+/// Where a job would run, without creating it: the candidate (command, cluster) pairs with
+/// their chances (command weight × cluster weight), and each command, cluster or pair left out
+/// with the reason (inactive, a missing tag, weight 0, allowed_callers, the mode asked for).
+#[utoipa::path(
+    post, path = "/api/v1/job/route", tag = "jobs",
+    request_body = JobRequest,
+    responses(
+        (status = 200, description = "The routing: candidates (empty when nothing matches) and exclusions", body = RoutePlan),
+        (status = 400, description = "Malformed request", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn route_job(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    AppJson(request): AppJson<JobRequest>,
+) -> Result<Json<RoutePlan>, ApiError> {
+    Ok(Json(state.service.route_preview(&caller, request)?))
 }
 
 /// A job.
