@@ -3,25 +3,10 @@
 
 use heimdall_adapters_aws::DynamoJobStore;
 use heimdall_domain::JobStatus;
-use heimdall_ports::{JobQuery, JobStore, StatusChange, StoreError};
+use heimdall_ports::{JobStore, StatusChange};
 use heimdall_tests::emulator::emulator;
 
 use crate::support::{job, unique};
-
-async fn store() -> DynamoJobStore {
-    let config = emulator().sdk_config().await;
-    let client = aws_sdk_dynamodb::Client::new(&config);
-    let table = unique("jobs");
-    DynamoJobStore::create_table(&client, &table).await.unwrap();
-    DynamoJobStore::new(client, table)
-}
-
-#[tokio::test]
-async fn an_order_by_id_is_a_client_error_saying_what_orders_there_are() {
-    let store = store().await;
-    let by_id = JobQuery { order_by: heimdall_ports::SortField::Id, limit: 5, ..JobQuery::default() };
-    assert!(matches!(store.list(&by_id).await, Err(StoreError::UnsupportedQuery(_))));
-}
 
 #[tokio::test]
 async fn a_finished_job_gets_an_expiry_for_the_tables_ttl_and_a_running_one_none() {

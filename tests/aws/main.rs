@@ -11,6 +11,7 @@ mod function_config;
 mod iam_enforced;
 mod infra_template;
 mod reliability;
+mod routing;
 mod serverless_stack;
 mod s3_artifact_store;
 mod sfn_workflows;

@@ -1,6 +1,6 @@
 //! The `JobStore` contract, on `SqliteJobStore` (local) and `DynamoJobStore` (aws): what the
 //! service relies on. What one adapter alone does (SQLite's file surviving a reopen, DynamoDB's
-//! TTL attribute and its refusal of `order_by=id`) is tested beside that adapter.
+//! TTL attribute) is tested beside that adapter.
 
 use std::sync::Arc;
 
@@ -35,6 +35,7 @@ contract!(
     of_racing_status_changes_exactly_one_wins_and_the_others_see_the_status,
     listings_page_newest_first_and_every_filter_narrows_them_alike,
     jobs_list_by_when_they_last_changed_filtered_and_paged,
+    ordered_by_id_jobs_come_in_creation_order_and_page,
     a_forged_cursor_is_a_client_error,
     a_lookup_by_id_honours_the_other_filters,
     a_keyed_insert_stores_the_job_and_its_key_names_it_until_it_expires,
@@ -165,9 +166,22 @@ async fn jobs_list_by_when_they_last_changed_filtered_and_paged(store: Store) {
     assert_eq!(store.list(&created).await.unwrap().jobs.iter().map(|j| j.id).collect::<Vec<_>>(), [3, 2].map(|i| jobs[i].id));
 }
 
+async fn ordered_by_id_jobs_come_in_creation_order_and_page(store: Store) {
+    // Ids are UUIDv7, made in the order the jobs are created.
+    let jobs: Vec<Job> = (0..5).map(|i| named("a", "alice", 100 + i)).collect();
+    for job in &jobs {
+        store.insert(job).await.unwrap();
+    }
+    let newest_first = JobQuery { order_by: SortField::Id, limit: 2, ..JobQuery::default() };
+    let (seen, pages) = all_pages(&store, newest_first.clone()).await;
+    assert_eq!((seen, pages), (jobs.iter().rev().map(|j| j.id).collect::<Vec<_>>(), 3));
+    let (oldest_first, _) = all_pages(&store, JobQuery { direction: SortDirection::Asc, ..newest_first }).await;
+    assert_eq!(oldest_first, jobs.iter().map(|j| j.id).collect::<Vec<_>>());
+}
+
 async fn a_forged_cursor_is_a_client_error(store: Store) {
     store.insert(&named("a", "alice", 100)).await.unwrap();
-    for order_by in [SortField::CreatedAt, SortField::UpdatedAt] {
+    for order_by in [SortField::CreatedAt, SortField::UpdatedAt, SortField::Id] {
         let forged = JobQuery { cursor: Some("nonsense".into()), order_by, limit: 5, ..JobQuery::default() };
         assert!(matches!(store.list(&forged).await, Err(StoreError::InvalidCursor(_))), "{order_by:?}");
     }

@@ -20,8 +20,8 @@
 //! the indexed and filtered fields are copied beside it. A status change is a `PutItem`
 //! conditioned on the status it expects: two workers can never both move a job out of the same
 //! status. Listing by `updated_at` reads `by_updated`, every filter (and the creation time
-//! range) then being a `FilterExpression`; `order_by=id` is refused (ids are UUIDv7: creation
-//! order is their order).
+//! range) then being a `FilterExpression`; `order_by=id` reads as `created_at` does (ids are
+//! UUIDv7: their order is creation order, and `created_key` ends with the id).
 
 use std::collections::HashMap;
 
@@ -516,11 +516,6 @@ impl JobStore for DynamoJobStore {
                 Err(error) => return Err(error),
             };
             return Ok(JobPage { jobs, next_cursor: None });
-        }
-        if query.order_by == SortField::Id {
-            return Err(StoreError::UnsupportedQuery(
-                "order_by=id: this deployment's job store lists by created_at or updated_at; ids are time-ordered, so created_at gives their order".into(),
-            ));
         }
         let choice = Self::choose_index(query);
         let limit = query.limit.max(1);
