@@ -67,3 +67,33 @@ async fn jobs_split_between_the_canary_and_the_stable_command_by_weight() {
     // 1 % of 200: P(more than 12) is below one in a billion.
     assert!(on_canary <= 12, "{on_canary} of 200 jobs went to the canary");
 }
+
+#[tokio::test]
+async fn cluster_criteria_alternatives_are_tried_in_order_and_the_first_that_matches_wins() {
+    let app = spawn_app().await;
+    let with = |alternatives: Value| {
+        let mut body = job("fallback", &["type:ping"], json!({}));
+        body["cluster_criteria"] = alternatives;
+        body
+    };
+
+    // The first alternative matches no cluster: the second is used.
+    let answer = app.submit_ok(&with(json!([["data:remote"], ["data:local"]]))).await;
+    assert_eq!((answer["status"].as_str(), answer["cluster_id"].as_str()), (Some("SUCCEEDED"), Some("localhost-0.0.1")), "{answer}");
+    assert_eq!(answer["cluster_criteria"], json!(["data:local"]));
+    assert_eq!(answer["cluster_criteria_alternatives"], json!([["data:remote"], ["data:local"]]));
+    let (_, plan) = route(&app, USER, &with(json!([["data:remote"], ["data:local"]]))).await;
+    assert_eq!(plan["cluster_criteria"], json!(["data:local"]), "{plan}");
+
+    // A plain list keeps its meaning; no alternative matching is a 400 naming the last tried.
+    let plain = app.submit_ok(&with(json!(["data:local"]))).await;
+    assert_eq!(plain["cluster_id"], "localhost-0.0.1");
+    assert!(plain.get("cluster_criteria_alternatives").is_none(), "{plain}");
+    let none = app.submit_job(&with(json!([["data:remote"], ["region:mars"]]))).await;
+    assert_eq!(none.status(), 400);
+    let error: Value = none.json().await.unwrap();
+    assert_eq!(error["code"], "NO_MATCHING_CLUSTER", "{error}");
+    assert!(error["error"].as_str().unwrap().contains("region:mars"), "{error}");
+    let malformed = app.submit_job(&with(json!([["a"], "b"]))).await;
+    assert_eq!(malformed.status(), 400);
+}

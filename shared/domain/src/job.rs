@@ -26,15 +26,76 @@ pub struct JobRequest {
     pub context: Value,
     /// Tags the command must carry, e.g. `["type:ping"]`.
     pub command_criteria: Vec<String>,
-    /// Tags the cluster must carry, e.g. `["type:localhost"]`.
+    /// Tags the cluster must carry, e.g. `["type:localhost"]`; or alternatives tried in order,
+    /// e.g. `[["tier:prod", "region:us"], ["tier:prod"]]` (the first that matches wins).
     #[serde(default)]
-    pub cluster_criteria: Vec<String>,
+    pub cluster_criteria: ClusterCriteria,
     /// Run inside the call (`true`) or queued (`false`); default: the command's mode.
     #[serde(default)]
     pub is_sync: Option<bool>,
     /// Heimdall's flag to store a sync job's result; results are always stored here.
     #[serde(default)]
     pub store_result_sync: bool,
+}
+
+/// A job's `cluster_criteria` as sent: one list of tags (Heimdall's form), or alternatives
+/// tried in order, as Genie's cluster criteria are.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+pub enum ClusterCriteria {
+    #[schema(example = json!(["type:localhost"]))]
+    Tags(Vec<String>),
+    #[schema(example = json!([["tier:prod", "region:us"], ["tier:prod"]]))]
+    Alternatives(Vec<Vec<String>>),
+}
+
+/// Most alternatives a `cluster_criteria` may list.
+pub const MAX_CRITERIA_ALTERNATIVES: usize = 8;
+
+impl Default for ClusterCriteria {
+    fn default() -> Self {
+        ClusterCriteria::Tags(Vec::new())
+    }
+}
+
+impl From<Vec<String>> for ClusterCriteria {
+    fn from(tags: Vec<String>) -> Self {
+        ClusterCriteria::Tags(tags)
+    }
+}
+
+impl ClusterCriteria {
+    /// The lists of tags to try, in order (one for a plain list).
+    pub fn alternatives(&self) -> Vec<&[String]> {
+        match self {
+            ClusterCriteria::Tags(tags) => vec![tags.as_slice()],
+            ClusterCriteria::Alternatives(lists) if lists.is_empty() => vec![&[]],
+            ClusterCriteria::Alternatives(lists) => lists.iter().map(Vec::as_slice).collect(),
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for ClusterCriteria {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let value = Value::deserialize(deserializer)?;
+        let shape = || {
+            serde::de::Error::custom(
+                "cluster_criteria must be a list of tags, e.g. [\"type:localhost\"], or a list of such lists tried in order, e.g. [[\"tier:prod\", \"region:us\"], [\"tier:prod\"]]",
+            )
+        };
+        let Value::Array(items) = value else { return Err(shape()) };
+        if items.iter().all(Value::is_string) {
+            return Ok(ClusterCriteria::Tags(items.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()));
+        }
+        let lists = items
+            .into_iter()
+            .map(|item| match item {
+                Value::Array(tags) if tags.iter().all(Value::is_string) => Ok(tags.into_iter().filter_map(|v| v.as_str().map(str::to_owned)).collect()),
+                _ => Err(shape()),
+            })
+            .collect::<Result<Vec<Vec<String>>, _>>()?;
+        Ok(ClusterCriteria::Alternatives(lists))
+    }
 }
 
 fn first_attempt() -> u32 {
@@ -63,8 +124,12 @@ impl JobRequest {
     /// The request with repeated tags and criteria dropped (first occurrence kept): a tag set
     /// means the same with a tag once or twice, and DynamoDB string sets refuse duplicates.
     pub fn normalized(mut self) -> Self {
-        for list in [&mut self.tags, &mut self.command_criteria, &mut self.cluster_criteria] {
+        for list in [&mut self.tags, &mut self.command_criteria] {
             dedupe(list);
+        }
+        match &mut self.cluster_criteria {
+            ClusterCriteria::Tags(tags) => dedupe(tags),
+            ClusterCriteria::Alternatives(lists) => lists.iter_mut().for_each(dedupe),
         }
         self
     }
@@ -84,7 +149,17 @@ impl JobRequest {
             );
         }
         check_tags("command_criteria", &self.command_criteria)?;
-        check_tags("cluster_criteria", &self.cluster_criteria)?;
+        match &self.cluster_criteria {
+            ClusterCriteria::Tags(tags) => check_tags("cluster_criteria", tags)?,
+            ClusterCriteria::Alternatives(lists) => {
+                if lists.len() > MAX_CRITERIA_ALTERNATIVES {
+                    return Err(format!("cluster_criteria lists {} alternatives; at most {MAX_CRITERIA_ALTERNATIVES} are allowed", lists.len()));
+                }
+                for (index, tags) in lists.iter().enumerate() {
+                    check_tags(&format!("cluster_criteria[{index}]"), tags)?;
+                }
+            }
+        }
         check_tags("tags", &self.tags)?;
         if !self.context.is_object() {
             return Err(format!(
@@ -172,7 +247,11 @@ pub struct Job {
     pub context: Value,
     pub user: String,
     pub command_criteria: Vec<String>,
+    /// The cluster tags routing used: the alternative that matched when several were sent.
     pub cluster_criteria: Vec<String>,
+    /// The alternatives sent, in order, when `cluster_criteria` was a list of lists.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub cluster_criteria_alternatives: Vec<Vec<String>>,
     pub is_sync: bool,
     pub store_result_sync: bool,
     pub status: JobStatus,
@@ -263,7 +342,11 @@ impl Job {
             context: request.context,
             user: user.to_owned(),
             command_criteria: request.command_criteria,
-            cluster_criteria: request.cluster_criteria,
+            cluster_criteria: request.cluster_criteria.alternatives()[0].to_vec(),
+            cluster_criteria_alternatives: match request.cluster_criteria {
+                ClusterCriteria::Alternatives(lists) => lists,
+                ClusterCriteria::Tags(_) => Vec::new(),
+            },
             is_sync: request.is_sync.unwrap_or(false),
             store_result_sync: request.store_result_sync,
             status: JobStatus::New,
@@ -315,6 +398,23 @@ mod tests {
         assert!(job.check_size().unwrap_err().contains("at most"));
         let cut = bounded_error("é".repeat(10_000));
         assert!(cut.len() <= MAX_ERROR_BYTES + 30 && cut.ends_with("bytes)"), "{}", cut.len());
+    }
+
+    #[test]
+    fn cluster_criteria_are_a_list_of_tags_or_alternatives_in_order() {
+        let plain = request(serde_json::json!({"name": "a", "version": "1", "command_criteria": ["t:x"], "cluster_criteria": ["a:1", "a:1"]})).unwrap().normalized();
+        assert_eq!(plain.cluster_criteria, ClusterCriteria::Tags(vec!["a:1".into()]));
+        let ordered = request(serde_json::json!({"name": "a", "version": "1", "command_criteria": ["t:x"], "cluster_criteria": [["tier:prod", "region:us"], ["tier:prod"]]})).unwrap();
+        assert_eq!(ordered.cluster_criteria.alternatives(), vec![&["tier:prod".to_owned(), "region:us".to_owned()][..], &["tier:prod".to_owned()][..]]);
+        let job = Job::from_request(ordered.clone(), "u", 0);
+        assert_eq!((job.cluster_criteria.len(), job.cluster_criteria_alternatives.len()), (2, 2));
+        assert_eq!(serde_json::to_value(&ordered.cluster_criteria).unwrap(), serde_json::json!([["tier:prod", "region:us"], ["tier:prod"]]));
+        for bad in [serde_json::json!("tier:prod"), serde_json::json!([["a"], "b"]), serde_json::json!([1])] {
+            let error = request(serde_json::json!({"name": "a", "version": "1", "command_criteria": ["t:x"], "cluster_criteria": bad})).unwrap_err();
+            assert!(error.to_string().contains("cluster_criteria must be a list of tags"), "{error}");
+        }
+        let too_many = request(serde_json::json!({"name": "a", "version": "1", "command_criteria": ["t:x"], "cluster_criteria": vec![vec!["a"]; 9]})).unwrap();
+        assert!(too_many.validate().unwrap_err().contains("at most 8"));
     }
 
     #[test]

@@ -48,7 +48,7 @@ pub mod trigger_event;
 pub use access::{AccessPolicy, Caller};
 pub use cluster::Cluster;
 pub use command::Command;
-pub use job::{Job, JobRequest};
+pub use job::{ClusterCriteria, Job, JobRequest};
 pub use job_id::JobId;
 pub use job_result::{JobResult, ResultColumn};
 pub use job_status::{IllegalTransition, JobStatus};

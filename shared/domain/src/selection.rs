@@ -144,6 +144,9 @@ pub struct RouteExclusion {
 /// Where a job would run: the candidate pairs with their chances, and everything left out.
 #[derive(Debug, Clone, Default, PartialEq, serde::Serialize, utoipa::ToSchema)]
 pub struct RoutePlan {
+    /// The cluster tags routing used: the first alternative of `cluster_criteria` that has a
+    /// candidate (or the first, when none has).
+    pub cluster_criteria: Vec<String>,
     pub candidates: Vec<RouteCandidate>,
     pub excluded: Vec<RouteExclusion>,
 }
@@ -167,7 +170,7 @@ impl RoutePlan {
 /// Explains the routing of a job with these criteria: each candidate pair with its chance
 /// (what [`pick`] draws from), and each command, cluster or pair left out with the reason.
 pub fn route(commands: &[Command], clusters: &[Cluster], command_criteria: &[String], cluster_criteria: &[String]) -> RoutePlan {
-    let mut plan = RoutePlan::default();
+    let mut plan = RoutePlan { cluster_criteria: cluster_criteria.to_vec(), ..RoutePlan::default() };
     let mut leave_out = |command: Option<&str>, cluster: Option<&str>, reason: String| {
         plan.excluded.push(RouteExclusion { command_id: command.map(str::to_owned), cluster_id: cluster.map(str::to_owned), reason });
     };

@@ -52,14 +52,28 @@ impl JobService {
         let mut job = Job::from_request(request, user, now);
         job.id = id;
 
-        let pairs = match candidates(
-            self.catalog.commands(),
-            self.catalog.clusters(),
-            &job.command_criteria,
-            &job.cluster_criteria,
-        ) {
-            Ok(pairs) => pairs,
-            Err(error) => return Err(self.record_unmatched(job, error).await),
+        // The first alternative of cluster_criteria that matches anything wins.
+        let alternatives: Vec<Vec<String>> = request_alternatives(&job);
+        let mut matched = Err(None);
+        for alternative in &alternatives {
+            match candidates(self.catalog.commands(), self.catalog.clusters(), &job.command_criteria, alternative) {
+                Ok(pairs) => {
+                    matched = Ok((pairs, alternative.clone()));
+                    break;
+                }
+                Err(error) => matched = Err(Some((error, alternative.clone()))),
+            }
+        }
+        let pairs = match matched {
+            Ok((pairs, alternative)) => {
+                job.cluster_criteria = alternative;
+                pairs
+            }
+            Err(failure) => {
+                let (error, alternative) = failure.expect("there is always one alternative");
+                job.cluster_criteria = alternative;
+                return Err(self.record_unmatched(job, error).await);
+            }
         };
         // Only commands the caller may run are drawn from.
         let admitted: Vec<_> = pairs.iter().copied().filter(|(command, _)| command.admits_caller(caller)).collect();
@@ -136,7 +150,14 @@ impl JobService {
     pub fn route_preview(&self, caller: &Caller, request: JobRequest) -> Result<RoutePlan, ServiceError> {
         let request = request.normalized();
         request.validate().map_err(ServiceError::BadRequest)?;
-        let mut plan = route(self.catalog.commands(), self.catalog.clusters(), &request.command_criteria, &request.cluster_criteria);
+        // As submit does: the first alternative of cluster_criteria with a candidate.
+        let alternatives = request.cluster_criteria.alternatives();
+        let (commands, clusters) = (self.catalog.commands(), self.catalog.clusters());
+        let used = alternatives
+            .iter()
+            .find(|alternative| candidates(commands, clusters, &request.command_criteria, alternative).is_ok())
+            .unwrap_or(&alternatives[0]);
+        let mut plan = route(commands, clusters, &request.command_criteria, used);
         for command in self.catalog.commands() {
             if !command.admits_caller(caller) {
                 plan.exclude_command(&command.id, format!("the command's allowed_callers do not admit user `{}`", caller.user));
@@ -201,5 +222,14 @@ impl JobService {
             return ServiceError::from_store(store_error, Some(job.id));
         }
         ServiceError::NoMatch { code, message, job_id: job.id }
+    }
+}
+
+/// The job's cluster criteria alternatives, in order (its one list when it sent a plain list).
+fn request_alternatives(job: &Job) -> Vec<Vec<String>> {
+    if job.cluster_criteria_alternatives.is_empty() {
+        vec![job.cluster_criteria.clone()]
+    } else {
+        job.cluster_criteria_alternatives.clone()
     }
 }
