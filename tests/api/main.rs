@@ -9,6 +9,7 @@ mod heartbeats;
 mod idempotency;
 mod limits;
 mod listing;
+mod metrics;
 mod log_ranges;
 mod openapi;
 mod retention;

@@ -68,6 +68,7 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::get_command))
         .routes(routes!(catalog::get_cluster))
         .routes(routes!(health::health))
+        .routes(routes!(health::metrics))
 }
 
 /// The OpenAPI document of the API, as served at [`OPENAPI_PATH`].

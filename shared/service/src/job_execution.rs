@@ -102,6 +102,7 @@ impl JobService {
                 Ended::Finished(Ok(outcome)) => return self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await,
                 Ended::Finished(Err(error)) => {
                     tracing::info!(job_id = %job.id, attempt = job.attempt, error_type = error.error_type(), error.message = %error, "attempt failed");
+                    self.metrics.plugin_error(&run.command.plugin, error.error_type());
                     let current = self.jobs.get(job.id).await.unwrap_or(job);
                     match self.plan_retry(&current, error.error_type(), &error.to_string(), error.exit_code()).await {
                         Some(retry) => job = retry.job,

@@ -63,6 +63,7 @@ pub struct JobService {
     pub(crate) workflows: Option<(Arc<dyn Workflows>, String)>,
     /// One permit per sync job running (`settings.max_sync_jobs`).
     pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
+    pub(crate) metrics: crate::metrics::JobMetrics,
 }
 
 /// What start-up recovery did.
@@ -86,7 +87,18 @@ impl JobService {
         settings: ServiceSettings,
     ) -> Self {
         let sync_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_sync_jobs.max(1)));
-        Self { catalog, plugins, jobs, artifacts, queue, settings, running: RunningJobs::default(), workflows: None, sync_slots }
+        Self {
+            catalog,
+            plugins,
+            jobs,
+            artifacts,
+            queue,
+            settings,
+            running: RunningJobs::default(),
+            workflows: None,
+            sync_slots,
+            metrics: crate::metrics::JobMetrics::default(),
+        }
     }
 
     /// Async jobs run on `workflows` (Step Functions), each step calling the function named by
@@ -98,6 +110,11 @@ impl JobService {
 
     pub fn catalog(&self) -> &Catalog {
         &self.catalog
+    }
+
+    /// The metrics of this process in Prometheus' text format.
+    pub fn render_metrics(&self) -> String {
+        self.metrics.render(self.running.len())
     }
 
     /// The plugins this service runs jobs with, by name.
@@ -313,6 +330,9 @@ impl JobService {
         match self.jobs.transition(job.id, &change).await {
             Ok(stored) => {
                 tracing::info!(job_id = %job.id, from = %job.status, to = %to, "job status changed");
+                if crate::metrics::ends(job.status, to) {
+                    self.metrics.finished(&stored);
+                }
                 stored
             }
             Err(StoreError::Conflict { current }) => {

@@ -259,6 +259,9 @@ impl JobService {
         if job.status.is_terminal() {
             return Ok(FailAnswer { retry: false, wait_seconds: 0, status: job.status });
         }
+        if let Some(plugin) = job.command_id.as_deref().and_then(|c| self.catalog.command(c)).map(|c| c.plugin.clone()) {
+            self.metrics.plugin_error(&plugin, error_type);
+        }
         if let Some(retry) = self.plan_retry(&job, error_type, &message, exit_code).await {
             return Ok(FailAnswer { retry: true, wait_seconds: retry.wait_seconds, status: retry.job.status });
         }

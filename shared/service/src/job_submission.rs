@@ -121,6 +121,7 @@ impl JobService {
             (Err(error), _) => return Err(ServiceError::from_store(error, Some(job.id))),
         }
         tracing::info!(job_id = %job.id, command = %command.id, cluster = %cluster.id, is_sync = job.is_sync, "job accepted");
+        self.metrics.submitted(&job);
 
         if !job.is_sync {
             if let Err(error) = self.queue.enqueue(job.id).await {

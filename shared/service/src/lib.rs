@@ -11,6 +11,7 @@
 //! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
 //! - [`triggered_jobs`]: jobs submitted by triggers for events and schedules, once per event.
 //! - [`retries`]: a failed attempt run again when its command's `retry` covers it.
+//! - [`metrics`]: the platform's figures in Prometheus' text format.
 //! - [`retention`]: jobs that ended long ago deleted with their artifacts.
 //! - [`stuck_jobs`]: every job ends: jobs whose process or workflow stopped, found and settled.
 //! - [`running_jobs`]: the cancel handles of the jobs this process is running.
@@ -22,6 +23,7 @@ pub mod job_execution;
 pub mod job_steps;
 pub mod job_service;
 pub mod job_submission;
+pub mod metrics;
 pub mod plugin_registry;
 pub mod retention;
 pub mod retries;

@@ -52,6 +52,7 @@ impl JobService {
         if let Err(error) = self.artifacts.archive_attempt(job.id, job.attempt).await {
             tracing::warn!(job_id = %job.id, attempt = job.attempt, error.message = %error, "could not keep the failed attempt's output aside");
         }
+        self.metrics.retried(job);
         tracing::info!(job_id = %job.id, failed = job.attempt, next = stored.attempt, wait_seconds, cluster = stored.cluster_id.as_deref().unwrap_or(""), "attempt failed; retrying");
         Some(Retry { job: stored, wait_seconds })
     }

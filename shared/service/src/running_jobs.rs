@@ -24,6 +24,11 @@ impl RunningJobs {
         Some(RunningJob { job, token, jobs: self.clone() })
     }
 
+    /// How many jobs this process is running (or waiting to retry) now.
+    pub fn len(&self) -> usize {
+        self.lock().len()
+    }
+
     /// Whether this process is running `job` right now.
     pub fn contains(&self, job: JobId) -> bool {
         self.lock().contains_key(&job)
