@@ -150,9 +150,8 @@ async fn bad_list_filters_are_400_naming_the_filter() {
     let app = spawn_app().await;
     for (query, needle) in [
         ("limit=0", "limit"),
-        ("limit=500", "limit"),
+        ("limit=-3", "limit"),
         ("status=DONE", "status"),
-        ("order_by=name", "order_by"),
         ("direction=up", "direction"),
         ("created_after=yesterday", "created_after"),
         ("cursor=forged", "cursor"),
@@ -162,6 +161,32 @@ async fn bad_list_filters_are_400_naming_the_filter() {
         assert!(body["error"].as_str().unwrap().contains(needle), "{query}: {body}");
     }
     error_of(app.get("/api/v1/commands?status=gone").await, 400).await;
+}
+
+#[tokio::test]
+async fn what_heimdalls_own_web_ui_sends_is_taken_as_heimdall_takes_it() {
+    let app = spawn_app().await;
+    // A limit past the most is clamped and an unknown order falls back, each said in a header.
+    let response = app.get("/api/v1/jobs?limit=500&order_by=name").await;
+    assert_eq!(response.status(), 200);
+    let adjusted = response.headers()["x-heimdall-adjusted"].to_str().unwrap().to_owned();
+    assert!(adjusted.contains("limit=101 (asked 500") && adjusted.contains("order_by=created_at (asked `name`"), "{adjusted}");
+    assert!(app.get("/api/v1/jobs?limit=20").await.headers().get("x-heimdall-adjusted").is_none());
+    // Jobs carry system tags, as commands and clusters do (a client's own are replaced).
+    let mut named = job("findme", &["type:ping"], json!({}));
+    named["tags"] = json!(["team:data", "_name:forged"]);
+    let submitted = app.submit_ok(&named).await;
+    let id = submitted["id"].as_str().unwrap();
+    assert_eq!(submitted["tags"], json!(["team:data", format!("_id:{id}"), "_name:findme", "_version:0.0.1"]));
+    let found = app.get_json("/api/v1/jobs?tags=_name:findme").await;
+    assert_eq!(found["data"].as_array().unwrap().len(), 1, "{found}");
+    assert_eq!(app.get_json("/api/v1/jobs?tags=_name:forged").await["data"], json!([]));
+    // Several catalog statuses at once, comma-separated.
+    let commands = app.get_json("/api/v1/commands?status=ACTIVE,INACTIVE").await;
+    let statuses: std::collections::BTreeSet<&str> = commands["data"].as_array().unwrap().iter().map(|c| c["status"].as_str().unwrap()).collect();
+    assert_eq!(statuses, ["ACTIVE", "INACTIVE"].into_iter().collect());
+    let inactive = app.get_json("/api/v1/clusters?status=inactive").await;
+    assert!(inactive["data"].as_array().unwrap().iter().all(|c| c["status"] == "INACTIVE") && !inactive["data"].as_array().unwrap().is_empty());
 }
 
 #[tokio::test]

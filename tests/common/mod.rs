@@ -322,7 +322,7 @@ pub fn client_mistakes(criteria: &str) -> Vec<ClientMistake> {
             path: "/api/v1/job".into(),
             body: Some(submit(json!({"tags": ["team:data", "team:data", "env:test", "team:data"]}))),
             status: 200,
-            needle: r#""tags":["team:data","env:test"]"#,
+            needle: r#""tags":["team:data","env:test","_id:"#,
         },
         ClientMistake {
             what: "a description past the limit",

@@ -51,6 +51,7 @@ impl JobService {
         let requested_is_sync = request.is_sync;
         let mut job = Job::from_request(request, user, now);
         job.id = id;
+        with_system_tags(&mut job);
 
         // The first alternative of cluster_criteria that matches anything wins.
         let alternatives: Vec<Vec<String>> = request_alternatives(&job);
@@ -233,4 +234,11 @@ fn request_alternatives(job: &Job) -> Vec<Vec<String>> {
     } else {
         job.cluster_criteria_alternatives.clone()
     }
+}
+
+/// The job's own tags, then `_id:`, `_name:` and `_version:` as commands and clusters carry
+/// them (so `tags=_name:x` finds a job, as in Heimdall); system tags a client sent are replaced.
+fn with_system_tags(job: &mut Job) {
+    job.tags.retain(|tag| !["_id:", "_name:", "_version:"].iter().any(|prefix| tag.starts_with(prefix)));
+    job.tags.extend(heimdall_domain::tags::system_tags(&job.id.to_string(), &job.name, &job.version));
 }

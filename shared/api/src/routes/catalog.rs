@@ -28,7 +28,8 @@ pub struct CatalogFilters {
     pub id: Option<String>,
     pub name: Option<String>,
     pub version: Option<String>,
-    /// ACTIVE, INACTIVE or DELETED (any case).
+    /// Comma-separated statuses, any of which matches: ACTIVE, INACTIVE or DELETED (any case),
+    /// e.g. `ACTIVE,INACTIVE`.
     pub status: Option<String>,
     /// Commands only: the plugin name.
     pub plugin: Option<String>,
@@ -38,18 +39,26 @@ pub struct CatalogFilters {
 
 struct Matcher {
     filters: CatalogFilters,
-    status: Option<ResourceStatus>,
+    /// Any of these; empty: any status.
+    statuses: Vec<ResourceStatus>,
 }
 
 impl Matcher {
     fn new(filters: CatalogFilters) -> Result<Self, ApiError> {
-        let status = match filters.status.as_deref().map(str::trim).filter(|s| !s.is_empty()) {
-            None => None,
-            Some(text) => Some(ResourceStatus::parse(text).ok_or_else(|| {
-                ApiError::bad_request(format!("status must be ACTIVE, INACTIVE or DELETED; got `{text}`"))
-            })?),
-        };
-        Ok(Self { filters, status })
+        // Heimdall's web UI asks for several at once, comma-separated, as /jobs takes them.
+        let statuses = filters
+            .status
+            .as_deref()
+            .unwrap_or_default()
+            .split(',')
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+            .map(|text| {
+                ResourceStatus::parse(text)
+                    .ok_or_else(|| ApiError::bad_request(format!("status must be ACTIVE, INACTIVE or DELETED (or several, comma-separated); got `{text}`")))
+            })
+            .collect::<Result<Vec<_>, _>>()?;
+        Ok(Self { filters, statuses })
     }
 
     fn accepts(&self, id: &str, name: &str, version: &str, status: ResourceStatus, user: &str, plugin: Option<&str>) -> bool {
@@ -58,7 +67,7 @@ impl Matcher {
             && same(&self.filters.name, name)
             && same(&self.filters.version, version)
             && same(&self.filters.username, user)
-            && self.status.is_none_or(|s| s == status)
+            && (self.statuses.is_empty() || self.statuses.contains(&status))
             && plugin.is_none_or(|p| same(&self.filters.plugin, p))
     }
 }

@@ -77,9 +77,9 @@ pub struct JobFilters {
     pub created_after: Option<String>,
     /// Jobs created before this time (epoch seconds).
     pub created_before: Option<String>,
-    /// Page size, 1 to 101 (default 20).
+    /// Page size, 1 to 101 (default 20); more is answered as 101, saying so in `X-Heimdall-Adjusted`.
     pub limit: Option<String>,
-    /// `created_at` (default), `updated_at` or `id`.
+    /// `created_at` (default), `updated_at` or `id`; anything else falls back to `created_at`, saying so in `X-Heimdall-Adjusted`.
     pub order_by: Option<String>,
     /// `desc` (default, newest first) or `asc`.
     pub direction: Option<String>,
@@ -87,8 +87,15 @@ pub struct JobFilters {
     pub cursor: Option<String>,
 }
 
+/// The header that says how a listing's parameters were adjusted rather than refused (as
+/// Heimdall does, so its clients keep working): `limit=101 (asked 500; at most 101)`.
+pub const ADJUSTED: &str = "x-heimdall-adjusted";
+
 impl JobFilters {
-    fn into_query(self) -> Result<JobQuery, ApiError> {
+    /// The query these filters ask, and what was adjusted: a `limit` above the most is
+    /// clamped, an unknown `order_by` falls back to `created_at` (Heimdall's behaviour).
+    fn into_query(self) -> Result<(JobQuery, Vec<String>), ApiError> {
+        let mut adjusted = Vec::new();
         let non_empty = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
         let comma_list = |value: Option<String>| -> Vec<String> {
             non_empty(value)
@@ -108,6 +115,10 @@ impl JobFilters {
             None => DEFAULT_PAGE_SIZE,
             Some(text) => match text.parse::<usize>() {
                 Ok(n) if (1..=MAX_PAGE_SIZE).contains(&n) => n,
+                Ok(n) if n > MAX_PAGE_SIZE => {
+                    adjusted.push(format!("limit={MAX_PAGE_SIZE} (asked {n}; at most {MAX_PAGE_SIZE})"));
+                    MAX_PAGE_SIZE
+                }
                 _ => return Err(ApiError::bad_request(format!("limit must be a whole number from 1 to {MAX_PAGE_SIZE}; got `{text}`"))),
             },
         };
@@ -115,7 +126,11 @@ impl JobFilters {
             None | Some("created_at") => SortField::CreatedAt,
             Some("updated_at") => SortField::UpdatedAt,
             Some("id") => SortField::Id,
-            Some(other) => return Err(ApiError::bad_request(format!("order_by must be created_at, updated_at or id; got `{other}`"))),
+            Some(other) => {
+                let shown: String = other.chars().take(40).filter(|c| c.is_ascii_graphic()).collect();
+                adjusted.push(format!("order_by=created_at (asked `{shown}`; created_at, updated_at or id)"));
+                SortField::CreatedAt
+            }
         };
         let direction = match non_empty(self.direction).map(|d| d.to_ascii_lowercase()).as_deref() {
             None | Some("desc") => SortDirection::Desc,
@@ -126,7 +141,7 @@ impl JobFilters {
             None => None,
             Some(text) => Some(text.parse().map_err(|e: heimdall_domain::job_id::InvalidJobId| ApiError::bad_request(format!("id: {e}")))?),
         };
-        Ok(JobQuery {
+        Ok((JobQuery {
             id,
             user: non_empty(self.username),
             name: non_empty(self.name),
@@ -141,7 +156,7 @@ impl JobFilters {
             direction,
             limit,
             cursor: non_empty(self.cursor),
-        })
+        }, adjusted))
     }
 }
 
@@ -425,7 +440,8 @@ pub async fn cancel_job(
     params(JobFilters),
     responses(
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
-        (status = 200, description = "A page of jobs", body = JobList),
+        (status = 200, description = "A page of jobs; X-Heimdall-Adjusted says how a limit past the most or an unknown order_by was taken", body = JobList,
+            headers(("X-Heimdall-Adjusted" = String, description = "Present when a parameter was adjusted rather than refused, e.g. `limit=101 (asked 500; at most 101)`"))),
         (status = 400, description = "A filter that cannot be read (the message names it)", body = ErrorBody),
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
@@ -434,9 +450,14 @@ pub async fn list_jobs(
     State(state): State<AppState>,
     Authenticated(caller): Authenticated,
     AppQuery(filters): AppQuery<JobFilters>,
-) -> Result<Json<JobList>, ApiError> {
-    let page = state.service.list_as(&caller, &filters.into_query()?).await?;
-    Ok(Json(JobList { has_more: page.next_cursor.is_some(), next_cursor: page.next_cursor, data: page.jobs }))
+) -> Result<Response, ApiError> {
+    let (query, adjusted) = filters.into_query()?;
+    let page = state.service.list_as(&caller, &query).await?;
+    let mut response = Json(JobList { has_more: page.next_cursor.is_some(), next_cursor: page.next_cursor, data: page.jobs }).into_response();
+    if !adjusted.is_empty() {
+        insert_header(&mut response, header::HeaderName::from_static(ADJUSTED), &adjusted.join("; "));
+    }
+    Ok(response)
 }
 
 /// Every job status name.
