@@ -8,6 +8,7 @@ use crate::browser::Browser;
 const CONFIG: &str = r#"
 commands:
   - {name: ping, version: "1", plugin: ping, is_sync: true, tags: [type:ping]}
+  - {name: ping-canary, version: "2", plugin: ping, is_sync: true, weight: 1, tags: [type:ping]}
   - name: slow
     version: "1"
     plugin: shell
@@ -199,3 +200,28 @@ async fn commands_and_clusters_are_listed_and_credentials_in_a_context_are_never
     browser.close().await;
 }
 
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_submit_page_previews_where_a_job_would_run_and_why_others_are_left_out() {
+    let (app, _dir) = app().await;
+    let browser = Browser::start("route").await;
+    open_as(&browser, &app, "alice", "#/submit").await;
+    browser.fill("#job-name", "preview").await;
+    browser.fill("#job-version", "1").await;
+    browser.fill("#command-criteria", "type:ping").await;
+    browser.fill("#cluster-criteria", "type:local").await;
+    browser.click("#preview-route").await;
+
+    let table = browser.wait_for_text("#route-candidates", Duration::from_secs(10), |t| t.contains("ping-canary")).await;
+    assert!(table.contains("99.01%") && table.contains("0.99%"), "{table}");
+    let excluded = browser.client.find(fantoccini::Locator::Css("#route-excluded")).await.unwrap().html(false).await.unwrap();
+    assert!(excluded.contains("command slow: the command lacks the command_criteria tags"), "{excluded}");
+    assert!(excluded.contains("command ping on cluster warehouse: the cluster lacks"), "{excluded}");
+    browser.screenshot("preview").await;
+    assert_eq!(app.get_as("alice", "/api/v1/jobs").await.json::<Value>().await.unwrap()["data"], json!([]), "a preview submits nothing");
+
+    browser.fill("#command-criteria", "type:nothing").await;
+    browser.click("#preview-route").await;
+    browser.wait_for_text("#route-none", Duration::from_secs(10), |t| t.contains("Nothing would run")).await;
+    browser.close().await;
+}

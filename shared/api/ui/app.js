@@ -927,6 +927,8 @@ async function renderSubmit(ctx, _params, query) {
   const context = h('textarea', { id: 'job-context', name: 'context', rows: 6, spellcheck: 'false', placeholder: '{"arguments": ["hello"]}', 'aria-describedby': 'job-context-help context-error' });
   const contextError = h('p', { id: 'context-error', class: 'field-error' });
   const submit = h('button', { id: 'submit-job', type: 'submit' }, 'Submit job');
+  const previewButton = h('button', { id: 'preview-route', type: 'button', class: 'secondary' }, 'Preview route');
+  const preview = h('section', { id: 'route-preview', 'aria-live': 'polite' });
   const commandTags = h('datalist', { id: 'command-tag-options' });
   const clusterTags = h('datalist', { id: 'cluster-tag-options' });
   const known = h('div', null, h('p', { class: 'muted' }, 'Loading the commands…'));
@@ -949,7 +951,8 @@ async function renderSubmit(ctx, _params, query) {
       'Input for the command\'s plugin, e.g. {"arguments": ["hello"]} for shell commands. Leave empty for none.', contextError),
     h('fieldset', { class: 'modes' }, h('legend', null, 'Run mode'),
       mode('default', 'Command default'), mode('sync', 'Sync: wait for the result'), mode('async', 'Async: queue it')),
-    h('div', { class: 'actions' }, submit),
+    h('div', { class: 'actions' }, submit, ' ', previewButton),
+    preview,
     commandTags, clusterTags);
 
   const validate = () => {
@@ -961,10 +964,8 @@ async function renderSubmit(ctx, _params, query) {
   };
   context.addEventListener('input', validate);
 
-  form.addEventListener('submit', async (event) => {
-    event.preventDefault();
-    const parsed = validate();
-    if (!parsed.ok) { context.focus(); return; }
+  // The job request the form describes.
+  const requestBody = (parsed) => {
     const body = { name: name.value.trim(), version: version.value.trim(), command_criteria: splitTags(commandCriteria.value) };
     if (description.value.trim()) body.description = description.value.trim();
     const cluster = splitTags(clusterCriteria.value);
@@ -974,6 +975,37 @@ async function renderSubmit(ctx, _params, query) {
     if (parsed.value) body.context = parsed.value;
     const chosen = form.elements.mode.value;
     if (chosen !== 'default') body.is_sync = chosen === 'sync';
+    return body;
+  };
+
+  // Where the job would run (POST /job/route): each candidate's chance, and why others are out.
+  previewButton.addEventListener('click', async () => {
+    const parsed = validate();
+    if (!parsed.ok) { context.focus(); return; }
+    clearError();
+    try {
+      const plan = await api('/job/route', { method: 'POST', body: requestBody(parsed), signal: ctx.signal });
+      const rows = plan.candidates.map((c) => h('tr', null, h('td', null, c.command_id), h('td', null, c.cluster_id),
+        h('td', { class: 'num' }, `${(c.probability * 100).toFixed(2)}%`)));
+      const reasons = plan.excluded.map((e) => h('li', null,
+        [e.command_id && `command ${e.command_id}`, e.cluster_id && `cluster ${e.cluster_id}`].filter(Boolean).join(' on '), ': ', e.reason));
+      preview.replaceChildren(
+        h('h2', null, 'Route'),
+        rows.length
+          ? h('table', { id: 'route-candidates', class: 'data' }, h('thead', null, h('tr', null, h('th', null, 'Command'), h('th', null, 'Cluster'), h('th', null, 'Chance'))), h('tbody', null, ...rows))
+          : h('p', { id: 'route-none', class: 'field-error' }, 'Nothing would run this job.'),
+        reasons.length ? h('details', null, h('summary', null, `Left out (${reasons.length})`), h('ul', { id: 'route-excluded' }, ...reasons)) : null);
+      preview.scrollIntoView({ block: 'nearest' });
+    } catch (error) {
+      showError(error);
+    }
+  });
+
+  form.addEventListener('submit', async (event) => {
+    event.preventDefault();
+    const parsed = validate();
+    if (!parsed.ok) { context.focus(); return; }
+    const body = requestBody(parsed);
     clearError();
     submit.disabled = true;
     submit.textContent = 'Submitting…';
