@@ -322,6 +322,7 @@ impl Deployed {
             default_user: None,
             job_retention_days: None,
             max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
+            emf_metrics: false,
         }
     }
 

@@ -89,6 +89,7 @@ impl ServerlessStack {
             default_user: None,
             job_retention_days: Some(30),
             max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
+            emf_metrics: false,
         };
         let (service_sdk, calls) = if counted {
             let (sdk, counter) = emulator.counted_sdk_config().await;

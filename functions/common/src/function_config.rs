@@ -18,6 +18,9 @@ pub struct FunctionConfig {
     /// The longest a sync job runs inside a function: below API Gateway's 29 s integration
     /// timeout, so the api function answers before the client is cut off.
     pub max_sync_seconds: u64,
+    /// Write metrics as CloudWatch embedded-metric-format lines on stdout: on in a Lambda
+    /// (`AWS_LAMBDA_FUNCTION_NAME` set), where CloudWatch Logs turns them into metrics.
+    pub emf_metrics: bool,
 }
 
 /// API Gateway answers 504 after 29 s: a sync job stops at 25 s, leaving time to record it.
@@ -56,6 +59,7 @@ impl FunctionConfig {
                     .with_context(|| format!("Failed to read HEIMDALL_MAX_SYNC_SECONDS `{seconds}`: a whole number of seconds, at least 1"))?,
                 Err(_) => DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
             },
+            emf_metrics: std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
         })
     }
 }

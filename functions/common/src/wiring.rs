@@ -87,5 +87,6 @@ pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig)
         Arc::new(SfnWorkflows::new(aws_sdk_sfn::Client::new(sdk), &config.aws.state_machine_arn)),
         config.plugin_function_template.clone(),
     );
+    let service = if config.emf_metrics { service.with_emf_metrics(Arc::new(|line| println!("{line}"))) } else { service };
     Ok(Arc::new(service))
 }

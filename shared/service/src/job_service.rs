@@ -101,6 +101,13 @@ impl JobService {
         }
     }
 
+    /// Also writes every figure as a CloudWatch embedded-metric-format line to `sink` (on AWS,
+    /// the function's stdout), so metrics need no call per job.
+    pub fn with_emf_metrics(mut self, sink: crate::metrics::EmfSink) -> Self {
+        self.metrics = std::mem::take(&mut self.metrics).with_emf(sink);
+        self
+    }
+
     /// Async jobs run on `workflows` (Step Functions), each step calling the function named by
     /// `function_template` with `{plugin}` replaced by the job's plugin.
     pub fn with_workflows(mut self, workflows: Arc<dyn Workflows>, function_template: String) -> Self {

@@ -34,6 +34,9 @@ struct PluginFailure {
 /// Job duration buckets, seconds: a second to a day.
 const DURATION_BUCKETS: [f64; 12] = [1.0, 5.0, 15.0, 30.0, 60.0, 300.0, 900.0, 1800.0, 3600.0, 7200.0, 21600.0, 86400.0];
 
+/// Where one CloudWatch embedded-metric-format document goes (a function's stdout).
+pub type EmfSink = std::sync::Arc<dyn Fn(String) + Send + Sync>;
+
 /// The service's metrics.
 pub struct JobMetrics {
     registry: Mutex<Registry>,
@@ -43,6 +46,9 @@ pub struct JobMetrics {
     retries: Family<Route, Counter>,
     plugin_errors: Family<PluginFailure, Counter>,
     running: Gauge,
+    /// On AWS, each figure also goes out as an EMF log line: CloudWatch makes metrics of
+    /// them with no call per job.
+    emf: Option<EmfSink>,
 }
 
 impl Default for JobMetrics {
@@ -60,8 +66,30 @@ impl Default for JobMetrics {
         registry.register("job_retries", "Failed attempts run again, by command and the cluster that failed", retries.clone());
         registry.register("plugin_errors", "Failed attempts, by plugin and error type", plugin_errors.clone());
         registry.register("jobs_running", "Jobs this process is running or waiting to retry now", running.clone());
-        Self { registry: Mutex::new(registry), submitted, finished, durations, retries, plugin_errors, running }
+        Self { registry: Mutex::new(registry), submitted, finished, durations, retries, plugin_errors, running, emf: None }
     }
+}
+
+/// One EMF document: `values` (name, unit, value) under the dimensions `dimensions`, in the
+/// `Heimdall` namespace.
+pub fn emf_document(at_millis: i64, dimensions: &[(&str, &str)], values: &[(&str, &str, f64)]) -> String {
+    let mut document = serde_json::json!({
+        "_aws": {
+            "Timestamp": at_millis,
+            "CloudWatchMetrics": [{
+                "Namespace": "Heimdall",
+                "Dimensions": [dimensions.iter().map(|(name, _)| *name).collect::<Vec<_>>()],
+                "Metrics": values.iter().map(|(name, unit, _)| serde_json::json!({"Name": name, "Unit": unit})).collect::<Vec<_>>(),
+            }],
+        },
+    });
+    for (name, value) in dimensions {
+        document[*name] = serde_json::json!(value);
+    }
+    for (name, _, value) in values {
+        document[*name] = serde_json::json!(value);
+    }
+    document.to_string()
 }
 
 fn route_of(job: &Job) -> Route {
@@ -69,8 +97,22 @@ fn route_of(job: &Job) -> Route {
 }
 
 impl JobMetrics {
+    /// Also writes each figure as an EMF document to `sink`.
+    pub fn with_emf(mut self, sink: EmfSink) -> Self {
+        self.emf = Some(sink);
+        self
+    }
+
+    fn emit(&self, dimensions: &[(&str, &str)], values: &[(&str, &str, f64)]) {
+        if let Some(sink) = &self.emf {
+            sink(emf_document(chrono_millis(), dimensions, values));
+        }
+    }
+
     pub(crate) fn submitted(&self, job: &Job) {
-        self.submitted.get_or_create(&route_of(job)).inc();
+        let route = route_of(job);
+        self.emit(&[("command", &route.command), ("cluster", &route.cluster)], &[("JobsSubmitted", "Count", 1.0)]);
+        self.submitted.get_or_create(&route).inc();
     }
 
     /// A job reached its final status (counted once: only the write that ended it calls this).
@@ -78,16 +120,25 @@ impl JobMetrics {
         let route = route_of(job);
         let outcome = Outcome { command: route.command, cluster: route.cluster, status: job.status.as_str().to_owned() };
         self.finished.get_or_create(&outcome).inc();
-        if let (Some(started), Some(finished)) = (job.started_at, job.finished_at) {
-            self.durations.get_or_create(&outcome).observe((finished - started).max(0) as f64);
+        let dimensions = [("command", outcome.command.as_str()), ("cluster", outcome.cluster.as_str()), ("status", outcome.status.as_str())];
+        match (job.started_at, job.finished_at) {
+            (Some(started), Some(finished)) => {
+                let seconds = (finished - started).max(0) as f64;
+                self.durations.get_or_create(&outcome).observe(seconds);
+                self.emit(&dimensions, &[("JobsFinished", "Count", 1.0), ("JobDuration", "Seconds", seconds)]);
+            }
+            _ => self.emit(&dimensions, &[("JobsFinished", "Count", 1.0)]),
         }
     }
 
     pub(crate) fn retried(&self, failed: &Job) {
-        self.retries.get_or_create(&route_of(failed)).inc();
+        let route = route_of(failed);
+        self.emit(&[("command", &route.command), ("cluster", &route.cluster)], &[("JobRetries", "Count", 1.0)]);
+        self.retries.get_or_create(&route).inc();
     }
 
     pub(crate) fn plugin_error(&self, plugin: &str, error_type: &str) {
+        self.emit(&[("plugin", plugin), ("error_type", error_type)], &[("PluginErrors", "Count", 1.0)]);
         self.plugin_errors.get_or_create(&PluginFailure { plugin: plugin.to_owned(), error_type: error_type.to_owned() }).inc();
     }
 
@@ -105,4 +156,25 @@ impl JobMetrics {
 /// Whether a status change is the one that ends a job (what [`JobMetrics::finished`] counts).
 pub(crate) fn ends(from: JobStatus, to: JobStatus) -> bool {
     to.is_terminal() && !from.is_terminal()
+}
+
+fn chrono_millis() -> i64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn an_emf_document_names_its_dimensions_and_metrics_beside_their_values() {
+        let text = emf_document(1_700_000_000_000, &[("command", "etl"), ("status", "FAILED")], &[("JobsFinished", "Count", 1.0), ("JobDuration", "Seconds", 42.0)]);
+        let document: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let directive = &document["_aws"]["CloudWatchMetrics"][0];
+        assert_eq!(directive["Namespace"], "Heimdall");
+        assert_eq!(directive["Dimensions"], serde_json::json!([["command", "status"]]));
+        assert_eq!(directive["Metrics"][1], serde_json::json!({"Name": "JobDuration", "Unit": "Seconds"}));
+        assert_eq!((document["command"].as_str(), document["JobDuration"].as_f64()), (Some("etl"), Some(42.0)));
+        assert_eq!(document["_aws"]["Timestamp"], 1_700_000_000_000i64);
+    }
 }

@@ -189,3 +189,23 @@ fn a_shell_command_without_argv_is_a_config_error_naming_the_context() {
     let error = Catalog::load("commands:\n  - {name: s, version: '1', plugin: shell, context: {}}\n", "x.yml", &plugins).unwrap_err();
     assert!(error.problems()[0].starts_with("commands[0] (id `s`): field `context`: shell command context:"), "{error}");
 }
+
+#[tokio::test]
+async fn with_emf_on_each_figure_is_also_an_embedded_metric_format_line() {
+    let lines = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let sink_lines = Arc::clone(&lines);
+    let fixture = fixture();
+    let service = Arc::try_unwrap(fixture.service).ok().expect("the only reference").with_emf_metrics(Arc::new(move |line| sink_lines.lock().unwrap().push(line)));
+    let service = Arc::new(service);
+    let job = service.submit(&Caller::new("alice"), request("type:ping")).await.unwrap().job;
+    service.run_queued(job.id).await.unwrap();
+
+    let documents: Vec<serde_json::Value> = lines.lock().unwrap().iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let named = |metric: &str| documents.iter().find(|d| d.get(metric).is_some()).unwrap_or_else(|| panic!("no {metric} in {documents:?}")).clone();
+    let submitted = named("JobsSubmitted");
+    assert_eq!((submitted["command"].as_str(), submitted["cluster"].as_str()), (Some("ping"), Some("local")));
+    let finished = named("JobsFinished");
+    assert_eq!(finished["status"], "SUCCEEDED");
+    assert!(finished["JobDuration"].as_f64().is_some(), "{finished}");
+    assert_eq!(finished["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["command", "cluster", "status"]]));
+}
