@@ -19,18 +19,17 @@ async fn store() -> S3ArtifactStore {
 
 
 #[tokio::test]
-async fn a_small_log_is_one_object_read_back_whole() {
+async fn a_jobs_artifacts_are_objects_under_its_prefix_an_earlier_attempts_beside_them() {
     let store = store().await;
     let job = JobId::new();
-    let mut writer = store.create(job, Artifact::Stdout).await.unwrap();
-    writer.write(Bytes::from_static(b"hello ")).await.unwrap();
-    writer.write(Bytes::from_static(b"world\n")).await.unwrap();
-    assert_eq!(writer.finish().await.unwrap(), 12);
-
-    let reader = store.open(job, Artifact::Stdout).await.unwrap().unwrap();
-    assert_eq!(reader.length, Some(12));
-    assert_eq!(reader.read_all().await.unwrap(), b"hello world\n");
+    heimdall_ports::artifact_store::write_whole(&store, job, Artifact::Stdout, Bytes::from_static(b"first\n")).await.unwrap();
+    store.archive_attempt(job, 1).await.unwrap();
     assert_eq!(store.key(job, Artifact::Stdout), format!("heimdall/jobs/{job}/stdout"));
+    assert_eq!(store.archived_key(job, 1, Artifact::Stdout), format!("heimdall/jobs/{job}/attempt-1/stdout"));
+    let config = emulator().sdk_config().await;
+    let listed = s3_client(&config).list_objects_v2().bucket(store.bucket()).prefix(format!("heimdall/jobs/{job}/")).send().await.unwrap();
+    let keys: Vec<&str> = listed.contents().iter().filter_map(|o| o.key()).collect();
+    assert_eq!(keys, [store.archived_key(job, 1, Artifact::Stdout).as_str()]);
 }
 
 #[tokio::test]
