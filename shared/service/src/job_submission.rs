@@ -100,7 +100,14 @@ impl JobService {
         job.cluster_name = Some(cluster.name.clone());
         job.status = if job.is_sync { JobStatus::New } else { JobStatus::Accepted };
         job.check_size().map_err(ServiceError::BadRequest)?;
-        self.check_active_jobs(user).await?;
+        if let Err(busy) = self.check_active_jobs(user).await {
+            // An event delivered again for a user at the limit: its job exists, nothing is
+            // refused (looked up only when refusing, so it costs nothing otherwise).
+            if self.jobs.get(job.id).await.is_ok() {
+                return Err(ServiceError::AlreadySubmitted(job.id));
+            }
+            return Err(busy);
+        }
         let sync_slot = if job.is_sync {
             Some(Arc::clone(&self.sync_slots).try_acquire_owned().map_err(|_| {
                 ServiceError::Busy(format!(

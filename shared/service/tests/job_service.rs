@@ -209,3 +209,39 @@ async fn with_emf_on_each_figure_is_also_an_embedded_metric_format_line() {
     assert!(finished["JobDuration"].as_f64().is_some(), "{finished}");
     assert_eq!(finished["_aws"]["CloudWatchMetrics"][0]["Dimensions"], json!([["command", "cluster", "status"]]));
 }
+
+#[tokio::test]
+async fn an_event_delivered_again_for_a_user_at_the_limit_finds_its_job_rather_than_being_refused() {
+    // GIVEN a trigger whose user may have one active job, and one event submitted (queued, active)
+    let config = r#"
+commands:
+  - {name: ping, version: "1", plugin: ping, is_sync: false, tags: [type:ping]}
+clusters:
+  - {name: local, version: "1"}
+limits: {active_jobs_per_user: 1}
+triggers:
+  - {name: nightly, schedule: "0 2 * * *", user: loader, job: {name: nightly, version: "1", command_criteria: [type:ping]}}
+"#;
+    let dir = tempfile::tempdir().unwrap();
+    let plugins = PluginRegistry::new(heimdall_plugins::builtin_plugins());
+    let service = Arc::new(JobService::new(
+        Arc::new(Catalog::load(config, "t.yml", &plugins).unwrap()),
+        plugins,
+        Arc::new(SqliteJobStore::in_memory().unwrap()),
+        Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
+        Arc::new(RecordingQueue::default()),
+        ServiceSettings { work_root: dir.path().join("work"), inline_result_limit: 1 << 20, max_job_seconds: 3600, max_sync_jobs: 2, max_sync_seconds: 600 },
+    ));
+    let at = |hour: u32| heimdall_domain::trigger_event::TriggerEvent::Scheduled {
+        trigger: "nightly".into(),
+        time: chrono::DateTime::parse_from_rfc3339(&format!("2026-12-07T{hour:02}:00:00Z")).unwrap().with_timezone(&chrono::Utc),
+    };
+    let first = service.submit_for_event(&at(2)).await.unwrap();
+    assert!(matches!(first[..], [heimdall_service::TriggerOutcome::Submitted { .. }]), "{first:?}");
+
+    // WHEN the same event comes again THEN it is known, not refused (nor retried forever)
+    let again = service.submit_for_event(&at(2)).await.unwrap();
+    assert!(matches!(again[..], [heimdall_service::TriggerOutcome::AlreadySubmitted { .. }]), "{again:?}");
+    // AND another event is refused while the user is at the limit (to be delivered again later)
+    assert!(matches!(service.submit_for_event(&at(3)).await, Err(ServiceError::Busy(_))));
+}
