@@ -61,6 +61,12 @@ async fn commands_and_clusters_list_the_config_with_system_tags() {
     let clusters = app.get_json("/api/v1/clusters").await;
     assert_eq!(clusters["data"][0]["id"], "localhost-0.0.1");
     assert_eq!(app.get_json("/api/v1/cluster/localhost-0.0.1").await["status"], "ACTIVE");
+    // Heimdall's status routes: the status and when it last changed.
+    let status = app.get_json("/api/v1/command/retired/status").await;
+    assert_eq!(status["status"], "INACTIVE");
+    assert!(status["updated_at"].is_i64(), "{status}");
+    assert_eq!(app.get_json("/api/v1/cluster/localhost-0.0.1/status").await["status"], "ACTIVE");
+    assert_eq!(app.get("/api/v1/cluster/nowhere/status").await.status(), 404);
     assert_eq!(app.get_json("/api/v1/job/statuses").await.as_array().unwrap().len(), 8);
     assert_eq!(app.get_json("/api/v1/cluster/statuses").await, json!(["ACTIVE", "INACTIVE", "DELETED"]));
 }

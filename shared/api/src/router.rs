@@ -67,6 +67,8 @@ fn api_routes() -> OpenApiRouter<AppState> {
         .routes(routes!(catalog::list_cluster_statuses))
         .routes(routes!(catalog::get_command))
         .routes(routes!(catalog::get_cluster))
+        .routes(routes!(catalog::get_command_status))
+        .routes(routes!(catalog::get_cluster_status))
         .routes(routes!(health::health))
         .routes(routes!(health::metrics))
 }

@@ -158,6 +158,46 @@ pub async fn get_cluster(State(state): State<AppState>, _caller: Authenticated, 
     cluster.map(Json).ok_or_else(|| ServiceError::NotFound(format!("cluster `{id}` not found")).into())
 }
 
+/// A command's or cluster's status, in Heimdall's shape (its status handlers answer the object
+/// with only these two fields set).
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct ResourceStatusAnswer {
+    pub status: ResourceStatus,
+    pub updated_at: i64,
+}
+
+/// A command's status.
+#[utoipa::path(
+    get, path = "/api/v1/command/{id}/status", tag = "catalog",
+    params(("id" = String, Path, description = "The command id")),
+    responses(
+        (status = 200, description = "The command's status and when it last changed", body = ResourceStatusAnswer),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 404, description = "No such command", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn get_command_status(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<ResourceStatusAnswer>, ApiError> {
+    let command = state.service.catalog().command(&id).ok_or_else(|| ServiceError::NotFound(format!("command `{id}` not found")))?;
+    Ok(Json(ResourceStatusAnswer { status: command.status, updated_at: command.updated_at }))
+}
+
+/// A cluster's status.
+#[utoipa::path(
+    get, path = "/api/v1/cluster/{id}/status", tag = "catalog",
+    params(("id" = String, Path, description = "The cluster id")),
+    responses(
+        (status = 200, description = "The cluster's status and when it last changed", body = ResourceStatusAnswer),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 404, description = "No such cluster", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn get_cluster_status(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<ResourceStatusAnswer>, ApiError> {
+    let cluster = state.service.catalog().cluster(&id).ok_or_else(|| ServiceError::NotFound(format!("cluster `{id}` not found")))?;
+    Ok(Json(ResourceStatusAnswer { status: cluster.status, updated_at: cluster.updated_at }))
+}
+
 /// Every command status name.
 #[utoipa::path(get, path = "/api/v1/command/statuses", tag = "catalog", responses((status = 200, description = "Status names", body = Vec<ResourceStatus>)))]
 pub async fn list_command_statuses() -> Json<Vec<ResourceStatus>> {
