@@ -38,21 +38,22 @@ impl Janitor {
 }
 
 async fn sweep_until_stopped(service: Arc<JobService>, settings: JanitorSettings, stop: CancellationToken) {
+    let retention_seconds = settings.retention.map(|retention| i64::try_from(retention.as_secs()).unwrap_or(i64::MAX));
     loop {
+        // First wait: start-up recovery has just settled what the last run left.
+        tokio::select! {
+            () = stop.cancelled() => return,
+            () = tokio::time::sleep(settings.interval) => {}
+        }
         if let Err(error) = service.sweep_stuck_jobs(now_epoch_seconds()).await {
             tracing::warn!(error.message = %error, "could not look for stuck jobs; trying again later");
         }
-        if let Some(retention) = settings.retention {
-            let retention_seconds = i64::try_from(retention.as_secs()).unwrap_or(i64::MAX);
+        if let Some(retention_seconds) = retention_seconds {
             match service.purge_ended_before(now_epoch_seconds().saturating_sub(retention_seconds)).await {
                 Ok(0) => {}
                 Ok(purged) => tracing::info!(purged, retention_seconds, "deleted jobs past their retention"),
                 Err(error) => tracing::warn!(error.message = %error, "could not delete jobs past their retention; trying again later"),
             }
-        }
-        tokio::select! {
-            () = stop.cancelled() => return,
-            () = tokio::time::sleep(settings.interval) => {}
         }
     }
 }

@@ -89,8 +89,8 @@ async fn main() -> anyhow::Result<()> {
             }
             // The janitor: the jobs dead-letter queue (`<jobs queue>-dlq`, as bootstrap makes it)
             // and a sweep every minute, as its event source mapping and schedule would.
-            let jobs_queue_name = config.aws.queue_url.rsplit('/').next().unwrap_or_default().to_owned();
-            let dead_letters = sqs.get_queue_url().queue_name(format!("{jobs_queue_name}-dlq")).send().await;
+            let jobs_queue_name = config.aws.queue_url.rsplit('/').next().unwrap_or_default();
+            let dead_letters = sqs.get_queue_url().queue_name(heimdall_emulator::stack::dead_letter_queue_name(jobs_queue_name)).send().await;
             if let Ok(Some(dead_letters)) = dead_letters.map(|answer| answer.queue_url) {
                 let janitor = service.clone();
                 tokio::spawn(heimdall_emulator::queue_poller::run(sqs.clone(), dead_letters, move |event| {

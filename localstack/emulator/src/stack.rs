@@ -49,12 +49,17 @@ pub async fn create_events_queue(sdk: &aws_config::SdkConfig, prefix: &str) -> a
     create_queue_with_dead_letters(sdk, &format!("{prefix}-events"), 720).await
 }
 
-/// `name` with a redrive to `name-dlq` after `MAX_RECEIVE_COUNT` deliveries.
+/// The dead-letter queue of the queue `name`.
+pub fn dead_letter_queue_name(name: &str) -> String {
+    format!("{name}-dlq")
+}
+
+/// `name` with a redrive to its dead-letter queue after `MAX_RECEIVE_COUNT` deliveries.
 async fn create_queue_with_dead_letters(sdk: &aws_config::SdkConfig, name: &str, visibility_seconds: u32) -> anyhow::Result<Queue> {
     let sqs = aws_sdk_sqs::Client::new(sdk);
     let dead_letters = sqs
         .create_queue()
-        .queue_name(format!("{name}-dlq"))
+        .queue_name(dead_letter_queue_name(name))
         .send()
         .await
         .with_context(|| format!("Failed to create the dead-letter queue of {name}"))?

@@ -427,9 +427,7 @@ impl JobStore for DynamoJobStore {
         let mut ids = Vec::new();
         let mut start_key = None;
         let mut filter = Filter::default();
-        let status = filter.name("status");
-        let values: Vec<String> = JobStatus::ALL.iter().filter(|s| s.is_terminal()).map(|s| filter.value(s.as_str())).collect();
-        filter.clauses.push(format!("{status} IN ({})", values.join(", ")));
+        filter.any_status(JobStatus::ALL.iter().filter(|s| s.is_terminal()));
         loop {
             let request = self
                 .client
@@ -632,6 +630,13 @@ impl Filter {
         self.clauses.push(format!("{name} = {value}"));
     }
 
+    /// The job's status is one of `statuses`.
+    fn any_status<'s>(&mut self, statuses: impl Iterator<Item = &'s JobStatus>) {
+        let status = self.name("status");
+        let values: Vec<String> = statuses.map(|s| self.value(s.as_str())).collect();
+        self.clauses.push(format!("{status} IN ({})", values.join(", ")));
+    }
+
     fn id_or_name(&mut self, id_attribute: &str, name_attribute: &str, value: &str) {
         let (id, name, value) = (self.name(id_attribute), self.name(name_attribute), self.value(value));
         self.clauses.push(format!("({id} = {value} OR {name} = {value})"));
@@ -657,9 +662,7 @@ fn filter_expression(query: &JobQuery, choice: &IndexChoice) -> Filter {
         filter.id_or_name("cluster_id", "cluster_name", cluster);
     }
     if !query.statuses.is_empty() && choice.key_attribute != "status" {
-        let status = filter.name("status");
-        let values: Vec<String> = query.statuses.iter().map(|s| filter.value(s.as_str())).collect();
-        filter.clauses.push(format!("{status} IN ({})", values.join(", ")));
+        filter.any_status(query.statuses.iter());
     }
     if !query.tags.is_empty() {
         let tags = filter.name("tags");

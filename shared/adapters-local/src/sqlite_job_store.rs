@@ -228,20 +228,18 @@ impl JobStore for SqliteJobStore {
 
     async fn next_attempt(&self, id: JobId, next: &NextAttempt) -> Result<Job, StoreError> {
         let next = next.clone();
-        self.update_if_at(id, JobStatus::Running, Some(next.failed.attempt), move |job| next.apply(job)).await
+        self.update_if_at(id, JobStatus::Running, Some(next.failed.attempt), move |job| next.apply(job)).await.map(|(job, ())| job)
     }
 
     async fn claim_work_start(&self, id: JobId, at: i64) -> Result<bool, StoreError> {
-        let claimed = Arc::new(std::sync::atomic::AtomicBool::new(false));
-        let flag = Arc::clone(&claimed);
-        self.update_if(id, JobStatus::Running, move |job| {
-            if job.work_started_at.is_none() {
+        let claim = move |job: &mut Job| {
+            let first = job.work_started_at.is_none();
+            if first {
                 job.work_started_at = Some(at);
-                flag.store(true, std::sync::atomic::Ordering::SeqCst);
             }
-        })
-        .await?;
-        Ok(claimed.load(std::sync::atomic::Ordering::SeqCst))
+            first
+        };
+        self.update_if_at(id, JobStatus::Running, None, claim).await.map(|(_, claimed)| claimed)
     }
 
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError> {
@@ -254,11 +252,18 @@ impl SqliteJobStore {
     /// Changes a job that is in `expected`, in one transaction; `Conflict` with the status found
     /// otherwise.
     async fn update_if(&self, id: JobId, expected: JobStatus, change: impl FnOnce(&mut Job) + Send + 'static) -> Result<Job, StoreError> {
-        self.update_if_at(id, expected, None, change).await
+        self.update_if_at(id, expected, None, change).await.map(|(job, ())| job)
     }
 
-    /// `update_if`, also conditioned on the job being at `attempt` when one is given.
-    async fn update_if_at(&self, id: JobId, expected: JobStatus, attempt: Option<u32>, change: impl FnOnce(&mut Job) + Send + 'static) -> Result<Job, StoreError> {
+    /// `update_if`, also conditioned on the job being at `attempt` when one is given; answers
+    /// what `change` answers beside the job.
+    async fn update_if_at<T: Send + 'static>(
+        &self,
+        id: JobId,
+        expected: JobStatus,
+        attempt: Option<u32>,
+        change: impl FnOnce(&mut Job) -> T + Send + 'static,
+    ) -> Result<(Job, T), StoreError> {
         self.with_connection(move |connection| {
             let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let body: Option<String> = transaction
@@ -269,7 +274,7 @@ impl SqliteJobStore {
             if job.status != expected || attempt.is_some_and(|attempt| job.attempt != attempt) {
                 return Err(StoreError::Conflict { current: job.status });
             }
-            change(&mut job);
+            let answer = change(&mut job);
             transaction
                 .execute(
                     "UPDATE jobs SET status = ?2, updated_at = ?3, cluster_id = ?4, cluster_name = ?5, body = ?6 WHERE id = ?1",
@@ -277,7 +282,7 @@ impl SqliteJobStore {
                 )
                 .map_err(unavailable)?;
             transaction.commit().map_err(unavailable)?;
-            Ok(job)
+            Ok((job, answer))
         })
         .await
     }

@@ -61,6 +61,12 @@ fn inner_message(text: &str) -> &str {
     text.split_once(": ").map(|(_, rest)| rest).unwrap_or(text)
 }
 
+/// The items of a comma-separated query parameter, trimmed, empty ones dropped (Heimdall's
+/// lists: `status=RUNNING,ACCEPTED`).
+pub fn comma_separated(value: Option<&str>) -> impl Iterator<Item = &str> {
+    value.unwrap_or_default().split(',').map(str::trim).filter(|item| !item.is_empty())
+}
+
 /// Query parameters; unknown ones are ignored (clients add cache-busters), malformed known
 /// ones are a 400 naming them.
 pub struct AppQuery<T>(pub T);

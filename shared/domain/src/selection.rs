@@ -9,6 +9,7 @@
 
 use crate::cluster::Cluster;
 use crate::command::Command;
+use crate::job::ClusterCriteria;
 use crate::tags::{TagSet, carries_all};
 
 /// A command's or cluster's weight when the config names none.
@@ -70,6 +71,25 @@ fn unmatched_hint(unmatched: &[String], what: &str) -> String {
     } else {
         format!("{unmatched:?} is carried by no active {what} (GET /api/v1/{what}s lists their tags)")
     }
+}
+
+/// The candidates of the first alternative of `cluster_criteria` that has any, with that
+/// alternative; when none has, the error of the last one tried, with it.
+pub fn first_matching<'a, 'c>(
+    commands: &'a [Command],
+    clusters: &'a [Cluster],
+    command_criteria: &[String],
+    cluster_criteria: &'c ClusterCriteria,
+) -> Result<(Vec<(&'a Command, &'a Cluster)>, &'c [String]), (SelectionError, &'c [String])> {
+    let alternatives = cluster_criteria.alternatives();
+    let mut last_error = None;
+    for alternative in alternatives {
+        match candidates(commands, clusters, command_criteria, alternative) {
+            Ok(pairs) => return Ok((pairs, alternative)),
+            Err(error) => last_error = Some((error, alternative)),
+        }
+    }
+    Err(last_error.expect("cluster criteria have at least one alternative"))
 }
 
 /// Every (command, cluster) pair the job may run on, in catalog order.

@@ -52,10 +52,7 @@ impl JobService {
             if wait > 0 {
                 tokio::select! {
                     biased;
-                    () = registration.token.cancelled() => {
-                        let job = self.jobs.get(job.id).await.unwrap_or(job);
-                        return self.settle(job, JobStatus::Canceled, None, None).await;
-                    }
+                    () = registration.token.cancelled() => return self.settle_canceled(job).await,
                     () = &mut past_sync_limit => return self.fail_past_sync_limit(job, sync_limit.unwrap_or_default()).await,
                     () = tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())) => {}
                 }
@@ -103,10 +100,11 @@ impl JobService {
                 Ended::Finished(Err(error)) => {
                     tracing::info!(job_id = %job.id, attempt = job.attempt, error_type = error.error_type(), error.message = %error, "attempt failed");
                     self.metrics.plugin_error(&run.command.plugin, error.error_type());
-                    let current = self.jobs.get(job.id).await.unwrap_or(job);
-                    match self.plan_retry(&current, error.error_type(), &error.to_string(), error.exit_code()).await {
+                    // The retry's write is conditioned on the job still running this attempt: a
+                    // cancel that came meanwhile wins (record_end settles it CANCELED).
+                    match self.plan_retry(&job, error.error_type(), &error.to_string(), error.exit_code()).await {
                         Some(retry) => job = retry.job,
-                        None => return self.record_end(current, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await,
+                        None => return self.record_end(job, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await,
                     }
                 }
                 Ended::PastSyncLimit(seconds) => {
@@ -120,8 +118,7 @@ impl JobService {
                     if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
                         tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
                     }
-                    let job = self.jobs.get(job.id).await.unwrap_or(job);
-                    return self.settle(job, JobStatus::Canceled, None, None).await;
+                    return self.settle_canceled(job).await;
                 }
             }
         }
@@ -134,12 +131,18 @@ impl JobService {
             job.command_id.as_deref().unwrap_or("?")
         );
         tracing::info!(job_id = %job.id, seconds, "sync job stopped at its sync limit");
-        let job = self.jobs.get(job.id).await.unwrap_or(job);
         self.record_end(job, JobStatus::Failed, Some(message), None).await
     }
 
+    /// Records CANCELED for a job whose cancel this process acted on (read again: the stored
+    /// job is CANCELING, the one in hand may not say so).
+    async fn settle_canceled(&self, job: Job) -> Job {
+        let job = self.jobs.get(job.id).await.unwrap_or(job);
+        self.settle(job, JobStatus::Canceled, None, None).await
+    }
+
     /// Records that `id` is alive; a failure is logged (the next beat may pass).
-    async fn beat(&self, id: heimdall_domain::JobId) {
+    pub(crate) async fn beat(&self, id: heimdall_domain::JobId) {
         if let Err(error) = self.jobs.heartbeat(id, now_epoch_seconds()).await {
             tracing::warn!(job_id = %id, error.message = %error, "could not record a heartbeat");
         }

@@ -337,7 +337,7 @@ impl JobService {
         match self.jobs.transition(job.id, &change).await {
             Ok(stored) => {
                 tracing::info!(job_id = %job.id, from = %job.status, to = %to, "job status changed");
-                if crate::metrics::ends(job.status, to) {
+                if to.is_terminal() {
                     self.metrics.finished(&stored);
                 }
                 stored

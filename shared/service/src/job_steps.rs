@@ -200,9 +200,7 @@ impl JobService {
                         }
                         if last_beat.elapsed() >= crate::job_execution::HEARTBEAT_INTERVAL {
                             last_beat = tokio::time::Instant::now();
-                            if let Err(error) = self.jobs.heartbeat(id, now_epoch_seconds()).await {
-                                tracing::warn!(job_id = %id, error.message = %error, "could not record a heartbeat");
-                            }
+                            self.beat(id).await;
                         }
                     }
                 }
@@ -249,11 +247,11 @@ impl JobService {
         Ok(self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await)
     }
 
-    /// Step `fail` (every Catch): records why the job failed.
+    /// Step `fail` (every Catch): records why the job failed. `error_type` is the caught
+    /// error's name (a plugin error type, or Step Functions' own): when the command's `retry`
+    /// covers it, the next attempt is set up and the answer says to wait `wait_seconds` (in the
+    /// state machine, for free) and submit again.
     #[tracing::instrument(skip(self, message), fields(job_id = %id))]
-    /// `error_type` is the caught error's name (a plugin error type, or Step Functions' own):
-    /// when the command's `retry` covers it, the next attempt is set up and the answer says to
-    /// wait `wait_seconds` (in the state machine, for free) and submit again.
     pub async fn step_fail(&self, id: JobId, error_type: &str, message: String, exit_code: Option<i32>) -> Result<FailAnswer, PluginError> {
         let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
         if job.status.is_terminal() {
@@ -282,7 +280,11 @@ impl JobService {
 
     /// Whether `job`'s plugin runs its work inside a step's process (shell).
     pub(crate) fn work_runs_in_step(&self, job: &Job) -> bool {
-        self.plugin_run(job).and_then(|run| self.plugin_of(&run).ok()).is_some_and(|plugin| plugin.work_runs_in_step())
+        job.command_id
+            .as_deref()
+            .and_then(|id| self.catalog.command(id))
+            .and_then(|command| self.plugins.get(&command.plugin))
+            .is_some_and(|plugin| plugin.work_runs_in_step())
     }
 
     /// Best-effort stop of a job's plugin work after its workflow was stopped, with the handle

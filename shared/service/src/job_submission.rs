@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::idempotency::IdempotencyClaim;
-use heimdall_domain::selection::{RoutePlan, SelectionError, candidates, pick, route};
+use heimdall_domain::selection::{RoutePlan, SelectionError, first_matching, pick, route};
 use heimdall_domain::{Caller, Job, JobId, JobRequest, JobStatus, names};
 use heimdall_ports::{StatusChange, StoreError};
 use rand::Rng;
@@ -49,30 +49,19 @@ impl JobService {
             return self.replay(claim, first, &fingerprint).await;
         }
         let requested_is_sync = request.is_sync;
+        let cluster_criteria = request.cluster_criteria.clone();
         let mut job = Job::from_request(request, user, now);
         job.id = id;
         with_system_tags(&mut job);
 
         // The first alternative of cluster_criteria that matches anything wins.
-        let alternatives: Vec<Vec<String>> = request_alternatives(&job);
-        let mut matched = Err(None);
-        for alternative in &alternatives {
-            match candidates(self.catalog.commands(), self.catalog.clusters(), &job.command_criteria, alternative) {
-                Ok(pairs) => {
-                    matched = Ok((pairs, alternative.clone()));
-                    break;
-                }
-                Err(error) => matched = Err(Some((error, alternative.clone()))),
-            }
-        }
-        let pairs = match matched {
+        let pairs = match first_matching(self.catalog.commands(), self.catalog.clusters(), &job.command_criteria, &cluster_criteria) {
             Ok((pairs, alternative)) => {
-                job.cluster_criteria = alternative;
+                job.cluster_criteria = alternative.to_vec();
                 pairs
             }
-            Err(failure) => {
-                let (error, alternative) = failure.expect("there is always one alternative");
-                job.cluster_criteria = alternative;
+            Err((error, alternative)) => {
+                job.cluster_criteria = alternative.to_vec();
                 return Err(self.record_unmatched(job, error).await);
             }
         };
@@ -159,13 +148,13 @@ impl JobService {
     pub fn route_preview(&self, caller: &Caller, request: JobRequest) -> Result<RoutePlan, ServiceError> {
         let request = request.normalized();
         request.validate().map_err(ServiceError::BadRequest)?;
-        // As submit does: the first alternative of cluster_criteria with a candidate.
-        let alternatives = request.cluster_criteria.alternatives();
+        // As submit does: the first alternative of cluster_criteria with a candidate (when none
+        // has, the first explains best what is missing).
         let (commands, clusters) = (self.catalog.commands(), self.catalog.clusters());
-        let used = alternatives
-            .iter()
-            .find(|alternative| candidates(commands, clusters, &request.command_criteria, alternative).is_ok())
-            .unwrap_or(&alternatives[0]);
+        let used = match first_matching(commands, clusters, &request.command_criteria, &request.cluster_criteria) {
+            Ok((_, alternative)) => alternative,
+            Err(_) => request.cluster_criteria.alternatives()[0],
+        };
         let mut plan = route(commands, clusters, &request.command_criteria, used);
         for command in self.catalog.commands() {
             if !command.admits_caller(caller) {
@@ -234,18 +223,9 @@ impl JobService {
     }
 }
 
-/// The job's cluster criteria alternatives, in order (its one list when it sent a plain list).
-fn request_alternatives(job: &Job) -> Vec<Vec<String>> {
-    if job.cluster_criteria_alternatives.is_empty() {
-        vec![job.cluster_criteria.clone()]
-    } else {
-        job.cluster_criteria_alternatives.clone()
-    }
-}
-
 /// The job's own tags, then `_id:`, `_name:` and `_version:` as commands and clusters carry
 /// them (so `tags=_name:x` finds a job, as in Heimdall); system tags a client sent are replaced.
 fn with_system_tags(job: &mut Job) {
-    job.tags.retain(|tag| !["_id:", "_name:", "_version:"].iter().any(|prefix| tag.starts_with(prefix)));
+    job.tags.retain(|tag| !heimdall_domain::tags::is_system_tag(tag));
     job.tags.extend(heimdall_domain::tags::system_tags(&job.id.to_string(), &job.name, &job.version));
 }

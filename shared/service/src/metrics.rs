@@ -4,7 +4,7 @@
 
 use std::sync::Mutex;
 
-use heimdall_domain::{Job, JobStatus};
+use heimdall_domain::Job;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -115,7 +115,8 @@ impl JobMetrics {
         self.submitted.get_or_create(&route).inc();
     }
 
-    /// A job reached its final status (counted once: only the write that ended it calls this).
+    /// A job reached its final status (counted once: only the write that ended it calls this;
+    /// the transition table lets no final status move again).
     pub(crate) fn finished(&self, job: &Job) {
         let route = route_of(job);
         let outcome = Outcome { command: route.command, cluster: route.cluster, status: job.status.as_str().to_owned() };
@@ -153,10 +154,6 @@ impl JobMetrics {
     }
 }
 
-/// Whether a status change is the one that ends a job (what [`JobMetrics::finished`] counts).
-pub(crate) fn ends(from: JobStatus, to: JobStatus) -> bool {
-    to.is_terminal() && !from.is_terminal()
-}
 
 fn chrono_millis() -> i64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as i64).unwrap_or(0)

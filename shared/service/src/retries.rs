@@ -5,7 +5,7 @@
 //! wait, and the state machine waits for free).
 
 use heimdall_domain::clock::now_epoch_seconds;
-use heimdall_domain::selection::candidates;
+use heimdall_domain::selection::{candidates, pick};
 use heimdall_domain::{Job, JobStatus};
 use heimdall_ports::{NextAttempt, StoreError};
 use rand::Rng;
@@ -57,17 +57,19 @@ impl JobService {
         Some(Retry { job: stored, wait_seconds })
     }
 
-    /// The cluster of the next attempt: one of the command's active matching clusters that
-    /// no attempt has run on yet, else any other than the last, else the last.
+    /// The cluster of the next attempt, drawn by weight (as routing draws) among the command's
+    /// matching clusters no attempt has run on yet, else among those other than the last, else
+    /// the last.
     fn next_cluster(&self, job: &Job) -> Option<(String, String)> {
         let pairs = candidates(self.catalog.commands(), self.catalog.clusters(), &job.command_criteria, &job.cluster_criteria).ok()?;
-        let clusters: Vec<_> = pairs.iter().filter(|(command, _)| Some(command.id.as_str()) == job.command_id.as_deref()).map(|(_, cluster)| *cluster).collect();
-        let tried = |id: &str| job.cluster_id.as_deref() == Some(id) || job.attempts.iter().any(|a| a.cluster_id.as_deref() == Some(id));
-        let untried: Vec<_> = clusters.iter().filter(|c| !tried(&c.id)).collect();
-        let others: Vec<_> = clusters.iter().filter(|c| job.cluster_id.as_deref() != Some(c.id.as_str())).collect();
-        let pool = if !untried.is_empty() { untried } else { others };
-        match pool.get(rand::rng().random_range(0..pool.len().max(1))) {
-            Some(cluster) => Some((cluster.id.clone(), cluster.name.clone())),
+        let own: Vec<_> = pairs.into_iter().filter(|(command, _)| Some(command.id.as_str()) == job.command_id.as_deref()).collect();
+        let last = |id: &str| job.cluster_id.as_deref() == Some(id);
+        let tried = |id: &str| last(id) || job.attempts.iter().any(|a| a.cluster_id.as_deref() == Some(id));
+        let untried: Vec<_> = own.iter().copied().filter(|(_, cluster)| !tried(&cluster.id)).collect();
+        let others: Vec<_> = own.iter().copied().filter(|(_, cluster)| !last(&cluster.id)).collect();
+        let pool = if untried.is_empty() { others } else { untried };
+        match pick(&pool, &job.command_criteria, &job.cluster_criteria, rand::rng().random::<f64>()) {
+            Some((_, cluster)) => Some((cluster.id.clone(), cluster.name.clone())),
             None => Some((job.cluster_id.clone()?, job.cluster_name.clone().unwrap_or_default())),
         }
     }

@@ -46,13 +46,7 @@ struct Matcher {
 impl Matcher {
     fn new(filters: CatalogFilters) -> Result<Self, ApiError> {
         // Heimdall's web UI asks for several at once, comma-separated, as /jobs takes them.
-        let statuses = filters
-            .status
-            .as_deref()
-            .unwrap_or_default()
-            .split(',')
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
+        let statuses = crate::extract::comma_separated(filters.status.as_deref())
             .map(|text| {
                 ResourceStatus::parse(text)
                     .ok_or_else(|| ApiError::bad_request(format!("status must be ACTIVE, INACTIVE or DELETED (or several, comma-separated); got `{text}`")))

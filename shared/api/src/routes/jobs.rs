@@ -97,11 +97,7 @@ impl JobFilters {
     fn into_query(self) -> Result<(JobQuery, Vec<String>), ApiError> {
         let mut adjusted = Vec::new();
         let non_empty = |value: Option<String>| value.map(|v| v.trim().to_owned()).filter(|v| !v.is_empty());
-        let comma_list = |value: Option<String>| -> Vec<String> {
-            non_empty(value)
-                .map(|v| v.split(',').map(|p| p.trim().to_owned()).filter(|p| !p.is_empty()).collect())
-                .unwrap_or_default()
-        };
+        let comma_list = |value: Option<String>| -> Vec<String> { crate::extract::comma_separated(value.as_deref()).map(str::to_owned).collect() };
         let epoch = |field: &str, value: Option<String>| -> Result<Option<i64>, ApiError> {
             non_empty(value)
                 .map(|v| v.parse::<i64>().map_err(|_| ApiError::bad_request(format!("{field} must be epoch seconds, e.g. 1767225600; got `{v}`"))))
