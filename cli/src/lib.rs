@@ -4,12 +4,14 @@
 //! # Layout
 //! - [`args`]: the command line (clap), every option also from a `HEIMDALL_` variable.
 //! - [`serve`]: `heimdall serve`: the whole platform in one process on the local adapters.
+//! - [`health_checks`]: `heimdall serve`'s health checks of clusters, each at its interval.
 //! - [`janitor`]: `heimdall serve`'s background sweep: jobs past their retention deleted.
 //! - [`client`]: the client commands (`submit`, `logs`, `jobs`, …) over the REST API.
 //! - [`telemetry`]: tracing set-up (JSON when stderr is not a terminal).
 
 pub mod args;
 pub mod client;
+pub mod health_checks;
 pub mod janitor;
 pub mod serve;
 pub mod telemetry;

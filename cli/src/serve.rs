@@ -21,6 +21,7 @@ use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceSettings};
 use tokio::net::TcpListener;
 
 use crate::args::{AuthMode, ServeArgs};
+use crate::health_checks::HealthChecks;
 use crate::janitor::{Janitor, JanitorSettings};
 
 /// The example config, built into the binary: `heimdall serve` works with no file at all.
@@ -31,6 +32,9 @@ const INLINE_RESULT_LIMIT: u64 = 8 * 1024 * 1024;
 
 /// How often `heimdall serve` scans the folders of `s3` triggers.
 pub const DEFAULT_WATCH_INTERVAL: Duration = Duration::from_secs(1);
+
+/// How often `heimdall serve` reads the catalog store's version.
+const CATALOG_REFRESH: Duration = Duration::from_secs(5);
 
 /// How often `heimdall serve`'s janitor sweeps.
 pub const DEFAULT_JANITOR_INTERVAL: Duration = Duration::from_secs(60);
@@ -138,6 +142,7 @@ pub async fn run(
         .with_context(|| format!("Failed to create the data dir {}", settings.data_dir.display()))?;
     let _lock = lock_data_dir(&settings.data_dir)?;
     let jobs = SqliteJobStore::open(&settings.data_dir.join("heimdall.db")).context("Failed to open the job database")?;
+    let catalog_store = jobs.catalog_store().context("Failed to open the catalog in the job database")?;
     close_to_jobs(&settings.data_dir)?;
     let artifacts = FsArtifactStore::new(settings.data_dir.join("jobs"));
     let (queue, queue_receiver) = InProcessJobQueue::new();
@@ -155,17 +160,22 @@ pub async fn run(
             max_sync_jobs: settings.max_sync_jobs,
             max_sync_seconds: ServiceSettings::DEFAULT_MAX_SYNC_SECONDS,
         },
-    ));
+    )
+    // One process: its own changes reload at once; the refresh only bounds a missed one.
+    .with_catalog_store(Arc::new(catalog_store), CATALOG_REFRESH, true)
+    .await
+    .context("Failed to seed the catalog from the config")?);
 
     let recovery = service.recover_after_restart().await.context("Failed to recover jobs from the last run")?;
     tracing::info!(failed = recovery.failed, canceled = recovery.canceled, requeued = recovery.requeued, "recovered jobs of the last run");
     let workers = LocalWorkers::spawn(Arc::clone(&service), queue_receiver, pool_size, settings.shutdown_grace);
     let janitor = Janitor::spawn(Arc::clone(&service), JanitorSettings { retention: settings.retention, interval: settings.janitor_interval });
+    let health_checks = HealthChecks::spawn(Arc::clone(&service));
     let trigger_settings = LocalTriggerSettings {
         watch_root: settings.watch_dir.clone().unwrap_or_else(|| settings.data_dir.join("buckets")),
         scan_interval: settings.watch_interval,
     };
-    let triggers = LocalTriggers::spawn(Arc::clone(&service), service.catalog().triggers(), &trigger_settings)
+    let triggers = LocalTriggers::spawn(Arc::clone(&service), service.catalog_held().triggers(), &trigger_settings)
         .map_err(|error| anyhow!("{config_name}: {error}"))?;
 
     let app = router(AppState { service, identity: identity.clone() });
@@ -177,6 +187,7 @@ pub async fn run(
     tracing::info!("stopping: waiting for running async jobs");
     triggers.shutdown().await;
     janitor.shutdown().await;
+    health_checks.shutdown().await;
     workers.shutdown().await;
     tracing::info!("stopped");
     Ok(())

@@ -8,6 +8,7 @@ mod errors;
 mod heartbeats;
 mod idempotency;
 mod limits;
+mod live_catalog;
 mod listing;
 mod metrics;
 mod log_ranges;

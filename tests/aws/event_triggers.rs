@@ -29,7 +29,7 @@ async fn an_object_put_in_s3_submits_the_triggered_job_once_and_it_runs() {
         events_queue_arn: events_queue.arn.clone(),
         scheduler_role_arn: "arn:aws:iam::123456789012:role/heimdall-scheduler".into(),
     };
-    deploy_triggers(&sdk, &prefix, stack.service.catalog().triggers(), &targets).await.unwrap();
+    deploy_triggers(&sdk, &prefix, stack.service.catalog_held().triggers(), &targets).await.unwrap();
     // The landing bucket's owner turns EventBridge notifications on.
     let s3 = heimdall_adapters_aws::s3_client(&sdk);
     s3.create_bucket().bucket(&landing).send().await.unwrap();

@@ -15,7 +15,7 @@
 //! (bucket, or bucket/key), SQS (the queue), STS (`AssumeRole`'s role) and IAM; for every
 //! other service it checks against `*`, which no statement naming an ARN matches, so the
 //! emulator's shim ([`heimdall_tests::emulator::IAM_RESOURCES_SHIM`]) supplies the ARNs of
-//! DynamoDB (table, index; PartiQL as `PartiQLSelect`…), Glue (catalog, database and table,
+//! DynamoDB (table, index; PartiQL as `PartiQLSelect`…; a transaction item by item), Glue (catalog, database and table,
 //! as AWS authorizes GetTable), Step Functions, EMR on EKS (and `iam:PassRole` of a job run's
 //! execution role), SSM and Secrets Manager, and checks S3 `DeleteObjects` per key.
 //!
@@ -313,6 +313,7 @@ impl Deployed {
         FunctionConfig {
             aws: AwsSettings {
                 table: env["HEIMDALL_TABLE"].clone(),
+                catalog_table: env["HEIMDALL_CATALOG_TABLE"].clone(),
                 bucket: env["HEIMDALL_BUCKET"].clone(),
                 queue_url: env["HEIMDALL_QUEUE_URL"].clone(),
                 state_machine_arn: env["HEIMDALL_STATE_MACHINE_ARN"].clone(),
@@ -323,6 +324,8 @@ impl Deployed {
             job_retention_days: None,
             max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
             emf_metrics: false,
+            catalog_refresh: std::time::Duration::from_secs(5),
+            seeds_catalog: env.get("HEIMDALL_SEED_CATALOG").is_some_and(|value| value == "true"),
         }
     }
 

@@ -108,6 +108,9 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     let config_location = format!("s3://{}/heimdall/v1/config.yml", settings.code_bucket);
     for function in FUNCTIONS {
         assert_eq!(environments[function]["HEIMDALL_CONFIG"], config_location, "{function}");
+        // Every function routes or runs jobs with the live catalog; only the api seeds it.
+        assert_eq!(environments[function]["HEIMDALL_CATALOG_TABLE"], outputs["CatalogTableName"], "{function}");
+        assert_eq!(environments[function].get("HEIMDALL_SEED_CATALOG").map(String::as_str), (function == "api").then_some("true"), "{function}");
     }
     let (config_text, _) = heimdall_functions::read_config(&sdk, Some(&config_location)).await.unwrap();
     assert_eq!(config_text, CONFIG);

@@ -9,6 +9,7 @@ mod end_to_end;
 mod event_triggers;
 mod function_config;
 mod iam_enforced;
+mod live_catalog;
 mod infra_template;
 mod reliability;
 mod routing;

@@ -19,6 +19,8 @@ use tower::ServiceExt;
 use crate::support::unique;
 
 const CONFIG: &str = include_str!("../fixtures/serverless-config.yml");
+/// How often a stack's service reads the catalog store's version (short: tests wait for it).
+pub const CATALOG_REFRESH: Duration = Duration::from_secs(1);
 
 pub struct ServerlessStack {
     pub service: Arc<JobService>,
@@ -30,6 +32,8 @@ pub struct ServerlessStack {
     pub plugin_function_template: String,
     /// The service's AWS calls, for a counted stack.
     pub calls: Option<heimdall_tests::emulator::CallCounter>,
+    /// The functions' environment, as the stack's functions read it.
+    pub config: FunctionConfig,
     api: axum::Router,
     _dir: tempfile::TempDir,
 }
@@ -77,6 +81,7 @@ impl ServerlessStack {
             ("{{SNOWFLAKE_KEY}}", "/nonexistent/snowflake-key.p8"),
             ("{{SNOWFLAKE_ENDPOINT}}", "https://snowflake.invalid"),
             ("{{ACTIVE_JOBS_PER_USER}}", "100"),
+            ("{{SPARK_HEALTH_CHECK}}", "false"),
         ];
         for (placeholder, value) in replacements.iter().chain(defaults.iter()) {
             config_text = config_text.replace(placeholder, value);
@@ -90,6 +95,8 @@ impl ServerlessStack {
             job_retention_days: Some(30),
             max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
             emf_metrics: false,
+            catalog_refresh: CATALOG_REFRESH,
+            seeds_catalog: true,
         };
         let (service_sdk, calls) = if counted {
             let (sdk, counter) = emulator.counted_sdk_config().await;
@@ -116,7 +123,7 @@ impl ServerlessStack {
             emulator.register_function(&config.plugin_function_template.replace("{plugin}", plugin), handler);
         }
         let api = heimdall_function_api::app(service.clone(), None);
-        Self { service, settings, sfn, sqs, runs_log, plugin_function_template: config.plugin_function_template.clone(), calls, api, _dir: dir }
+        Self { service, settings, sfn, sqs, runs_log, plugin_function_template: config.plugin_function_template.clone(), calls, config, api, _dir: dir }
     }
 
     /// Sends an API Gateway HTTP API event (JWT authorizer, `$default` stage) for `user`
@@ -133,18 +140,43 @@ impl ServerlessStack {
 
     /// `api_call` with the request context's `authorizer` as given (JWT claims, IAM, …).
     pub async fn api_call_with(&self, authorizer: Value, method: &str, path: &str, body: Option<Value>) -> (u16, Vec<u8>) {
-        let (status, _, body) = self.api_request(authorizer, method, path, body, &[]).await;
+        let (status, _, body) = api_request(&self.api, authorizer, method, path, body, &[]).await;
         (status, body)
     }
 
     /// A JWT caller `user`'s request with `headers` added; answers status, headers and body.
     pub async fn api_call_with_headers(&self, user: &str, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, axum::http::HeaderMap, Value) {
         let authorizer = json!({"jwt": {"claims": {"sub": "0000-sub", "username": user}, "scopes": null}});
-        let (status, answer_headers, bytes) = self.api_request(authorizer, method, path, body, headers).await;
+        let (status, answer_headers, bytes) = api_request(&self.api, authorizer, method, path, body, headers).await;
         (status, answer_headers, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
     }
 
-    async fn api_request(&self, authorizer: Value, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    /// Another instance of the api function beside this stack's: its service built again by the
+    /// functions' wiring from the same environment, as a second cold start would.
+    pub async fn another_api_instance(&self) -> ApiInstance {
+        let service = build_service(&emulator().sdk_config().await, &self.config).await.unwrap();
+        ApiInstance { app: heimdall_function_api::app(service.clone(), None), service }
+    }
+}
+
+/// An api function instance: its service and its app.
+pub struct ApiInstance {
+    pub service: Arc<JobService>,
+    app: axum::Router,
+}
+
+impl ApiInstance {
+    /// A JWT caller `user`'s request to this instance; answers status and JSON body.
+    pub async fn api_json(&self, user: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
+        let authorizer = json!({"jwt": {"claims": {"sub": "0000-sub", "username": user}, "scopes": null}});
+        let (status, _, bytes) = api_request(&self.app, authorizer, method, path, body, &[]).await;
+        (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    }
+}
+
+/// Sends `method path` as API Gateway's HTTP API event to `api`, as `lambda_http` hands it over.
+async fn api_request(api: &axum::Router, authorizer: Value, method: &str, path: &str, body: Option<Value>, headers: &[(&str, &str)]) -> (u16, axum::http::HeaderMap, Vec<u8>) {
+    {
         let (raw_path, raw_query) = path.split_once('?').unwrap_or((path, ""));
         let mut event_headers = json!({"content-type": "application/json", "x-heimdall-user": "forged-by-client"});
         for (name, value) in headers {
@@ -175,12 +207,15 @@ impl ServerlessStack {
         let request = lambda_http::request::from_str(&event.to_string()).expect("a valid API Gateway event");
         let (parts, body) = request.into_parts();
         let request = axum::http::Request::from_parts(parts, Body::from(body.to_vec()));
-        let response = self.api.clone().oneshot(request).await.unwrap();
+        let response = api.clone().oneshot(request).await.unwrap();
         let status = response.status().as_u16();
         let answer_headers = response.headers().clone();
         let bytes = axum::body::to_bytes(response.into_body(), usize::MAX).await.unwrap();
         (status, answer_headers, bytes.to_vec())
     }
+}
+
+impl ServerlessStack {
 
     pub async fn api_json(&self, user: &str, method: &str, path: &str, body: Option<Value>) -> (u16, Value) {
         let (status, bytes) = self.api_call(user, method, path, body).await;

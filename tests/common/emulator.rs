@@ -320,6 +320,10 @@ def _dynamodb(self):
             return "*"
         arn = table + found.group(1) + (f"/index/{found.group(2)}" if found.group(2) else "")
         return [("PartiQL" + verb, arn)]
+    if action == "TransactWriteItems":
+        # AWS authorizes each item of a transaction as its own action on its own table.
+        verbs = {"Put": "PutItem", "Update": "UpdateItem", "Delete": "DeleteItem", "ConditionCheck": "ConditionCheckItem"}
+        return [(verb, table + item[kind]["TableName"]) for item in body.get("TransactItems", []) for kind, verb in verbs.items() if kind in item] or "*"
     name = body.get("TableName")
     if not name:
         return "*"

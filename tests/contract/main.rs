@@ -3,6 +3,7 @@
 //! start themselves). A contract is a function over the port; `contract!` runs it on each.
 
 mod artifact_store;
+mod catalog_store;
 mod job_queue;
 mod job_store;
 

@@ -20,7 +20,7 @@ use serde_json::Value;
 /// The router with identity taken from the API Gateway request context; `default_user` (local
 /// development only) stands in when API Gateway authenticated nobody.
 pub fn app(service: Arc<JobService>, default_user: Option<String>) -> Router {
-    let access = Arc::new(service.catalog().access().clone());
+    let access = Arc::new(service.catalog_held().access().clone());
     router(AppState { service, identity: Identity::Gateway { default_user } }).layer(axum::middleware::from_fn(
         move |request: Request, next: Next| {
             let access = Arc::clone(&access);

@@ -21,7 +21,16 @@ pub struct FunctionConfig {
     /// Write metrics as CloudWatch embedded-metric-format lines on stdout: on in a Lambda
     /// (`AWS_LAMBDA_FUNCTION_NAME` set), where CloudWatch Logs turns them into metrics.
     pub emf_metrics: bool,
+    /// How often at most a warm instance reads the catalog store's version to pick up changes
+    /// (`HEIMDALL_CATALOG_REFRESH_SECONDS`, default 5).
+    pub catalog_refresh: std::time::Duration,
+    /// Whether this function writes the config file's commands and clusters into the catalog
+    /// store at cold start (`HEIMDALL_SEED_CATALOG=true`: the api function; the others read).
+    pub seeds_catalog: bool,
 }
+
+/// Seconds between two reads of the catalog store's version in a warm function.
+pub const DEFAULT_CATALOG_REFRESH_SECONDS: u64 = 5;
 
 /// API Gateway answers 504 after 29 s: a sync job stops at 25 s, leaving time to record it.
 pub const DEFAULT_FUNCTION_MAX_SYNC_SECONDS: u64 = 25;
@@ -29,16 +38,18 @@ pub const DEFAULT_FUNCTION_MAX_SYNC_SECONDS: u64 = 25;
 pub const PLUGIN_FUNCTION_PLACEHOLDER: &str = "{plugin}";
 
 impl FunctionConfig {
-    /// Reads `HEIMDALL_TABLE`, `HEIMDALL_BUCKET`, `HEIMDALL_QUEUE_URL`,
+    /// Reads `HEIMDALL_TABLE`, `HEIMDALL_CATALOG_TABLE`, `HEIMDALL_BUCKET`, `HEIMDALL_QUEUE_URL`,
     /// `HEIMDALL_STATE_MACHINE_ARN`, `HEIMDALL_CONFIG` (optional) and
     /// `HEIMDALL_PLUGIN_FUNCTION` (default `heimdall-plugin-{plugin}`) and, for local
     /// development, `HEIMDALL_DEFAULT_USER`; `HEIMDALL_JOB_RETENTION_DAYS` (optional);
-    /// `HEIMDALL_MAX_SYNC_SECONDS` (default 25).
+    /// `HEIMDALL_MAX_SYNC_SECONDS` (default 25); `HEIMDALL_CATALOG_REFRESH_SECONDS` (default 5),
+    /// `HEIMDALL_SEED_CATALOG`.
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).with_context(|| format!("Failed to read {name}: the function's environment must set it"));
         Ok(Self {
             aws: AwsSettings {
                 table: var("HEIMDALL_TABLE")?,
+                catalog_table: var("HEIMDALL_CATALOG_TABLE")?,
                 bucket: var("HEIMDALL_BUCKET")?,
                 queue_url: var("HEIMDALL_QUEUE_URL")?,
                 state_machine_arn: var("HEIMDALL_STATE_MACHINE_ARN")?,
@@ -60,6 +71,13 @@ impl FunctionConfig {
                 Err(_) => DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
             },
             emf_metrics: std::env::var_os("AWS_LAMBDA_FUNCTION_NAME").is_some(),
+            catalog_refresh: std::time::Duration::from_secs(match std::env::var("HEIMDALL_CATALOG_REFRESH_SECONDS") {
+                Ok(seconds) => seconds
+                    .parse()
+                    .with_context(|| format!("Failed to read HEIMDALL_CATALOG_REFRESH_SECONDS `{seconds}`: a whole number of seconds"))?,
+                Err(_) => DEFAULT_CATALOG_REFRESH_SECONDS,
+            }),
+            seeds_catalog: std::env::var("HEIMDALL_SEED_CATALOG").is_ok_and(|value| value == "true"),
         })
     }
 }

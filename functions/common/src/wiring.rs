@@ -1,7 +1,7 @@
 use std::sync::Arc;
 
 use anyhow::{Context, anyhow};
-use heimdall_adapters_aws::{DynamoJobStore, S3ArtifactStore, SfnWorkflows, SqsJobQueue, s3_client};
+use heimdall_adapters_aws::{DynamoCatalogStore, DynamoJobStore, S3ArtifactStore, SfnWorkflows, SqsJobQueue, s3_client};
 use heimdall_ports::Plugin;
 use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceSettings};
 
@@ -88,5 +88,10 @@ pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig)
         config.plugin_function_template.clone(),
     );
     let service = if config.emf_metrics { service.with_emf_metrics(Arc::new(|line| println!("{line}"))) } else { service };
+    let catalog_store = Arc::new(DynamoCatalogStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.aws.catalog_table));
+    let service = service
+        .with_catalog_store(catalog_store, config.catalog_refresh, config.seeds_catalog)
+        .await
+        .map_err(|error| anyhow!("Failed to read the catalog table {}: {error}", config.aws.catalog_table))?;
     Ok(Arc::new(service))
 }

@@ -3,7 +3,8 @@
 //! Two event sources, told apart by shape:
 //! - EventBridge Scheduler, every minute (any payload but an SQS batch): one sweep for jobs
 //!   whose process stopped (no heartbeat: a sync job cut off by the api function's timeout) or
-//!   whose execution ended without recording the job's end (`JobService::sweep_stuck_jobs`).
+//!   whose execution ended without recording the job's end (`JobService::sweep_stuck_jobs`);
+//!   then the clusters' health checks that are due (`JobService::check_cluster_health`).
 //! - The jobs dead-letter queue (an SQS batch): each message is a job every dispatch of which
 //!   failed; the job is failed saying it was never dispatched.
 
@@ -24,7 +25,10 @@ pub async fn handle(service: &JobService, event: Value) -> Result<Value, String>
     }
     let sweep = service.sweep_stuck_jobs(now_epoch_seconds()).await.map_err(|error| error.to_string())?;
     tracing::info!(settled = sweep.settled.len(), still_running = sweep.still_running, "janitor sweep done");
-    Ok(json!({"settled": sweep.settled.len(), "still_running": sweep.still_running}))
+    let checks = service.check_cluster_health().await.map_err(|error| error.to_string())?;
+    let failing = checks.iter().filter(|check| !check.is_ok()).count();
+    tracing::info!(checked = checks.len(), failing, "health checks done");
+    Ok(json!({"settled": sweep.settled.len(), "still_running": sweep.still_running, "health_checked": checks.len(), "health_failing": failing}))
 }
 
 fn is_sqs_batch(event: &Value) -> bool {

@@ -1,6 +1,6 @@
 use anyhow::Context;
 use aws_sdk_sqs::types::QueueAttributeName;
-use heimdall_adapters_aws::{AwsSettings, DynamoJobStore, s3_client};
+use heimdall_adapters_aws::{AwsSettings, DynamoCatalogStore, DynamoJobStore, s3_client};
 
 /// The async job state machine, as deployed.
 pub const STATE_MACHINE: &str = include_str!("../../../statemachines/async-job.asl.json");
@@ -8,14 +8,15 @@ pub const STATE_MACHINE: &str = include_str!("../../../statemachines/async-job.a
 pub const MAX_RECEIVE_COUNT: u32 = 5;
 
 /// Creates the platform's resources named `<prefix>-…` and answers where they are: the jobs
-/// table, the artifacts bucket, the jobs queue with its dead-letter queue, and the state machine
+/// and catalog tables, the artifacts bucket, the jobs queue with its dead-letter queue, and the state machine
 /// (executing as `role_arn`).
 pub async fn create_stack(sdk: &aws_config::SdkConfig, prefix: &str, role_arn: &str) -> anyhow::Result<AwsSettings> {
     let table = format!("{prefix}-jobs");
+    let catalog_table = format!("{prefix}-catalog");
     let bucket = format!("{prefix}-artifacts");
-    DynamoJobStore::create_table(&aws_sdk_dynamodb::Client::new(sdk), &table)
-        .await
-        .with_context(|| format!("Failed to create the table {table}"))?;
+    let dynamodb = aws_sdk_dynamodb::Client::new(sdk);
+    DynamoJobStore::create_table(&dynamodb, &table).await.with_context(|| format!("Failed to create the table {table}"))?;
+    DynamoCatalogStore::create_table(&dynamodb, &catalog_table).await.with_context(|| format!("Failed to create the table {catalog_table}"))?;
     s3_client(sdk)
         .create_bucket()
         .bucket(&bucket)
@@ -33,7 +34,7 @@ pub async fn create_stack(sdk: &aws_config::SdkConfig, prefix: &str, role_arn: &
         .await
         .context("Failed to create the state machine")?
         .state_machine_arn;
-    Ok(AwsSettings { table, bucket, queue_url: jobs_queue.url, state_machine_arn })
+    Ok(AwsSettings { table, catalog_table, bucket, queue_url: jobs_queue.url, state_machine_arn })
 }
 
 /// A queue's address.

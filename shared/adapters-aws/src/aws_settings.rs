@@ -4,6 +4,8 @@
 pub struct AwsSettings {
     /// The DynamoDB table of jobs.
     pub table: String,
+    /// The DynamoDB table of the live catalog (commands, clusters, health checks).
+    pub catalog_table: String,
     /// The S3 bucket of stdout, stderr and results.
     pub bucket: String,
     /// The SQS queue URL of async jobs.

@@ -73,6 +73,11 @@ impl SqliteJobStore {
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
+    /// The live catalog's store in the same database (and on the same connection).
+    pub fn catalog_store(&self) -> Result<crate::SqliteCatalogStore, StoreError> {
+        crate::SqliteCatalogStore::on(Arc::clone(&self.connection))
+    }
+
     /// Runs `work` on the connection off the async threads.
     async fn with_connection<T: Send + 'static>(
         &self,

@@ -21,7 +21,7 @@
 use std::collections::HashSet;
 
 use regex::Regex;
-use serde::Deserialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 use crate::access::{AccessPolicy, GROUP_PREFIX};
@@ -38,6 +38,9 @@ use crate::trigger::Trigger;
 pub struct Config {
     pub commands: Vec<Command>,
     pub clusters: Vec<Cluster>,
+    /// The entries `commands` were built from, in the same order (what the catalog store keeps).
+    pub command_specs: Vec<CommandSpec>,
+    pub cluster_specs: Vec<ClusterSpec>,
     pub pool: PoolSettings,
     pub triggers: Vec<Trigger>,
     pub access: AccessPolicy,
@@ -85,9 +88,9 @@ impl ConfigError {
 #[serde(deny_unknown_fields)]
 struct ConfigFile {
     #[serde(default)]
-    commands: Vec<CommandEntry>,
+    commands: Vec<CommandSpec>,
     #[serde(default)]
-    clusters: Vec<ClusterEntry>,
+    clusters: Vec<ClusterSpec>,
     #[serde(default)]
     pool: PoolSettings,
     #[serde(default)]
@@ -98,55 +101,98 @@ struct ConfigFile {
     limits: Limits,
 }
 
-#[derive(Deserialize)]
+/// A command as the config file and `PUT /api/v1/command/{id}` declare it (Heimdall's fields
+/// and ours). [`Command::from_spec`] checks it and builds the command routing uses.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct CommandEntry {
-    id: Option<String>,
-    name: String,
-    version: String,
+pub struct CommandSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    pub version: String,
     #[serde(default)]
-    description: String,
-    user: Option<String>,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     #[serde(default)]
-    tags: Vec<String>,
+    pub tags: Vec<String>,
     #[serde(default)]
-    status: ResourceStatus,
-    plugin: String,
+    pub status: ResourceStatus,
+    pub plugin: String,
     #[serde(default = "default_weight")]
-    weight: u32,
+    pub weight: u32,
     #[serde(default)]
-    is_sync: bool,
-    max_sync_seconds: Option<u64>,
+    pub is_sync: bool,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_sync_seconds: Option<u64>,
     #[serde(default)]
-    retry: crate::retry::RetryPolicy,
-    allowed_modes: Option<Vec<ExecutionMode>>,
+    pub retry: crate::retry::RetryPolicy,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub allowed_modes: Option<Vec<ExecutionMode>>,
     #[serde(default)]
-    cluster_tags: Vec<String>,
+    pub cluster_tags: Vec<String>,
     #[serde(default)]
-    allowed_callers: Vec<String>,
-    #[serde(default)]
-    context: Option<Value>,
+    pub allowed_callers: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
 }
 
-#[derive(Deserialize)]
+/// A cluster as the config file and `PUT /api/v1/cluster/{id}` declare it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
-struct ClusterEntry {
-    id: Option<String>,
-    name: String,
-    version: String,
+pub struct ClusterSpec {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    pub name: String,
+    pub version: String,
     #[serde(default)]
-    description: String,
-    user: Option<String>,
+    pub description: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub user: Option<String>,
     #[serde(default)]
-    tags: Vec<String>,
+    pub tags: Vec<String>,
     #[serde(default)]
-    status: ResourceStatus,
+    pub status: ResourceStatus,
     #[serde(default)]
-    health_check: bool,
+    pub health_check: bool,
+    /// Seconds between health checks of this cluster (default 60).
+    #[serde(default = "default_health_interval")]
+    pub health_interval: u64,
+    /// A self-registered cluster: active only while registered again within this many seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_seconds: Option<u64>,
     #[serde(default = "default_weight")]
-    weight: u32,
-    #[serde(default)]
-    context: Option<Value>,
+    pub weight: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub context: Option<Value>,
+}
+
+/// Seconds between two health checks of a cluster when its entry names none.
+pub const DEFAULT_HEALTH_INTERVAL: u64 = 60;
+
+fn default_health_interval() -> u64 {
+    DEFAULT_HEALTH_INTERVAL
+}
+
+/// A digest of an entry as declared (SHA-256 of its JSON): what tells a config entry that
+/// changed since the catalog store was seeded from it.
+pub fn spec_digest(spec: &impl Serialize) -> String {
+    use sha2::{Digest, Sha256};
+    let text = serde_json::to_string(spec).unwrap_or_default();
+    Sha256::digest(text.as_bytes()).iter().map(|byte| format!("{byte:02x}")).collect()
+}
+
+impl CommandSpec {
+    /// The id: as given, else the name.
+    pub fn resolved_id(&self) -> String {
+        self.id.clone().unwrap_or_else(|| self.name.clone())
+    }
+}
+
+impl ClusterSpec {
+    pub fn resolved_id(&self) -> String {
+        self.id.clone().unwrap_or_else(|| self.name.clone())
+    }
 }
 
 fn default_weight() -> u32 {
@@ -173,15 +219,15 @@ impl Config {
         let now = now_epoch_seconds();
         let commands: Vec<Command> = file
             .commands
-            .into_iter()
+            .iter()
             .enumerate()
-            .filter_map(|(index, entry)| build_command(index, entry, now, &mut problems))
+            .filter_map(|(index, entry)| build_command(&entry_label("commands", index, &entry.resolved_id()), entry.clone(), now, &mut problems))
             .collect();
         let clusters: Vec<Cluster> = file
             .clusters
-            .into_iter()
+            .iter()
             .enumerate()
-            .filter_map(|(index, entry)| build_cluster(index, entry, now, &mut problems))
+            .filter_map(|(index, entry)| build_cluster(&entry_label("clusters", index, &entry.resolved_id()), entry.clone(), now, &mut problems))
             .collect();
         find_duplicates("commands", commands.iter().map(|c| c.id.as_str()), &mut problems);
         find_duplicates("clusters", clusters.iter().map(|c| c.id.as_str()), &mut problems);
@@ -197,7 +243,7 @@ impl Config {
         problems.extend(file.access.problems());
         problems.extend(file.limits.problems());
         if problems.is_empty() {
-            Ok(Config { commands, clusters, pool: file.pool, triggers: file.triggers, access: file.access, limits: file.limits })
+            Ok(Config { commands, clusters, command_specs: file.commands, cluster_specs: file.clusters, pool: file.pool, triggers: file.triggers, access: file.access, limits: file.limits })
         } else {
             Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems })
         }
@@ -208,17 +254,33 @@ fn entry_label(list: &str, index: usize, id: &str) -> String {
     format!("{list}[{index}] (id `{id}`)")
 }
 
-fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec<String>) -> Option<Command> {
-    let id = entry.id.clone().unwrap_or_else(|| entry.name.clone());
-    let label = entry_label("commands", index, &id);
+impl Command {
+    /// Checks `spec` (every problem prefixed with `label`) and builds the command, created and
+    /// updated `now`. Plugin-specific checks of its context are the service catalog's.
+    pub fn from_spec(spec: &CommandSpec, label: &str, now: i64) -> Result<Command, Vec<String>> {
+        let mut problems = Vec::new();
+        build_command(label, spec.clone(), now, &mut problems).ok_or(problems)
+    }
+}
+
+impl Cluster {
+    /// Checks `spec` (every problem prefixed with `label`) and builds the cluster.
+    pub fn from_spec(spec: &ClusterSpec, label: &str, now: i64) -> Result<Cluster, Vec<String>> {
+        let mut problems = Vec::new();
+        build_cluster(label, spec.clone(), now, &mut problems).ok_or(problems)
+    }
+}
+
+fn build_command(label: &str, entry: CommandSpec, now: i64, problems: &mut Vec<String>) -> Option<Command> {
+    let id = entry.resolved_id();
     let before = problems.len();
-    check_identity(&label, &id, &entry.name, &entry.version, problems);
-    check_tag_list(&label, "tags", &entry.tags, problems);
-    check_tag_list(&label, "cluster_tags", &entry.cluster_tags, problems);
+    check_identity(label, &id, &entry.name, &entry.version, problems);
+    check_tag_list(label, "tags", &entry.tags, problems);
+    check_tag_list(label, "cluster_tags", &entry.cluster_tags, problems);
     if entry.plugin.trim().is_empty() {
         problems.push(format!("{label}: field `plugin` must name a plugin, e.g. ping or shell"));
     }
-    let context = check_context(&label, entry.context, problems);
+    let context = check_context(label, entry.context, problems);
     let mut caller_patterns = Vec::new();
     for (i, entry_text) in entry.allowed_callers.iter().enumerate() {
         let (is_group, pattern) = match entry_text.strip_prefix(GROUP_PREFIX) {
@@ -244,7 +306,7 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
         ));
     }
     problems.extend(entry.retry.problems().into_iter().map(|problem| format!("{label}: {problem}")));
-    check_weight(&label, entry.weight, problems);
+    check_weight(label, entry.weight, problems);
     if entry.max_sync_seconds == Some(0) {
         problems.push(format!("{label}: field `max_sync_seconds` must be at least 1 (seconds a sync job may run)"));
     }
@@ -274,14 +336,19 @@ fn build_command(index: usize, entry: CommandEntry, now: i64, problems: &mut Vec
     })
 }
 
-fn build_cluster(index: usize, entry: ClusterEntry, now: i64, problems: &mut Vec<String>) -> Option<Cluster> {
-    let id = entry.id.clone().unwrap_or_else(|| entry.name.clone());
-    let label = entry_label("clusters", index, &id);
+fn build_cluster(label: &str, entry: ClusterSpec, now: i64, problems: &mut Vec<String>) -> Option<Cluster> {
+    let id = entry.resolved_id();
     let before = problems.len();
-    check_identity(&label, &id, &entry.name, &entry.version, problems);
-    check_tag_list(&label, "tags", &entry.tags, problems);
-    let context = check_context(&label, entry.context, problems);
-    check_weight(&label, entry.weight, problems);
+    check_identity(label, &id, &entry.name, &entry.version, problems);
+    check_tag_list(label, "tags", &entry.tags, problems);
+    let context = check_context(label, entry.context, problems);
+    check_weight(label, entry.weight, problems);
+    if entry.health_interval == 0 {
+        problems.push(format!("{label}: field `health_interval` must be at least 1 (seconds between health checks)"));
+    }
+    if entry.ttl_seconds == Some(0) {
+        problems.push(format!("{label}: field `ttl_seconds` must be at least 1 (seconds a registration lasts)"));
+    }
     if problems.len() > before {
         return None;
     }
@@ -294,6 +361,9 @@ fn build_cluster(index: usize, entry: ClusterEntry, now: i64, problems: &mut Vec
         user: entry.user.unwrap_or_else(|| CONFIG_OWNER.to_owned()),
         status: entry.status,
         health_check: entry.health_check,
+        health_interval: entry.health_interval,
+        ttl_seconds: entry.ttl_seconds,
+        expires_at: entry.ttl_seconds.map(|ttl| now.saturating_add(ttl as i64)),
         weight: entry.weight,
         context,
         created_at: now,

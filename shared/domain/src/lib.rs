@@ -12,6 +12,7 @@
 //! - [`job`]: `Job` (the stored record) and `JobRequest` (what a client submits).
 //! - [`job_result`]: a job's result table (`columns` + `data`).
 //! - [`selection`]: the pure function that picks (command, cluster) pairs for a job.
+//! - [`health`]: the last health check of each (cluster, command) pair (`HealthBook`).
 //! - [`config`]: the YAML config file (Heimdall's format), parsed and validated.
 //! - [`trigger`]: `Trigger`, jobs submitted on a schedule or an event, from a template.
 //! - [`trigger_event`]: what fires a trigger (an EventBridge-shaped event or a schedule's time).
@@ -30,6 +31,7 @@ pub mod cluster;
 pub mod command;
 pub mod config;
 pub mod event_pattern;
+pub mod health;
 pub mod idempotency;
 pub mod job;
 pub mod job_id;

@@ -3,11 +3,12 @@
 //!
 //! A pair (command, cluster) is a candidate when the command is active and carries every tag
 //! of the job's `command_criteria`, and the cluster is active and carries every tag of the
-//! command's `cluster_tags` and of the job's `cluster_criteria`; and neither has weight 0, unless
-//! pinned. `_id:<id>` pins one. A candidate is picked with probability proportional to command
+//! command's `cluster_tags` and of the job's `cluster_criteria`; the pair's last health check
+//! did not fail; and neither has weight 0, unless pinned. `_id:<id>` pins one. A candidate is picked with probability proportional to command
 //! weight × cluster weight (a weight 0 pinned counts as 1).
 
 use crate::cluster::Cluster;
+use crate::health::HealthBook;
 use crate::command::Command;
 use crate::job::ClusterCriteria;
 use crate::tags::{TagSet, carries_all};
@@ -61,6 +62,8 @@ pub enum SelectionError {
         unmatched_hint(.unmatched, "cluster")
     )]
     NoCluster { commands: Vec<String>, criteria: Vec<String>, unmatched: Vec<String> },
+    #[error("every cluster matching the criteria fails its health check for the matching commands: {}", .failing.join("; "))]
+    OnlyUnhealthy { failing: Vec<String> },
     #[error("every command and cluster matching the criteria has weight 0 in {pairs:?}: such a command or cluster takes jobs only when pinned, e.g. with \"_id:<id>\" in the criteria")]
     OnlyWeightZero { pairs: Vec<String> },
 }
@@ -78,13 +81,14 @@ fn unmatched_hint(unmatched: &[String], what: &str) -> String {
 pub fn first_matching<'a, 'c>(
     commands: &'a [Command],
     clusters: &'a [Cluster],
+    health: &HealthBook,
     command_criteria: &[String],
     cluster_criteria: &'c ClusterCriteria,
 ) -> Result<(Vec<(&'a Command, &'a Cluster)>, &'c [String]), (SelectionError, &'c [String])> {
     let alternatives = cluster_criteria.alternatives();
     let mut last_error = None;
     for alternative in alternatives {
-        match candidates(commands, clusters, command_criteria, alternative) {
+        match candidates(commands, clusters, health, command_criteria, alternative) {
             Ok(pairs) => return Ok((pairs, alternative)),
             Err(error) => last_error = Some((error, alternative)),
         }
@@ -96,6 +100,7 @@ pub fn first_matching<'a, 'c>(
 pub fn candidates<'a>(
     commands: &'a [Command],
     clusters: &'a [Cluster],
+    health: &HealthBook,
     command_criteria: &[String],
     cluster_criteria: &[String],
 ) -> Result<Vec<(&'a Command, &'a Cluster)>, SelectionError> {
@@ -132,6 +137,16 @@ pub fn candidates<'a>(
             unmatched: tags_carried_by_none(cluster_criteria, active_tags),
         });
     }
+    let (healthy, unhealthy): (Vec<_>, Vec<_>) = pairs.iter().copied().partition(|(command, cluster)| health.failing(&cluster.id, &command.id).is_none());
+    if healthy.is_empty() {
+        let failing = unhealthy
+            .iter()
+            .filter_map(|(command, cluster)| health.failing(&cluster.id, &command.id))
+            .map(|check| format!("{}@{}: {}", check.command_id, check.cluster_id, check.error.as_deref().unwrap_or("failed")))
+            .collect();
+        return Err(SelectionError::OnlyUnhealthy { failing });
+    }
+    let pairs = healthy;
     let weighted: Vec<(&Command, &Cluster)> =
         pairs.iter().copied().filter(|(command, cluster)| pair_weight(command, cluster, command_criteria, cluster_criteria) > 0).collect();
     if weighted.is_empty() {
@@ -189,7 +204,7 @@ impl RoutePlan {
 
 /// Explains the routing of a job with these criteria: each candidate pair with its chance
 /// (what [`pick`] draws from), and each command, cluster or pair left out with the reason.
-pub fn route(commands: &[Command], clusters: &[Cluster], command_criteria: &[String], cluster_criteria: &[String]) -> RoutePlan {
+pub fn route(commands: &[Command], clusters: &[Cluster], health: &HealthBook, command_criteria: &[String], cluster_criteria: &[String]) -> RoutePlan {
     let mut plan = RoutePlan { cluster_criteria: cluster_criteria.to_vec(), ..RoutePlan::default() };
     let mut leave_out = |command: Option<&str>, cluster: Option<&str>, reason: String| {
         plan.excluded.push(RouteExclusion { command_id: command.map(str::to_owned), cluster_id: cluster.map(str::to_owned), reason });
@@ -211,7 +226,12 @@ pub fn route(commands: &[Command], clusters: &[Cluster], command_criteria: &[Str
     let mut pairs = Vec::new();
     for cluster in clusters {
         if !cluster.is_active() {
-            leave_out(None, Some(&cluster.id), format!("the cluster is {}", cluster.status.as_str()));
+            let reason = if cluster.status == crate::resource_status::ResourceStatus::Active {
+                format!("the cluster's registration expired: it did not register again within its ttl_seconds ({})", cluster.ttl_seconds.unwrap_or_default())
+            } else {
+                format!("the cluster is {}", cluster.status.as_str())
+            };
+            leave_out(None, Some(&cluster.id), reason);
             continue;
         }
         if effective_weight(cluster.weight, &cluster.id, cluster_criteria) == 0 {
@@ -220,10 +240,16 @@ pub fn route(commands: &[Command], clusters: &[Cluster], command_criteria: &[Str
         }
         for command in &matching {
             let lacks = missing(&cluster.tags, &mut command.cluster_tags.iter().chain(cluster_criteria.iter()));
-            if lacks.is_empty() {
-                pairs.push((*command, cluster));
-            } else {
+            if !lacks.is_empty() {
                 leave_out(Some(&command.id), Some(&cluster.id), format!("the cluster lacks {lacks:?} (the command's cluster_tags and the cluster_criteria)"));
+            } else if let Some(check) = health.failing(&cluster.id, &command.id) {
+                leave_out(
+                    Some(&command.id),
+                    Some(&cluster.id),
+                    format!("unhealthy: its {} health check failed at {}: {}", check.plugin, check.checked_at, check.error.as_deref().unwrap_or("no detail")),
+                );
+            } else {
+                pairs.push((*command, cluster));
             }
         }
     }
@@ -239,6 +265,8 @@ pub fn route(commands: &[Command], clusters: &[Cluster], command_criteria: &[Str
             probability: if total == 0 { 0.0 } else { weight as f64 / total as f64 },
         })
         .collect();
+    // Likeliest first; ties in catalog order.
+    plan.candidates.sort_by(|a, b| b.weight.cmp(&a.weight));
     plan
 }
 
@@ -303,6 +331,9 @@ mod tests {
             tags: all,
             status,
             health_check: false,
+            health_interval: 60,
+            ttl_seconds: None,
+            expires_at: None,
             weight: DEFAULT_WEIGHT,
             context: serde_json::json!({}),
             created_at: 0,
@@ -338,14 +369,14 @@ mod tests {
         canary.weight = 1;
         let (commands, clusters) = (vec![stable, canary], vec![cluster("local", &["type:localhost"], Active)]);
         let criteria = criteria(&["type:etl"]);
-        let pairs = candidates(&commands, &clusters, &criteria, &[]).unwrap();
+        let pairs = candidates(&commands, &clusters, &HealthBook::default(), &criteria, &[]).unwrap();
 
         let draws = 10_000;
         let canaries = uniforms(0x5eed).take(draws).filter(|u| pick(&pairs, &criteria, &[], *u).unwrap().0.id == "canary").count();
 
         // Binomial(10,000, 0.01): mean 100, standard deviation 9.95; four of them either side.
         assert!((60..=140).contains(&canaries), "{canaries} of {draws} went to the canary");
-        let plan = route(&commands, &clusters, &criteria, &[]);
+        let plan = route(&commands, &clusters, &HealthBook::default(), &criteria, &[]);
         let chances: Vec<(String, f64)> = plan.candidates.iter().map(|c| (c.command_id.clone(), c.probability)).collect();
         assert_eq!(chances, vec![("stable".to_owned(), 0.99), ("canary".to_owned(), 0.01)]);
     }
@@ -359,16 +390,46 @@ mod tests {
         big.weight = 300;
         let (commands, clusters) = (vec![dark, live], vec![big, cluster("small", &["type:localhost"], Active)]);
 
-        let pairs = candidates(&commands, &clusters, &criteria(&["type:etl"]), &[]).unwrap();
+        let pairs = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["type:etl"]), &[]).unwrap();
         assert_eq!(ids(&pairs).iter().map(|(c, _)| c.as_str()).collect::<Vec<_>>(), ["live", "live"]);
-        let plan = route(&commands, &clusters, &criteria(&["type:etl"]), &[]);
+        let plan = route(&commands, &clusters, &HealthBook::default(), &criteria(&["type:etl"]), &[]);
         assert_eq!(plan.candidates.iter().map(|c| (c.cluster_id.as_str(), c.probability)).collect::<Vec<_>>(), [("big", 0.75), ("small", 0.25)]);
         assert!(plan.excluded.iter().any(|e| e.command_id.as_deref() == Some("dark") && e.reason.contains("weight 0")), "{plan:?}");
 
-        let pinned = candidates(&commands, &clusters, &criteria(&["_id:dark"]), &[]).unwrap();
+        let pinned = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["_id:dark"]), &[]).unwrap();
         assert_eq!(ids(&pinned).len(), 2);
         let only_dark = vec![commands[0].clone()];
-        assert!(matches!(candidates(&only_dark, &clusters, &criteria(&["type:etl"]), &[]), Err(SelectionError::OnlyWeightZero { .. })));
+        assert!(matches!(candidates(&only_dark, &clusters, &HealthBook::default(), &criteria(&["type:etl"]), &[]), Err(SelectionError::OnlyWeightZero { .. })));
+    }
+
+    #[test]
+    fn a_pair_whose_health_check_failed_is_left_out_and_an_expired_registration_too() {
+        let commands = vec![command("etl", &["type:etl"], &["type:spark"], Active)];
+        let mut expired = cluster("spark-gone", &["type:spark"], Active);
+        expired.ttl_seconds = Some(30);
+        expired.expires_at = Some(crate::clock::now_epoch_seconds() - 1);
+        let clusters = vec![cluster("spark-a", &["type:spark"], Active), cluster("spark-b", &["type:spark"], Active), expired];
+        let failed = crate::health::HealthCheck {
+            cluster_id: "spark-a".into(),
+            cluster_name: "spark-a".into(),
+            command_id: "etl".into(),
+            plugin: "spark".into(),
+            status: crate::health::HealthStatus::Error,
+            latency_ms: 3,
+            error: Some("virtual cluster is TERMINATED".into()),
+            checked_at: 7,
+        };
+        let health = HealthBook::new([failed.clone()]);
+        let pairs = candidates(&commands, &clusters, &health, &criteria(&["type:etl"]), &[]).unwrap();
+        assert_eq!(ids(&pairs), [("etl".to_owned(), "spark-b".to_owned())]);
+        let plan = route(&commands, &clusters, &health, &criteria(&["type:etl"]), &[]);
+        let reasons: Vec<&str> = plan.excluded.iter().map(|e| e.reason.as_str()).collect();
+        assert!(reasons.iter().any(|r| r.starts_with("unhealthy: its spark health check failed") && r.ends_with("virtual cluster is TERMINATED")), "{reasons:?}");
+        assert!(reasons.iter().any(|r| r.contains("registration expired")), "{reasons:?}");
+
+        let only_failing = HealthBook::new([failed.clone(), crate::health::HealthCheck { cluster_id: "spark-b".into(), ..failed }]);
+        let error = candidates(&commands, &clusters, &only_failing, &criteria(&["type:etl"]), &[]).unwrap_err();
+        assert!(error.to_string().contains("etl@spark-a: virtual cluster is TERMINATED"), "{error}");
     }
 
     #[test]
@@ -383,7 +444,7 @@ mod tests {
             cluster("spark-eu", &["type:spark", "region:eu"], Active),
             cluster("spark-old", &["type:spark", "region:us"], Inactive),
         ];
-        let plan = route(&commands, &clusters, &criteria(&["type:etl"]), &criteria(&["region:us"]));
+        let plan = route(&commands, &clusters, &HealthBook::default(), &criteria(&["type:etl"]), &criteria(&["region:us"]));
         assert_eq!(plan.candidates.iter().map(|c| (c.command_id.as_str(), c.cluster_id.as_str())).collect::<Vec<_>>(), [("etl", "spark-us")]);
         let reasons: Vec<(Option<&str>, Option<&str>, &str)> = plan.excluded.iter().map(|e| (e.command_id.as_deref(), e.cluster_id.as_deref(), e.reason.as_str())).collect();
         assert!(reasons.contains(&(Some("old"), None, "the command is INACTIVE")), "{reasons:?}");
@@ -399,7 +460,7 @@ mod tests {
             command("shell", &["type:shell"], &["type:localhost"], Active),
         ];
         let clusters = [cluster("local", &["type:localhost"], Active)];
-        let pairs = candidates(&commands, &clusters, &criteria(&["type:ping"]), &criteria(&["type:localhost"])).unwrap();
+        let pairs = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["type:ping"]), &criteria(&["type:localhost"])).unwrap();
         assert_eq!(ids(&pairs), vec![("ping".into(), "local".into())]);
     }
 
@@ -410,7 +471,7 @@ mod tests {
             command("new", &["type:ping"], &[], Active),
         ];
         let clusters = [cluster("off", &[], Inactive), cluster("on", &[], Active)];
-        let pairs = candidates(&commands, &clusters, &criteria(&["type:ping"]), &[]).unwrap();
+        let pairs = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["type:ping"]), &[]).unwrap();
         assert_eq!(ids(&pairs), vec![("new".into(), "on".into())]);
     }
 
@@ -422,7 +483,7 @@ mod tests {
             cluster("prod", &["engine:snowflake", "env:prod"], Active),
             cluster("spark-prod", &["engine:spark", "env:prod"], Active),
         ];
-        let pairs = candidates(&commands, &clusters, &criteria(&["type:sql"]), &criteria(&["env:prod"])).unwrap();
+        let pairs = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["type:sql"]), &criteria(&["env:prod"])).unwrap();
         assert_eq!(ids(&pairs), vec![("q".into(), "prod".into())]);
     }
 
@@ -433,7 +494,7 @@ mod tests {
             command("b", &["type:ping"], &[], Active),
         ];
         let clusters = [cluster("x", &[], Active), cluster("y", &[], Active)];
-        let pairs = candidates(&commands, &clusters, &criteria(&["type:ping", "_id:b"]), &criteria(&["_id:y"])).unwrap();
+        let pairs = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["type:ping", "_id:b"]), &criteria(&["_id:y"])).unwrap();
         assert_eq!(ids(&pairs), vec![("b".into(), "y".into())]);
     }
 
@@ -441,7 +502,7 @@ mod tests {
     fn several_matches_are_all_offered() {
         let commands = [command("a", &["type:ping"], &[], Active)];
         let clusters = [cluster("x", &[], Active), cluster("y", &[], Active)];
-        let pairs = candidates(&commands, &clusters, &criteria(&["type:ping"]), &[]).unwrap();
+        let pairs = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["type:ping"]), &[]).unwrap();
         assert_eq!(pairs.len(), 2);
     }
 
@@ -449,7 +510,7 @@ mod tests {
     fn no_command_names_the_tag_nobody_carries() {
         let commands = [command("a", &["type:ping"], &[], Active)];
         let clusters = [cluster("x", &[], Active)];
-        let error = candidates(&commands, &clusters, &criteria(&["type:ping", "type:nope"]), &[]).unwrap_err();
+        let error = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["type:ping", "type:nope"]), &[]).unwrap_err();
         assert_eq!(
             error,
             SelectionError::NoCommand { criteria: criteria(&["type:ping", "type:nope"]), unmatched: criteria(&["type:nope"]) }
@@ -460,14 +521,14 @@ mod tests {
     #[test]
     fn tags_that_exist_only_on_different_commands_say_so() {
         let commands = [command("a", &["x:1"], &[], Active), command("b", &["y:1"], &[], Active)];
-        let error = candidates(&commands, &[], &criteria(&["x:1", "y:1"]), &[]).unwrap_err();
+        let error = candidates(&commands, &[], &HealthBook::default(), &criteria(&["x:1", "y:1"]), &[]).unwrap_err();
         assert!(error.to_string().contains("no single one carries them all"), "{error}");
     }
 
     #[test]
     fn a_tag_only_on_an_inactive_command_counts_as_unmatched() {
         let commands = [command("a", &["type:ping"], &[], Inactive)];
-        let error = candidates(&commands, &[], &criteria(&["type:ping"]), &[]).unwrap_err();
+        let error = candidates(&commands, &[], &HealthBook::default(), &criteria(&["type:ping"]), &[]).unwrap_err();
         assert!(matches!(error, SelectionError::NoCommand { ref unmatched, .. } if unmatched == &criteria(&["type:ping"])));
     }
 
@@ -475,7 +536,7 @@ mod tests {
     fn no_cluster_names_the_matching_commands_and_the_missing_tag() {
         let commands = [command("a", &["type:ping"], &["type:localhost"], Active)];
         let clusters = [cluster("x", &["type:localhost"], Active)];
-        let error = candidates(&commands, &clusters, &criteria(&["type:ping"]), &criteria(&["env:prod"])).unwrap_err();
+        let error = candidates(&commands, &clusters, &HealthBook::default(), &criteria(&["type:ping"]), &criteria(&["env:prod"])).unwrap_err();
         assert_eq!(
             error,
             SelectionError::NoCluster { commands: vec!["a".into()], criteria: criteria(&["env:prod"]), unmatched: criteria(&["env:prod"]) }
@@ -514,7 +575,7 @@ mod tests {
                 .map(|(c, k)| (c.id.clone(), k.id.clone()))
                 .collect();
 
-            match candidates(&commands, &clusters, &command_criteria, &cluster_criteria) {
+            match candidates(&commands, &clusters, &HealthBook::default(), &command_criteria, &cluster_criteria) {
                 Ok(pairs) => prop_assert_eq!(ids(&pairs), expected),
                 Err(_) => prop_assert!(expected.is_empty()),
             }

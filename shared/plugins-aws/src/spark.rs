@@ -416,6 +416,25 @@ impl Plugin for SparkPlugin {
         false
     }
 
+    /// The virtual cluster is found (by id, or by the cluster's name among the running ones)
+    /// and is RUNNING.
+    async fn check_health(&self, _command: &Command, cluster: &Cluster) -> Result<(), String> {
+        let settings = cluster_settings(cluster)?;
+        let emr = self.emr(&settings).await;
+        let id = Self::virtual_cluster_id(&emr, cluster, &settings).await.map_err(|error| error.to_string())?;
+        let described = emr
+            .describe_virtual_cluster()
+            .id(&id)
+            .send()
+            .await
+            .map_err(|error| format!("EMR on EKS DescribeVirtualCluster: {}", heimdall_ports::error_chain(&error)))?;
+        let state = described.virtual_cluster().and_then(|vc| vc.state()).map(|state| state.as_str().to_owned());
+        match state.as_deref() {
+            Some("RUNNING") => Ok(()),
+            other => Err(format!("virtual cluster {id} is {}, not RUNNING", other.unwrap_or("in no state"))),
+        }
+    }
+
     async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {
         let command = command_settings(&run.command).map_err(PluginError::InvalidContext)?;
         let cluster = cluster_settings(&run.cluster).map_err(PluginError::InvalidContext)?;

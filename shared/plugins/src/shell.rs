@@ -66,7 +66,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use heimdall_domain::{Command, JobResult};
+use heimdall_domain::{Cluster, Command, JobResult};
 use heimdall_ports::{Artifact, ArtifactWriter, Plugin, PluginError, PluginRun, Step};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -265,6 +265,18 @@ impl Plugin for ShellPlugin {
         ShellJobContext::parse(context, &settings, &command.id).map(|_| ())
     }
 
+    /// Jobs can run here: the sandbox is in place and the command's executable exists and may
+    /// be executed. (Running it would run the command's own code, with whatever effects it has:
+    /// the check stops at what starting it needs.)
+    async fn check_health(&self, command: &Command, _cluster: &Cluster) -> Result<(), String> {
+        self.confinement.as_ref().map_err(Clone::clone)?;
+        let settings = ShellCommandSettings::parse(command)?;
+        let program = settings.command[0].clone();
+        tokio::task::spawn_blocking(move || executable_problem(&program).map_or(Ok(()), Err))
+            .await
+            .map_err(|error| format!("the check stopped: {error}"))?
+    }
+
     async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {
         let confinement = self.confinement.as_ref().map_err(|error| PluginError::Unavailable(error.clone()))?;
         let settings = ShellCommandSettings::parse(&run.command).map_err(PluginError::InvalidContext)?;
@@ -274,6 +286,27 @@ impl Plugin for ShellPlugin {
         let exit_code = run_process(confinement, run, &settings, job, work_dir.path()).await?;
         collect_result_file(run, work_dir.path(), settings.max_result_bytes).await?;
         Ok(Step::Complete(json!({ "exit_code": exit_code })))
+    }
+}
+
+/// Why `program` (a path, or a name looked up on the jobs' PATH) cannot be started, if it cannot.
+fn executable_problem(program: &str) -> Option<String> {
+    let candidates: Vec<PathBuf> = if program.contains('/') {
+        vec![PathBuf::from(program)]
+    } else {
+        SAFE_PATH.split(':').map(|dir| Path::new(dir).join(program)).collect()
+    };
+    let Some(found) = candidates.iter().find(|path| path.exists()) else {
+        return Some(if program.contains('/') {
+            format!("the executable `{program}` does not exist")
+        } else {
+            format!("no executable `{program}` on the jobs' PATH ({SAFE_PATH})")
+        });
+    };
+    match std::fs::metadata(found) {
+        Ok(metadata) if metadata.is_file() && metadata.permissions().mode() & 0o111 != 0 => None,
+        Ok(_) => Some(format!("`{}` is not an executable file", found.display())),
+        Err(error) => Some(format!("`{}` cannot be read: {error}", found.display())),
     }
 }
 

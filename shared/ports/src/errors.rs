@@ -23,6 +23,9 @@ pub enum StoreError {
     Conflict { current: JobStatus },
     #[error("already exists")]
     AlreadyExists,
+    /// A conditional write found the record changed by another writer since it was read.
+    #[error("changed by another writer since it was read")]
+    Changed,
     /// The caller's idempotency key names job `job`, claimed with a request of `fingerprint`.
     #[error("the idempotency key names job {job}")]
     KeyTaken { job: JobId, fingerprint: String },

@@ -75,6 +75,14 @@ pub trait Plugin: Send + Sync {
         Ok(())
     }
 
+    /// Checks that `cluster` can run `command`'s jobs now (reachable, credentials accepted,
+    /// the resource there): a cheap call, run every `health_interval` for clusters with
+    /// `health_check: true`. An error says what failed; the pair leaves routing until a check
+    /// passes. The default (ping) has nothing to check.
+    async fn check_health(&self, _command: &Command, _cluster: &Cluster) -> Result<(), String> {
+        Ok(())
+    }
+
     /// Whether the plugin can run a job inside one call.
     fn supports_sync(&self) -> bool {
         true

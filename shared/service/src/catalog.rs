@@ -1,66 +1,113 @@
+use std::sync::Arc;
+
 use heimdall_domain::AccessPolicy;
+use heimdall_domain::config::{ClusterSpec, CommandSpec, Config, ConfigError, PoolSettings};
+use heimdall_domain::health::HealthBook;
 use heimdall_domain::limits::Limits;
-use heimdall_domain::config::{Config, ConfigError, PoolSettings};
 use heimdall_domain::tags::carries_all;
 use heimdall_domain::trigger::Trigger;
 use heimdall_domain::{Cluster, Command};
+use heimdall_ports::{CatalogKind, CatalogRecord, StoredCatalog};
 
 use crate::plugin_registry::PluginRegistry;
 
-/// The commands and clusters a deployment offers: a config whose every command names a known
-/// plugin and whose contexts that plugin accepts.
+/// The commands and clusters a deployment offers at one moment, every command naming a known
+/// plugin whose checks its context and its clusters' contexts pass; with the config's
+/// settings that do not change at run time (pool, triggers, access, limits).
+///
+/// Built from the config file ([`Catalog::load`]); where a catalog store keeps run-time
+/// changes, each version of the store gives a new `Catalog` ([`Catalog::from_stored`]).
 #[derive(Debug, Clone)]
 pub struct Catalog {
     commands: Vec<Command>,
     clusters: Vec<Cluster>,
+    health: HealthBook,
+    /// The store's version this copy reflects (0: the config alone).
+    version: u64,
+    /// The stored records, for conditional changes (empty for the config alone).
+    records: Vec<CatalogRecord>,
+    /// The config's entries, what the store is seeded from.
+    pub(crate) seed: Arc<Seed>,
     pool: PoolSettings,
-    triggers: Vec<Trigger>,
-    access: AccessPolicy,
+    triggers: Arc<Vec<Trigger>>,
+    access: Arc<AccessPolicy>,
     limits: Limits,
+}
+
+/// The config file's commands and clusters as declared.
+#[derive(Debug, Default)]
+pub(crate) struct Seed {
+    pub(crate) commands: Vec<CommandSpec>,
+    pub(crate) clusters: Vec<ClusterSpec>,
 }
 
 impl Catalog {
     /// Parses, validates and checks `text` against `plugins`; errors name `source_name`.
     pub fn load(text: &str, source_name: &str, plugins: &PluginRegistry) -> Result<Self, ConfigError> {
         let config = Config::parse(text, source_name)?;
-        let mut problems = Vec::new();
-        for (index, command) in config.commands.iter().enumerate() {
-            let label = format!("commands[{index}] (id `{}`)", command.id);
-            match plugins.get(&command.plugin) {
-                None => problems.push(format!(
-                    "{label}: field `plugin`: unknown plugin `{}`; this build has: {}",
-                    command.plugin,
-                    plugins.names().join(", ")
-                )),
-                Some(plugin) => {
-                    if let Err(message) = plugin.validate_command(command) {
-                        problems.push(format!("{label}: field `context`: {message}"));
-                    }
-                    if command.allowed_modes.iter().any(|mode| mode.is_sync()) && !plugin.supports_sync() {
-                        problems.push(format!(
-                            "{label}: plugin `{}` runs only async jobs: set `is_sync: false` and `allowed_modes: [async]`",
-                            command.plugin
-                        ));
-                    }
-                }
-            }
-        }
-        for (index, cluster) in config.clusters.iter().enumerate() {
-            let label = format!("clusters[{index}] (id `{}`)", cluster.id);
-            let users = config.commands.iter().filter(|c| carries_all(&cluster.tags, &c.cluster_tags));
-            for command in users {
-                if let Some(Err(message)) = plugins.get(&command.plugin).map(|p| p.validate_cluster(cluster)) {
-                    problems.push(format!(
-                        "{label}: field `context` (used by command `{}`, plugin `{}`): {message}",
-                        command.id, command.plugin
-                    ));
-                }
-            }
-        }
+        let problems = plugin_problems(&config.commands, &config.clusters, plugins, |kind, index, id| {
+            format!("{}s[{index}] (id `{id}`)", kind.as_str())
+        });
         if !problems.is_empty() {
             return Err(ConfigError::Invalid { source_name: source_name.to_owned(), problems });
         }
-        Ok(Self { commands: config.commands, clusters: config.clusters, pool: config.pool, triggers: config.triggers, access: config.access, limits: config.limits })
+        Ok(Self {
+            commands: config.commands,
+            clusters: config.clusters,
+            health: HealthBook::default(),
+            version: 0,
+            records: Vec::new(),
+            seed: Arc::new(Seed { commands: config.command_specs, clusters: config.cluster_specs }),
+            pool: config.pool,
+            triggers: Arc::new(config.triggers),
+            access: Arc::new(config.access),
+            limits: config.limits,
+        })
+    }
+
+    /// This catalog's settings with the commands, clusters and health checks of `stored`. A
+    /// record this build cannot use (a plugin it lacks) is left out and logged, not fatal: the
+    /// rest of the catalog still routes.
+    pub fn from_stored(&self, stored: StoredCatalog, plugins: &PluginRegistry) -> Self {
+        let mut commands = Vec::new();
+        let mut clusters = Vec::new();
+        for record in &stored.records {
+            let label = format!("stored {} `{}`", record.kind.as_str(), record.id);
+            let built = match record.kind {
+                CatalogKind::Command => serde_json::from_value::<CommandSpec>(record.spec.clone())
+                    .map_err(|error| vec![error.to_string()])
+                    .and_then(|spec| Command::from_spec(&spec, &label, record.updated_at))
+                    .map(|mut command| {
+                        command.created_at = record.created_at;
+                        commands.push(command);
+                    }),
+                CatalogKind::Cluster => serde_json::from_value::<ClusterSpec>(record.spec.clone())
+                    .map_err(|error| vec![error.to_string()])
+                    .and_then(|spec| Cluster::from_spec(&spec, &label, record.updated_at))
+                    .map(|mut cluster| {
+                        cluster.created_at = record.created_at;
+                        clusters.push(cluster);
+                    }),
+            };
+            if let Err(problems) = built {
+                tracing::error!(kind = record.kind.as_str(), id = %record.id, problems = ?problems, "a stored catalog entry cannot be used");
+            }
+        }
+        commands.retain(|command| {
+            let problems = plugin_problems(std::slice::from_ref(command), &[], plugins, |_, _, id| format!("stored command `{id}`"));
+            for problem in &problems {
+                tracing::error!(%problem, "a stored command is left out");
+            }
+            problems.is_empty()
+        });
+        Self {
+            commands,
+            clusters,
+            health: HealthBook::new(stored.health),
+            version: stored.version,
+            records: stored.records,
+            ..self.clone()
+        }
     }
 
     pub fn commands(&self) -> &[Command] {
@@ -79,6 +126,25 @@ impl Catalog {
         self.clusters.iter().find(|c| c.id == id)
     }
 
+    /// The last health check of every (cluster, command) pair checked.
+    pub fn health(&self) -> &HealthBook {
+        &self.health
+    }
+
+    /// The catalog store's version this copy reflects.
+    pub fn version(&self) -> u64 {
+        self.version
+    }
+
+    /// The stored record of a command or cluster.
+    pub(crate) fn record(&self, kind: CatalogKind, id: &str) -> Option<&CatalogRecord> {
+        self.records.iter().find(|record| record.kind == kind && record.id == id)
+    }
+
+    pub(crate) fn records(&self) -> &[CatalogRecord] {
+        &self.records
+    }
+
     pub fn pool(&self) -> PoolSettings {
         self.pool
     }
@@ -87,7 +153,7 @@ impl Catalog {
         &self.triggers
     }
 
-    /// Who reads and cancels which jobs (the config's `access`).
+    /// Who reads and cancels which jobs, and who changes the catalog (the config's `access`).
     pub fn access(&self) -> &AccessPolicy {
         &self.access
     }
@@ -96,4 +162,45 @@ impl Catalog {
     pub fn limits(&self) -> Limits {
         self.limits
     }
+}
+
+/// What the plugins say of `commands` and of the clusters each runs on: an unknown plugin, a
+/// context it refuses, a sync default it cannot run. `label(kind, index, id)` names an entry.
+pub(crate) fn plugin_problems(
+    commands: &[Command],
+    clusters: &[Cluster],
+    plugins: &PluginRegistry,
+    label: impl Fn(CatalogKind, usize, &str) -> String,
+) -> Vec<String> {
+    let mut problems = Vec::new();
+    for (index, command) in commands.iter().enumerate() {
+        let label = label(CatalogKind::Command, index, &command.id);
+        match plugins.get(&command.plugin) {
+            None => problems.push(format!(
+                "{label}: field `plugin`: unknown plugin `{}`; this build has: {}",
+                command.plugin,
+                plugins.names().join(", ")
+            )),
+            Some(plugin) => {
+                if let Err(message) = plugin.validate_command(command) {
+                    problems.push(format!("{label}: field `context`: {message}"));
+                }
+                if command.allowed_modes.iter().any(|mode| mode.is_sync()) && !plugin.supports_sync() {
+                    problems.push(format!(
+                        "{label}: plugin `{}` runs only async jobs: set `is_sync: false` and `allowed_modes: [async]`",
+                        command.plugin
+                    ));
+                }
+            }
+        }
+    }
+    for (index, cluster) in clusters.iter().enumerate() {
+        let label = label(CatalogKind::Cluster, index, &cluster.id);
+        for command in commands.iter().filter(|c| carries_all(&cluster.tags, &c.cluster_tags)) {
+            if let Some(Err(message)) = plugins.get(&command.plugin).map(|p| p.validate_cluster(cluster)) {
+                problems.push(format!("{label}: field `context` (used by command `{}`, plugin `{}`): {message}", command.id, command.plugin));
+            }
+        }
+    }
+    problems
 }

@@ -12,7 +12,7 @@ impl JobService {
     /// The job, if `caller` may read it; `NotFound` otherwise.
     pub async fn get_as(&self, caller: &Caller, id: JobId) -> Result<Job, ServiceError> {
         match self.get(id).await {
-            Ok(job) if self.catalog.access().may_read_job(caller, &job.user) => Ok(job),
+            Ok(job) if self.catalog_held().access().may_read_job(caller, &job.user) => Ok(job),
             Ok(_) => Err(ServiceError::job_not_found(id)),
             Err(error) => Err(error),
         }
@@ -21,7 +21,7 @@ impl JobService {
     /// The jobs `query` matches among those `caller` may see: its own, unless it may list all.
     /// A `username` filter naming someone else then matches nothing.
     pub async fn list_as(&self, caller: &Caller, query: &JobQuery) -> Result<JobPage, ServiceError> {
-        if self.catalog.access().may_list_all_jobs(caller) {
+        if self.catalog_held().access().may_list_all_jobs(caller) {
             return self.list(query).await;
         }
         match query.user.as_deref() {

@@ -38,7 +38,7 @@ impl JobService {
             }
         };
         // One limit for the whole request, retries and their waits included.
-        let sync_limit = job.is_sync.then(|| self.sync_limit_seconds_of(&job)).flatten();
+        let sync_limit = if job.is_sync { self.sync_limit_seconds_of(&job).await } else { None };
         let past_sync_limit = async {
             match sync_limit {
                 Some(seconds) => tokio::time::sleep(Duration::from_secs(seconds)).await,
@@ -57,7 +57,7 @@ impl JobService {
                     () = tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())) => {}
                 }
             }
-            let Some(run) = self.plugin_run(&job) else {
+            let Some(run) = self.plugin_run(&job).await else {
                 let message = format!(
                     "command `{}` or cluster `{}` is no longer in the config",
                     job.command_id.as_deref().unwrap_or("?"),
@@ -183,15 +183,18 @@ impl JobService {
     }
 
     /// How long a sync job may run: its command's `max_sync_seconds`, never past the runtime's.
-    fn sync_limit_seconds_of(&self, job: &Job) -> Option<u64> {
-        let command = self.catalog.command(job.command_id.as_deref()?)?;
+    async fn sync_limit_seconds_of(&self, job: &Job) -> Option<u64> {
+        let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
+        let command = catalog.command(job.command_id.as_deref()?)?;
         let runtime = self.settings.max_sync_seconds;
         Some(command.max_sync_seconds.map_or(runtime, |own| own.min(runtime)))
     }
 
-    pub(crate) fn plugin_run(&self, job: &Job) -> Option<PluginRun> {
-        let command = self.catalog.command(job.command_id.as_deref()?)?.clone();
-        let cluster = self.catalog.cluster(job.cluster_id.as_deref()?)?.clone();
+    /// What the job's plugin needs to run it; `None` when its command or cluster is gone.
+    pub(crate) async fn plugin_run(&self, job: &Job) -> Option<PluginRun> {
+        let catalog = self.catalog_naming(job.command_id.as_deref(), job.cluster_id.as_deref()).await;
+        let command = catalog.command(job.command_id.as_deref()?)?.clone();
+        let cluster = catalog.cluster(job.cluster_id.as_deref()?)?.clone();
         Some(PluginRun {
             job: job.clone(),
             command,

@@ -4,7 +4,7 @@ use std::sync::Arc;
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::{Caller, Job, JobId, JobResult, JobStatus};
 use heimdall_ports::{
-    Artifact, ArtifactReader, ArtifactStore, ByteRange, JobPage, JobQuery, JobQueue, JobStore, SortDirection, StatusChange,
+    Artifact, CatalogStore, ArtifactReader, ArtifactStore, ByteRange, JobPage, JobQuery, JobQueue, JobStore, SortDirection, StatusChange,
     StoreError, Workflows,
 };
 
@@ -51,7 +51,7 @@ pub struct SubmittedJob {
 
 /// The use cases. Shared as `Arc<JobService>` by the API and the workers.
 pub struct JobService {
-    pub(crate) catalog: Arc<Catalog>,
+    pub(crate) catalog: crate::live_catalog::LiveCatalog,
     pub(crate) plugins: PluginRegistry,
     pub(crate) jobs: Arc<dyn JobStore>,
     pub(crate) artifacts: Arc<dyn ArtifactStore>,
@@ -88,7 +88,7 @@ impl JobService {
     ) -> Self {
         let sync_slots = Arc::new(tokio::sync::Semaphore::new(settings.max_sync_jobs.max(1)));
         Self {
-            catalog,
+            catalog: crate::live_catalog::LiveCatalog::fixed(Arc::unwrap_or_clone(catalog)),
             plugins,
             jobs,
             artifacts,
@@ -115,8 +115,45 @@ impl JobService {
         self
     }
 
-    pub fn catalog(&self) -> &Catalog {
-        &self.catalog
+    /// Commands and clusters come from `store` (seeded from the config when `seed`; the api
+    /// process and `heimdall serve` seed, the workers only read), checked for changes at most
+    /// once per `refresh`.
+    pub async fn with_catalog_store(mut self, store: Arc<dyn CatalogStore>, refresh: std::time::Duration, seed: bool) -> Result<Self, ServiceError> {
+        self.catalog = crate::live_catalog::LiveCatalog::stored(Arc::unwrap_or_clone(self.catalog.cached()), store, refresh);
+        if seed {
+            self.seed_catalog().await?;
+        } else {
+            self.catalog.reload(&self.plugins).await?;
+        }
+        Ok(self)
+    }
+
+    /// The catalog as it stands (refreshed from the store when due).
+    pub async fn catalog(&self) -> Arc<Catalog> {
+        self.catalog.current(&self.plugins).await
+    }
+
+    /// The catalog held, without a refresh: for the config's settings, which never change at
+    /// run time (access, triggers, limits, pool).
+    pub fn catalog_held(&self) -> Arc<Catalog> {
+        self.catalog.cached()
+    }
+
+    /// The catalog with `command_id` and `cluster_id` in it if the store has them: a job routed
+    /// by another process may name what this copy has not seen yet.
+    pub(crate) async fn catalog_naming(&self, command_id: Option<&str>, cluster_id: Option<&str>) -> Arc<Catalog> {
+        let catalog = self.catalog.current(&self.plugins).await;
+        let lacks = command_id.is_some_and(|id| catalog.command(id).is_none()) || cluster_id.is_some_and(|id| catalog.cluster(id).is_none());
+        if !lacks {
+            return catalog;
+        }
+        match self.catalog.reload(&self.plugins).await {
+            Ok(fresh) => fresh,
+            Err(error) => {
+                tracing::warn!(%error, "the catalog store could not be read");
+                catalog
+            }
+        }
     }
 
     /// The metrics of this process in Prometheus' text format.
@@ -198,7 +235,7 @@ impl JobService {
     pub async fn cancel(&self, caller: &Caller, id: JobId) -> Result<Job, ServiceError> {
         let mut job = self.get_as(caller, id).await?;
         let user = caller.user.as_str();
-        if !self.catalog.access().may_cancel_job(caller, &job.user) {
+        if !self.catalog_held().access().may_cancel_job(caller, &job.user) {
             return Err(ServiceError::Forbidden(format!(
                 "job {id} belongs to `{}`; only its owner or an admin can cancel it",
                 job.user
@@ -228,7 +265,7 @@ impl JobService {
                     if let Some((workflows, _)) = &self.workflows {
                         // Its workflow may be running elsewhere: stop it, then record the end.
                         workflows.stop(id, &format!("canceled by {user}")).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-                        if was_running && self.work_runs_in_step(&job) {
+                        if was_running && self.work_runs_in_step(&job).await {
                             // A step's process runs the work: the step sees the cancel within
                             // seconds, stops it, and records CANCELED (the janitor does, if no
                             // step runs any more).

@@ -97,7 +97,8 @@ impl JobService {
         if job.status != JobStatus::Accepted {
             return Ok(Dispatched::NotWaiting(job.status));
         }
-        let command = job.command_id.as_deref().and_then(|c| self.catalog.command(c));
+        let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
+        let command = job.command_id.as_deref().and_then(|c| catalog.command(c));
         let Some(command) = command else {
             let message = format!("command `{}` is no longer in the config", job.command_id.as_deref().unwrap_or("?"));
             self.settle(job, JobStatus::Failed, Some(message), None).await;
@@ -117,7 +118,7 @@ impl JobService {
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn step_claim(&self, id: JobId, plugin: &str) -> Result<bool, PluginError> {
         let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
-        if let Some(command) = job.command_id.as_deref().and_then(|c| self.catalog.command(c)) {
+        if let Some(command) = job.command_id.as_deref().and_then(|c| self.catalog_held().command(c).cloned()) {
             check_plugin(id, &command.plugin, plugin)?;
         }
         match job.status {
@@ -257,7 +258,7 @@ impl JobService {
         if job.status.is_terminal() {
             return Ok(FailAnswer { retry: false, wait_seconds: 0, status: job.status });
         }
-        if let Some(plugin) = job.command_id.as_deref().and_then(|c| self.catalog.command(c)).map(|c| c.plugin.clone()) {
+        if let Some(plugin) = job.command_id.as_deref().and_then(|c| self.catalog_held().command(c).map(|c| c.plugin.clone())) {
             self.metrics.plugin_error(&plugin, error_type);
         }
         if let Some(retry) = self.plan_retry(&job, error_type, &message, exit_code).await {
@@ -279,10 +280,11 @@ impl JobService {
     }
 
     /// Whether `job`'s plugin runs its work inside a step's process (shell).
-    pub(crate) fn work_runs_in_step(&self, job: &Job) -> bool {
+    pub(crate) async fn work_runs_in_step(&self, job: &Job) -> bool {
+        let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
         job.command_id
             .as_deref()
-            .and_then(|id| self.catalog.command(id))
+            .and_then(|id| catalog.command(id))
             .and_then(|command| self.plugins.get(&command.plugin))
             .is_some_and(|plugin| plugin.work_runs_in_step())
     }
@@ -290,7 +292,7 @@ impl JobService {
     /// Best-effort stop of a job's plugin work after its workflow was stopped, with the handle
     /// its last step kept.
     pub(crate) async fn cancel_plugin_work(&self, job: &Job) {
-        let Some(run) = self.plugin_run(job) else { return };
+        let Some(run) = self.plugin_run(job).await else { return };
         if let Ok(plugin) = self.plugin_of(&run)
             && let Err(error) = plugin.cancel(&run, job.plugin_handle.as_ref()).await
         {
@@ -304,7 +306,7 @@ impl JobService {
         if job.status != JobStatus::Running {
             return Err(PluginError::InvalidContext(format!("job {id} is {}, not RUNNING", job.status)));
         }
-        let run = self.plugin_run(&job).ok_or_else(|| {
+        let run = self.plugin_run(&job).await.ok_or_else(|| {
             PluginError::InvalidContext(format!(
                 "command `{}` or cluster `{}` is no longer in the config",
                 job.command_id.as_deref().unwrap_or("?"),

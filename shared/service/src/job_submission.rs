@@ -55,7 +55,8 @@ impl JobService {
         with_system_tags(&mut job);
 
         // The first alternative of cluster_criteria that matches anything wins.
-        let pairs = match first_matching(self.catalog.commands(), self.catalog.clusters(), &job.command_criteria, &cluster_criteria) {
+        let catalog = self.catalog().await;
+        let pairs = match first_matching(catalog.commands(), catalog.clusters(), catalog.health(), &job.command_criteria, &cluster_criteria) {
             Ok((pairs, alternative)) => {
                 job.cluster_criteria = alternative.to_vec();
                 pairs
@@ -89,7 +90,7 @@ impl JobService {
         job.cluster_name = Some(cluster.name.clone());
         job.status = if job.is_sync { JobStatus::New } else { JobStatus::Accepted };
         job.check_size().map_err(ServiceError::BadRequest)?;
-        if let Err(busy) = self.check_active_jobs(user).await {
+        if let Err(busy) = self.check_active_jobs(user, catalog.limits().active_jobs_per_user).await {
             // An event delivered again for a user at the limit: its job exists, nothing is
             // refused (looked up only when refusing, so it costs nothing otherwise).
             if self.jobs.get(job.id).await.is_ok() {
@@ -145,18 +146,19 @@ impl JobService {
     /// Where `request` would run for `caller`, without creating a job: the candidate pairs with
     /// their chances, and each command, cluster or pair left out with the reason (inactive,
     /// a missing tag, weight 0, `allowed_callers`, the mode asked for).
-    pub fn route_preview(&self, caller: &Caller, request: JobRequest) -> Result<RoutePlan, ServiceError> {
+    pub async fn route_preview(&self, caller: &Caller, request: JobRequest) -> Result<RoutePlan, ServiceError> {
         let request = request.normalized();
         request.validate().map_err(ServiceError::BadRequest)?;
         // As submit does: the first alternative of cluster_criteria with a candidate (when none
         // has, the first explains best what is missing).
-        let (commands, clusters) = (self.catalog.commands(), self.catalog.clusters());
-        let used = match first_matching(commands, clusters, &request.command_criteria, &request.cluster_criteria) {
+        let catalog = self.catalog().await;
+        let (commands, clusters, health) = (catalog.commands(), catalog.clusters(), catalog.health());
+        let used = match first_matching(commands, clusters, health, &request.command_criteria, &request.cluster_criteria) {
             Ok((_, alternative)) => alternative,
             Err(_) => request.cluster_criteria.alternatives()[0],
         };
-        let mut plan = route(commands, clusters, &request.command_criteria, used);
-        for command in self.catalog.commands() {
+        let mut plan = route(commands, clusters, health, &request.command_criteria, used);
+        for command in commands {
             if !command.admits_caller(caller) {
                 plan.exclude_command(&command.id, format!("the command's allowed_callers do not admit user `{}`", caller.user));
             } else if let Err(mode) = command.resolve_mode(request.is_sync) {
@@ -191,8 +193,7 @@ impl JobService {
     }
 
     /// Refuses a new job when `user` already has as many not ended as `limits` allow.
-    async fn check_active_jobs(&self, user: &str) -> Result<(), ServiceError> {
-        let limit = self.catalog.limits().active_jobs_per_user;
+    async fn check_active_jobs(&self, user: &str, limit: usize) -> Result<(), ServiceError> {
         let active = self.jobs.count_active(user, limit).await.map_err(|e| ServiceError::from_store(e, None))?;
         if active >= limit {
             return Err(ServiceError::Busy(format!(
@@ -207,7 +208,7 @@ impl JobService {
     async fn record_unmatched(&self, mut job: Job, error: SelectionError) -> ServiceError {
         let code = match error {
             SelectionError::NoCommand { .. } | SelectionError::OnlyWeightZero { .. } => names::NO_MATCHING_COMMAND,
-            SelectionError::NoCluster { .. } => names::NO_MATCHING_CLUSTER,
+            SelectionError::NoCluster { .. } | SelectionError::OnlyUnhealthy { .. } => names::NO_MATCHING_CLUSTER,
         };
         let message = error.to_string();
         job.status = JobStatus::Failed;

@@ -2,7 +2,10 @@
 //! and on AWS. Handlers (HTTP, Lambda) call these and do nothing else.
 //!
 //! # Layout
-//! - [`catalog`]: `Catalog`, the commands and clusters of a config, checked against the plugins.
+//! - [`catalog`]: `Catalog`, the commands and clusters at one moment (from the config, or the catalog store), checked against the plugins.
+//! - [`catalog_changes`]: admins' `PUT`s of commands, clusters and statuses; the store seeded from the config.
+//! - `live_catalog`: the catalog a process routes with, refreshed when the store's version moves.
+//! - [`cluster_health`]: health checks of each (cluster, command) pair; failing pairs leave routing.
 //! - [`plugin_registry`]: `PluginRegistry`, the plugins a deployment offers, by name.
 //! - [`job_service`]: `JobService`: get, list, read output, cancel, run, recover.
 //! - [`job_submission`]: `submit`: matching, limits, idempotency keys, then run or queue.
@@ -18,11 +21,14 @@
 //! - [`service_error`]: `ServiceError`, what went wrong in terms a client can act on.
 
 pub mod catalog;
+pub mod catalog_changes;
+pub mod cluster_health;
 pub mod job_access;
 pub mod job_execution;
 pub mod job_steps;
 pub mod job_service;
 pub mod job_submission;
+mod live_catalog;
 pub mod metrics;
 pub mod plugin_registry;
 pub mod retention;

@@ -1,5 +1,6 @@
 //! The platform's figures in Prometheus' text format (`GET /metrics`): jobs submitted, finished
-//! by status, their durations, retries, plugin errors by type, jobs running in this process.
+//! by status, their durations, retries, plugin errors by type, jobs running in this process,
+//! and the last health check of each (cluster, command) pair.
 //! Counted where the service changes a job, so every runtime counts the same way.
 
 use std::sync::Mutex;
@@ -26,6 +27,12 @@ struct Outcome {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct Pair {
+    cluster: String,
+    command: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct PluginFailure {
     plugin: String,
     error_type: String,
@@ -46,6 +53,8 @@ pub struct JobMetrics {
     retries: Family<Route, Counter>,
     plugin_errors: Family<PluginFailure, Counter>,
     running: Gauge,
+    /// 1 when the last health check of a (cluster, command) pair passed, 0 when it failed.
+    healthy: Family<Pair, Gauge>,
     /// On AWS, each figure also goes out as an EMF log line: CloudWatch makes metrics of
     /// them with no call per job.
     emf: Option<EmfSink>,
@@ -59,6 +68,7 @@ impl Default for JobMetrics {
         let retries = Family::<Route, Counter>::default();
         let plugin_errors = Family::<PluginFailure, Counter>::default();
         let running = Gauge::default();
+        let healthy = Family::<Pair, Gauge>::default();
         let mut registry = Registry::with_prefix("heimdall");
         registry.register("jobs_submitted", "Jobs accepted, by command and cluster", submitted.clone());
         registry.register("jobs_finished", "Jobs that ended, by command, cluster and final status", finished.clone());
@@ -66,7 +76,8 @@ impl Default for JobMetrics {
         registry.register("job_retries", "Failed attempts run again, by command and the cluster that failed", retries.clone());
         registry.register("plugin_errors", "Failed attempts, by plugin and error type", plugin_errors.clone());
         registry.register("jobs_running", "Jobs this process is running or waiting to retry now", running.clone());
-        Self { registry: Mutex::new(registry), submitted, finished, durations, retries, plugin_errors, running, emf: None }
+        registry.register("cluster_healthy", "1 when the last health check of a cluster for a command passed, 0 when it failed", healthy.clone());
+        Self { registry: Mutex::new(registry), submitted, finished, durations, retries, plugin_errors, running, healthy, emf: None }
     }
 }
 
@@ -141,6 +152,12 @@ impl JobMetrics {
     pub(crate) fn plugin_error(&self, plugin: &str, error_type: &str) {
         self.emit(&[("plugin", plugin), ("error_type", error_type)], &[("PluginErrors", "Count", 1.0)]);
         self.plugin_errors.get_or_create(&PluginFailure { plugin: plugin.to_owned(), error_type: error_type.to_owned() }).inc();
+    }
+
+    pub(crate) fn health_checked(&self, check: &heimdall_domain::health::HealthCheck) {
+        let value = if check.is_ok() { 1 } else { 0 };
+        self.emit(&[("cluster", &check.cluster_id), ("command", &check.command_id)], &[("ClusterHealthy", "Count", value as f64)]);
+        self.healthy.get_or_create(&Pair { cluster: check.cluster_id.clone(), command: check.command_id.clone() }).set(value);
     }
 
     /// The text exposition, with `running` jobs in this process.

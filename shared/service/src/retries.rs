@@ -10,6 +10,7 @@ use heimdall_domain::{Job, JobStatus};
 use heimdall_ports::{NextAttempt, StoreError};
 use rand::Rng;
 
+use crate::catalog::Catalog;
 use crate::job_service::JobService;
 
 /// A retry decided: the job as stored at its next attempt, and the wait before it.
@@ -28,9 +29,10 @@ impl JobService {
         if job.status != JobStatus::Running {
             return None;
         }
-        let command = self.catalog.command(job.command_id.as_deref()?)?;
+        let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
+        let command = catalog.command(job.command_id.as_deref()?)?;
         let wait_seconds = command.retry.wait_before_next(job.attempt, error_type, exit_code, rand::rng().random::<f64>())?;
-        let (cluster_id, cluster_name) = self.next_cluster(job)?;
+        let (cluster_id, cluster_name) = next_cluster(&catalog, job)?;
         let now = now_epoch_seconds();
         let next = NextAttempt {
             failed: job.attempt_record(now, JobStatus::Failed, Some(heimdall_domain::job::bounded_error(message)), exit_code),
@@ -56,21 +58,21 @@ impl JobService {
         tracing::info!(job_id = %job.id, failed = job.attempt, next = stored.attempt, wait_seconds, cluster = stored.cluster_id.as_deref().unwrap_or(""), "attempt failed; retrying");
         Some(Retry { job: stored, wait_seconds })
     }
+}
 
-    /// The cluster of the next attempt, drawn by weight (as routing draws) among the command's
-    /// matching clusters no attempt has run on yet, else among those other than the last, else
-    /// the last.
-    fn next_cluster(&self, job: &Job) -> Option<(String, String)> {
-        let pairs = candidates(self.catalog.commands(), self.catalog.clusters(), &job.command_criteria, &job.cluster_criteria).ok()?;
-        let own: Vec<_> = pairs.into_iter().filter(|(command, _)| Some(command.id.as_str()) == job.command_id.as_deref()).collect();
-        let last = |id: &str| job.cluster_id.as_deref() == Some(id);
-        let tried = |id: &str| last(id) || job.attempts.iter().any(|a| a.cluster_id.as_deref() == Some(id));
-        let untried: Vec<_> = own.iter().copied().filter(|(_, cluster)| !tried(&cluster.id)).collect();
-        let others: Vec<_> = own.iter().copied().filter(|(_, cluster)| !last(&cluster.id)).collect();
-        let pool = if untried.is_empty() { others } else { untried };
-        match pick(&pool, &job.command_criteria, &job.cluster_criteria, rand::rng().random::<f64>()) {
-            Some((_, cluster)) => Some((cluster.id.clone(), cluster.name.clone())),
-            None => Some((job.cluster_id.clone()?, job.cluster_name.clone().unwrap_or_default())),
-        }
+/// The cluster of the next attempt, drawn by weight (as routing draws) among the command's
+/// matching healthy clusters no attempt has run on yet, else among those other than the last,
+/// else the last.
+fn next_cluster(catalog: &Catalog, job: &Job) -> Option<(String, String)> {
+    let pairs = candidates(catalog.commands(), catalog.clusters(), catalog.health(), &job.command_criteria, &job.cluster_criteria).ok()?;
+    let own: Vec<_> = pairs.into_iter().filter(|(command, _)| Some(command.id.as_str()) == job.command_id.as_deref()).collect();
+    let last = |id: &str| job.cluster_id.as_deref() == Some(id);
+    let tried = |id: &str| last(id) || job.attempts.iter().any(|a| a.cluster_id.as_deref() == Some(id));
+    let untried: Vec<_> = own.iter().copied().filter(|(_, cluster)| !tried(&cluster.id)).collect();
+    let others: Vec<_> = own.iter().copied().filter(|(_, cluster)| !last(&cluster.id)).collect();
+    let pool = if untried.is_empty() { others } else { untried };
+    match pick(&pool, &job.command_criteria, &job.cluster_criteria, rand::rng().random::<f64>()) {
+        Some((_, cluster)) => Some((cluster.id.clone(), cluster.name.clone())),
+        None => Some((job.cluster_id.clone()?, job.cluster_name.clone().unwrap_or_default())),
     }
 }

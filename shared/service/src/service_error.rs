@@ -83,6 +83,7 @@ impl ServiceError {
                 Some(id) => ServiceError::AlreadySubmitted(id),
                 None => ServiceError::Internal("a job id was used twice".into()),
             },
+            StoreError::Changed => ServiceError::Conflict("it was changed by another request meanwhile; read it again and retry".into()),
             StoreError::KeyTaken { job, .. } => ServiceError::IdempotencyKeyReused(format!("the idempotency key names job {job}")),
             StoreError::RangeNotSatisfiable { total } => ServiceError::RangeNotSatisfiable { total },
             StoreError::Unavailable(message) => ServiceError::Unavailable(message),

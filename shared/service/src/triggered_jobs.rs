@@ -26,12 +26,13 @@ impl JobService {
     /// and the event should be delivered again; jobs already submitted are not submitted twice.
     pub async fn submit_for_event(self: &Arc<Self>, event: &TriggerEvent) -> Result<Vec<TriggerOutcome>, ServiceError> {
         let mut outcomes = Vec::new();
-        for trigger in self.catalog.triggers() {
+        let catalog = self.catalog_held();
+        for trigger in catalog.triggers() {
             let Some(rendered) = trigger.job_for(event) else { continue };
             let name = trigger.name.clone();
             let outcome = match rendered {
                 Err(message) => TriggerOutcome::Refused { trigger: name, message },
-                Ok(job) => match self.submit_with_id(&self.catalog.access().resolve(Caller::new(&trigger.user)), job.request, job.job_id, None).await {
+                Ok(job) => match self.submit_with_id(&catalog.access().resolve(Caller::new(&trigger.user)), job.request, job.job_id, None).await {
                     Ok(_) => TriggerOutcome::Submitted { trigger: name, job_id: job.job_id },
                     Err(ServiceError::AlreadySubmitted(job_id)) => TriggerOutcome::AlreadySubmitted { trigger: name, job_id },
                     // Busy (a limit): the event is delivered again later, when the user has room.

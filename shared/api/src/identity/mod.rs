@@ -89,7 +89,7 @@ impl FromRequestParts<AppState> for Authenticated {
         };
         let caller = caller.ok_or_else(|| unauthenticated(missing_identity_hint(&state.identity)))?;
         check_user_name(&caller.user).map_err(|problem| unauthenticated(format!("the caller's user name is refused: {problem}")))?;
-        let caller = state.service.catalog().access().resolve(caller);
+        let caller = state.service.catalog_held().access().resolve(caller);
         if let Some(slot) = parts.extensions.get::<crate::audit::AuditSlot>() {
             slot.record(&caller);
         }

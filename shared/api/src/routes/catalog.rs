@@ -1,13 +1,19 @@
-//! Commands and clusters (read-only: they come from the config file), secrets hidden for every caller.
+//! Commands and clusters: read by every caller (secrets hidden), changed by admins at run time
+//! (Heimdall v1.6's `PUT` routes; the config file seeds them), and their health checks.
 
 use axum::Json;
 use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use heimdall_domain::health::HealthCheck;
 use heimdall_domain::{Cluster, Command, ResourceStatus};
+use heimdall_ports::CatalogKind;
+use serde_json::Value;
 use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, ErrorBody};
 use crate::app_state::AppState;
-use crate::extract::AppQuery;
+use crate::extract::{AppJson, AppQuery};
 use crate::identity::Authenticated;
 use heimdall_service::ServiceError;
 
@@ -85,6 +91,7 @@ pub async fn list_commands(
     let data = state
         .service
         .catalog()
+        .await
         .commands()
         .iter()
         .filter(|c| matcher.accepts(&c.id, &c.name, &c.version, c.status, &c.user, Some(&c.plugin)))
@@ -112,9 +119,10 @@ pub async fn list_clusters(
     let data = state
         .service
         .catalog()
+        .await
         .clusters()
         .iter()
-        .filter(|c| matcher.accepts(&c.id, &c.name, &c.version, c.status, &c.user, None))
+        .filter(|c| matcher.accepts(&c.id, &c.name, &c.version, c.effective_status(), &c.user, None))
         .map(Cluster::redacted)
         .collect();
     Ok(Json(ClusterList { data }))
@@ -132,7 +140,7 @@ pub async fn list_clusters(
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_command(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<Command>, ApiError> {
-    let command = state.service.catalog().command(&id).map(Command::redacted);
+    let command = state.service.catalog().await.command(&id).map(Command::redacted);
     command.map(Json).ok_or_else(|| ServiceError::NotFound(format!("command `{id}` not found")).into())
 }
 
@@ -148,7 +156,7 @@ pub async fn get_command(State(state): State<AppState>, _caller: Authenticated, 
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_cluster(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<Cluster>, ApiError> {
-    let cluster = state.service.catalog().cluster(&id).map(Cluster::redacted);
+    let cluster = state.service.catalog().await.cluster(&id).map(Cluster::redacted);
     cluster.map(Json).ok_or_else(|| ServiceError::NotFound(format!("cluster `{id}` not found")).into())
 }
 
@@ -172,7 +180,8 @@ pub struct ResourceStatusAnswer {
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_command_status(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<ResourceStatusAnswer>, ApiError> {
-    let command = state.service.catalog().command(&id).ok_or_else(|| ServiceError::NotFound(format!("command `{id}` not found")))?;
+    let catalog = state.service.catalog().await;
+    let command = catalog.command(&id).ok_or_else(|| ServiceError::NotFound(format!("command `{id}` not found")))?;
     Ok(Json(ResourceStatusAnswer { status: command.status, updated_at: command.updated_at }))
 }
 
@@ -188,8 +197,9 @@ pub async fn get_command_status(State(state): State<AppState>, _caller: Authenti
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
 pub async fn get_cluster_status(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Json<ResourceStatusAnswer>, ApiError> {
-    let cluster = state.service.catalog().cluster(&id).ok_or_else(|| ServiceError::NotFound(format!("cluster `{id}` not found")))?;
-    Ok(Json(ResourceStatusAnswer { status: cluster.status, updated_at: cluster.updated_at }))
+    let catalog = state.service.catalog().await;
+    let cluster = catalog.cluster(&id).ok_or_else(|| ServiceError::NotFound(format!("cluster `{id}` not found")))?;
+    Ok(Json(ResourceStatusAnswer { status: cluster.effective_status(), updated_at: cluster.updated_at }))
 }
 
 /// Every command status name.
@@ -202,4 +212,159 @@ pub async fn list_command_statuses() -> Json<Vec<ResourceStatus>> {
 #[utoipa::path(get, path = "/api/v1/cluster/statuses", tag = "catalog", responses((status = 200, description = "Status names", body = Vec<ResourceStatus>)))]
 pub async fn list_cluster_statuses() -> Json<Vec<ResourceStatus>> {
     Json(ResourceStatus::ALL.to_vec())
+}
+
+/// What `PUT …/status` takes: `{"status": "active" | "inactive" | "deleted"}` (any case).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct StatusChangeRequest {
+    pub status: ResourceStatus,
+}
+
+/// Creates or replaces a command (admins only): the config file's fields as JSON, validated
+/// as the config is. `created_at`, `updated_at` and the system tags a `GET` answers may be sent
+/// back and are ignored; `user` becomes the caller. The next job routes with it, on every
+/// process within seconds.
+#[utoipa::path(
+    put, path = "/api/v1/command/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "The command id")),
+    request_body(content = Object, description = "The command's fields as in the config file (name, version, plugin, tags, cluster_tags, context, weight, …)"),
+    responses(
+        (status = 200, description = "The command as stored, secrets in its context shown as ***", body = Command),
+        (status = 400, description = "A field is missing or wrong (every problem named), or the plugin refuses the context", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
+        (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn put_command(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> Result<Json<Command>, ApiError> {
+    Ok(Json(state.service.put_command(&caller, &id, body).await?.redacted()))
+}
+
+/// Creates or replaces a cluster (admins only), as `PUT /api/v1/command/{id}` does. A cluster
+/// that sends `ttl_seconds` registers itself: it stays ACTIVE while it sends the same `PUT`
+/// again within that many seconds, and counts as INACTIVE once it stops.
+#[utoipa::path(
+    put, path = "/api/v1/cluster/{id}", tag = "catalog",
+    params(("id" = String, Path, description = "The cluster id")),
+    request_body(content = Object, description = "The cluster's fields as in the config file (name, version, tags, context, weight, health_check, health_interval, ttl_seconds, …)"),
+    responses(
+        (status = 200, description = "The cluster as stored, secrets in its context shown as ***", body = Cluster),
+        (status = 400, description = "A field is missing or wrong (every problem named), or a plugin of its commands refuses the context", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
+        (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn put_cluster(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    AppJson(body): AppJson<Value>,
+) -> Result<Json<Cluster>, ApiError> {
+    Ok(Json(state.service.put_cluster(&caller, &id, body).await?.redacted()))
+}
+
+/// Sets a command's status (admins only): an INACTIVE or DELETED command takes no new jobs.
+#[utoipa::path(
+    put, path = "/api/v1/command/{id}/status", tag = "catalog",
+    params(("id" = String, Path, description = "The command id")),
+    request_body = StatusChangeRequest,
+    responses(
+        (status = 200, description = "The status set and when", body = ResourceStatusAnswer),
+        (status = 400, description = "Not one of active, inactive, deleted", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
+        (status = 404, description = "No such command", body = ErrorBody),
+        (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn put_command_status(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    AppJson(change): AppJson<StatusChangeRequest>,
+) -> Result<Json<ResourceStatusAnswer>, ApiError> {
+    let (status, updated_at) = state.service.set_status(&caller, CatalogKind::Command, &id, change.status).await?;
+    Ok(Json(ResourceStatusAnswer { status, updated_at }))
+}
+
+/// Sets a cluster's status (admins only): an INACTIVE or DELETED cluster takes no new jobs.
+#[utoipa::path(
+    put, path = "/api/v1/cluster/{id}/status", tag = "catalog",
+    params(("id" = String, Path, description = "The cluster id")),
+    request_body = StatusChangeRequest,
+    responses(
+        (status = 200, description = "The status set and when", body = ResourceStatusAnswer),
+        (status = 400, description = "Not one of active, inactive, deleted", body = ErrorBody),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
+        (status = 404, description = "No such cluster", body = ErrorBody),
+        (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn put_cluster_status(
+    State(state): State<AppState>,
+    Authenticated(caller): Authenticated,
+    Path(id): Path<String>,
+    AppJson(change): AppJson<StatusChangeRequest>,
+) -> Result<Json<ResourceStatusAnswer>, ApiError> {
+    let (status, updated_at) = state.service.set_status(&caller, CatalogKind::Cluster, &id, change.status).await?;
+    Ok(Json(ResourceStatusAnswer { status, updated_at }))
+}
+
+/// Health checks in Heimdall's shape (`healthy`, `checks`), each check with its time.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct HealthAnswer {
+    /// Whether every check of an active cluster passed.
+    pub healthy: bool,
+    pub checks: Vec<HealthCheck>,
+}
+
+fn health_response(healthy: bool, checks: Vec<HealthCheck>) -> Response {
+    let status = if healthy { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    (status, Json(HealthAnswer { healthy, checks })).into_response()
+}
+
+/// The last health check of every cluster checked (clusters with `health_check: true`), for
+/// each command it runs: 503 when any check of an active cluster failed, as Heimdall answers.
+#[utoipa::path(
+    get, path = "/api/v1/clusters/health", tag = "catalog",
+    responses(
+        (status = 200, description = "Every last check passed", body = HealthAnswer),
+        (status = 503, description = "A last check of an active cluster failed (its pairs are out of routing)", body = HealthAnswer),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn get_clusters_health(State(state): State<AppState>, _caller: Authenticated) -> Result<Response, ApiError> {
+    let (healthy, checks) = state.service.cluster_health(None).await?;
+    Ok(health_response(healthy, checks))
+}
+
+/// The last health check of one cluster, for each command it runs (empty when it is not
+/// checked): 503 when one failed while the cluster is active.
+#[utoipa::path(
+    get, path = "/api/v1/cluster/{id}/health", tag = "catalog",
+    params(("id" = String, Path, description = "The cluster id")),
+    responses(
+        (status = 200, description = "Its last checks passed (or it has none)", body = HealthAnswer),
+        (status = 503, description = "A last check failed: the cluster is out of routing for that command", body = HealthAnswer),
+        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
+        (status = 404, description = "No such cluster", body = ErrorBody),
+    ),
+    security(("user_header" = []), ("bearer_jwt" = []))
+)]
+pub async fn get_cluster_health(State(state): State<AppState>, _caller: Authenticated, Path(id): Path<String>) -> Result<Response, ApiError> {
+    let (healthy, checks) = state.service.cluster_health(Some(&id)).await?;
+    Ok(health_response(healthy, checks))
 }

@@ -224,7 +224,7 @@ pub async fn route_job(
     Authenticated(caller): Authenticated,
     AppJson(request): AppJson<JobRequest>,
 ) -> Result<Json<RoutePlan>, ApiError> {
-    Ok(Json(state.service.route_preview(&caller, request)?))
+    Ok(Json(state.service.route_preview(&caller, request).await?))
 }
 
 /// A job.
