@@ -4,7 +4,7 @@
 
 use std::time::{Duration, Instant};
 
-use heimdall_tests::{TestApp, USER, job, spawn_app, spawn_app_tuned};
+use heimdall_tests::{TestApp, USER, job, offline_aws_config, spawn_app, spawn_app_on, spawn_app_tuned, spawn_app_with, test_config};
 use serde_json::{Value, json};
 
 const ADMIN: &str = "admin-alice";
@@ -218,4 +218,28 @@ async fn a_cluster_failing_its_health_check_leaves_routing_and_comes_back_when_i
     install();
     wait_for(&app, "/api/v1/clusters/health", Duration::from_secs(10), |status, _| status == 200).await;
     assert_eq!(app.submit_ok(&job_anywhere("p", &["type:probe"])).await["status"], "SUCCEEDED", "back in routing");
+}
+
+#[tokio::test]
+async fn a_run_time_change_survives_a_restart_until_the_config_changes_that_entry() {
+    let scratch = tempfile::tempdir().unwrap();
+    let dir = scratch.path().join("data");
+    let app = spawn_app_on(dir.clone(), Duration::from_secs(5)).await;
+    assert_eq!(put(&app, ADMIN, "/api/v1/command/canary-new/status", &json!({"status": "inactive"})).await.0, 200);
+    app.stop().await;
+
+    // The same config: the admin's change stands.
+    let app = spawn_app_on(dir.clone(), Duration::from_secs(5)).await;
+    assert_eq!(app.get_json("/api/v1/command/canary-new/status").await["status"], "INACTIVE");
+    app.stop().await;
+
+    // The config changes that entry (its weight) and drops another: the config wins for the
+    // first, the second is marked DELETED.
+    let changed = test_config().replacen("    weight: 1\n", "    weight: 2\n", 1).replace("  - name: retired\n", "  - name: retired-renamed\n");
+    assert_ne!(changed, test_config());
+    let app = spawn_app_with(&changed, dir, Duration::from_secs(5), offline_aws_config()).await;
+    let command = app.get_json("/api/v1/command/canary-new").await;
+    assert_eq!((command["status"].as_str(), command["weight"].as_u64()), (Some("ACTIVE"), Some(2)), "{command}");
+    assert_eq!(app.get_json("/api/v1/command/retired/status").await["status"], "DELETED");
+    assert_eq!(app.get_json("/api/v1/command/retired-renamed/status").await["status"], "INACTIVE");
 }

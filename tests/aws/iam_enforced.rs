@@ -282,6 +282,8 @@ clusters:
         .cloned()
         .expect("the stack's events queue");
 
+    // The api function's first cold start seeds the catalog table from the config.
+    heimdall_functions::build_service(&admin, &function_config_of(&environments["api"])).await.unwrap();
     emulator.enforce().await;
     Deployed {
         credentials,
@@ -301,6 +303,27 @@ clusters:
     }
 }
 
+/// A function's config from its deployed environment.
+fn function_config_of(env: &HashMap<String, String>) -> FunctionConfig {
+    FunctionConfig {
+        aws: AwsSettings {
+            table: env["HEIMDALL_TABLE"].clone(),
+            catalog_table: env["HEIMDALL_CATALOG_TABLE"].clone(),
+            bucket: env["HEIMDALL_BUCKET"].clone(),
+            queue_url: env["HEIMDALL_QUEUE_URL"].clone(),
+            state_machine_arn: env["HEIMDALL_STATE_MACHINE_ARN"].clone(),
+        },
+        config_location: env.get("HEIMDALL_CONFIG").cloned(),
+        plugin_function_template: env.get("HEIMDALL_PLUGIN_FUNCTION").cloned().unwrap_or_default(),
+        default_user: None,
+        job_retention_days: None,
+        max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
+        emf_metrics: false,
+        catalog_refresh: std::time::Duration::from_secs(5),
+        seeds_catalog: env.get("HEIMDALL_SEED_CATALOG").is_some_and(|value| value == "true"),
+    }
+}
+
 impl Deployed {
     /// The SDK config of `function`'s role.
     async fn sdk(&self, function: &str) -> aws_config::SdkConfig {
@@ -309,24 +332,7 @@ impl Deployed {
 
     /// `function`'s environment as the function reads it.
     fn function_config(&self, function: &str) -> FunctionConfig {
-        let env = &self.environments[function];
-        FunctionConfig {
-            aws: AwsSettings {
-                table: env["HEIMDALL_TABLE"].clone(),
-                catalog_table: env["HEIMDALL_CATALOG_TABLE"].clone(),
-                bucket: env["HEIMDALL_BUCKET"].clone(),
-                queue_url: env["HEIMDALL_QUEUE_URL"].clone(),
-                state_machine_arn: env["HEIMDALL_STATE_MACHINE_ARN"].clone(),
-            },
-            config_location: env.get("HEIMDALL_CONFIG").cloned(),
-            plugin_function_template: env.get("HEIMDALL_PLUGIN_FUNCTION").cloned().unwrap_or_default(),
-            default_user: None,
-            job_retention_days: None,
-            max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
-            emf_metrics: false,
-            catalog_refresh: std::time::Duration::from_secs(5),
-            seeds_catalog: env.get("HEIMDALL_SEED_CATALOG").is_some_and(|value| value == "true"),
-        }
+        function_config_of(&self.environments[function])
     }
 
     fn table(&self) -> &str {
@@ -653,4 +659,46 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     assert_allowed!(store.count_active("loader", 100).await);
     assert_denied!(store.list(&JobQuery { limit: 1, ..Default::default() }).await);
     assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn).start(JobId::new(), &json!({})).await);
+}
+
+#[tokio::test]
+async fn every_function_reads_the_catalog_table_and_only_the_api_and_the_janitor_write_it() {
+    use heimdall_adapters_aws::DynamoCatalogStore;
+    use heimdall_domain::health::{HealthCheck, HealthStatus};
+    use heimdall_ports::{CatalogKind, CatalogRecord, CatalogStore};
+    let deployed = deployed().await;
+    let table = deployed.environments["api"]["HEIMDALL_CATALOG_TABLE"].clone();
+    let store_of = |sdk: &aws_config::SdkConfig| DynamoCatalogStore::new(aws_sdk_dynamodb::Client::new(sdk), table.clone());
+    let record = |id: &str| CatalogRecord {
+        kind: CatalogKind::Cluster,
+        id: id.into(),
+        spec: json!({"name": id, "version": "1"}),
+        changed_by: "admin".into(),
+        created_at: 1,
+        updated_at: 1,
+        revision: 1,
+        seed: None,
+    };
+    let check = HealthCheck {
+        cluster_id: "c".into(),
+        cluster_name: "c".into(),
+        command_id: "ping".into(),
+        plugin: "ping".into(),
+        status: HealthStatus::Ok,
+        latency_ms: 1,
+        error: None,
+        checked_at: 1,
+    };
+
+    let api = store_of(&deployed.sdk("api").await);
+    assert_allowed!(api.put(&record(&unique("by-api")), None).await);
+    let janitor = store_of(&deployed.sdk("janitor").await);
+    assert_allowed!(janitor.record_health(&check, true).await);
+    assert_allowed!(janitor.load().await);
+    for function in ["dispatcher", "events", "plugin-spark", "plugin-snowflake"] {
+        let store = store_of(&deployed.sdk(function).await);
+        assert_allowed!(store.load().await);
+        assert_denied!(store.put(&record(&unique(function)), None).await);
+        assert_denied!(store.record_health(&check, false).await);
+    }
 }

@@ -70,6 +70,10 @@ impl LiveCatalog {
         let Some(store) = &self.store else { return Ok(self.cached()) };
         let stored = store.load().await.map_err(|e| ServiceError::from_store(e, None))?;
         let held = self.cached();
+        if stored.version == 0 {
+            // Never seeded (no api function has started yet): the config's catalog stands.
+            return Ok(held);
+        }
         if stored.version < held.version() {
             // A slower read than one already applied: keep the newer copy.
             return Ok(held);
