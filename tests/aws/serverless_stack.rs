@@ -155,13 +155,12 @@ impl ServerlessStack {
     /// functions' wiring from the same environment, as a second cold start would.
     pub async fn another_api_instance(&self) -> ApiInstance {
         let service = build_service(&emulator().sdk_config().await, &self.config).await.unwrap();
-        ApiInstance { app: heimdall_function_api::app(service.clone(), None), service }
+        ApiInstance { app: heimdall_function_api::app(service, None) }
     }
 }
 
-/// An api function instance: its service and its app.
+/// An api function instance's app.
 pub struct ApiInstance {
-    pub service: Arc<JobService>,
     app: axum::Router,
 }
 

@@ -83,14 +83,22 @@ impl SqliteJobStore {
         &self,
         work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        let connection = Arc::clone(&self.connection);
-        tokio::task::spawn_blocking(move || {
-            let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-            work(&mut connection)
-        })
-        .await
-        .map_err(unavailable)?
+        run_on(&self.connection, work).await
     }
+}
+
+/// Runs `work` on `connection` off the async threads (SQLite calls block).
+pub(crate) async fn run_on<T: Send + 'static>(
+    connection: &Arc<Mutex<Connection>>,
+    work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+) -> Result<T, StoreError> {
+    let connection = Arc::clone(connection);
+    tokio::task::spawn_blocking(move || {
+        let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
+        work(&mut connection)
+    })
+    .await
+    .map_err(unavailable)?
 }
 
 fn encode(job: &Job) -> Result<String, StoreError> {

@@ -72,22 +72,15 @@ impl Catalog {
         let mut commands = Vec::new();
         let mut clusters = Vec::new();
         for record in &stored.records {
-            let label = format!("stored {} `{}`", record.kind.as_str(), record.id);
             let built = match record.kind {
-                CatalogKind::Command => serde_json::from_value::<CommandSpec>(record.spec.clone())
-                    .map_err(|error| vec![error.to_string()])
-                    .and_then(|spec| Command::from_spec(&spec, &label, record.updated_at))
-                    .map(|mut command| {
-                        command.created_at = record.created_at;
-                        commands.push(command);
-                    }),
-                CatalogKind::Cluster => serde_json::from_value::<ClusterSpec>(record.spec.clone())
-                    .map_err(|error| vec![error.to_string()])
-                    .and_then(|spec| Cluster::from_spec(&spec, &label, record.updated_at))
-                    .map(|mut cluster| {
-                        cluster.created_at = record.created_at;
-                        clusters.push(cluster);
-                    }),
+                CatalogKind::Command => built_from(record, Command::from_spec).map(|mut command| {
+                    command.created_at = record.created_at;
+                    commands.push(command);
+                }),
+                CatalogKind::Cluster => built_from(record, Cluster::from_spec).map(|mut cluster| {
+                    cluster.created_at = record.created_at;
+                    clusters.push(cluster);
+                }),
             };
             if let Err(problems) = built {
                 tracing::error!(kind = record.kind.as_str(), id = %record.id, problems = ?problems, "a stored catalog entry cannot be used");
@@ -162,6 +155,16 @@ impl Catalog {
     pub fn limits(&self) -> Limits {
         self.limits
     }
+}
+
+/// The command or cluster `record` holds, built by `from_spec` as of its last change.
+fn built_from<Spec: serde::de::DeserializeOwned, Built>(
+    record: &CatalogRecord,
+    from_spec: impl Fn(&Spec, &str, i64) -> Result<Built, Vec<String>>,
+) -> Result<Built, Vec<String>> {
+    let label = format!("stored {} `{}`", record.kind.as_str(), record.id);
+    let spec: Spec = serde_json::from_value(record.spec.clone()).map_err(|error| vec![format!("{label}: {error}")])?;
+    from_spec(&spec, &label, record.updated_at)
 }
 
 /// What the plugins say of `commands` and of the clusters each runs on: an unknown plugin, a
