@@ -59,3 +59,34 @@ async fn jobs_filter_by_user_status_name_command_tags_and_time() {
     assert_eq!(names(app.get_json("/api/v1/jobs?created_after=4102444800").await).len(), 0);
     assert_eq!(names(app.get_json("/api/v1/jobs?created_before=4102444800&unknown_param=1").await).len(), 3, "the caller's three jobs");
 }
+
+#[tokio::test]
+async fn text_filters_take_heimdalls_like_wildcards_and_a_callers_own_listing_stays_exact() {
+    let app = spawn_app().await;
+    for name in ["ping-a", "ping-bb", "nightly"] {
+        app.submit_ok(&job(name, &["type:ping"], json!({}))).await;
+    }
+    // Another user whose name the caller's (`test_user`) matches as a pattern.
+    let response = app.submit_job_as("testXuser", &job("ping-other", &["type:ping"], json!({}))).await;
+    assert_eq!(response.status(), 200);
+    let names = |page: &Value| -> Vec<String> {
+        let mut names: Vec<String> = page["data"].as_array().unwrap().iter().map(|j| j["name"].as_str().unwrap().to_owned()).collect();
+        names.sort();
+        names
+    };
+
+    assert_eq!(names(&app.get_json("/api/v1/jobs?name=ping%25").await), ["ping-a", "ping-bb"]);
+    assert_eq!(names(&app.get_json("/api/v1/jobs?name=ping-_").await), ["ping-a"]);
+    // A non-admin's listing is its own: a username pattern matching another user shows nothing
+    // of theirs, and one matching the caller shows only the caller's jobs.
+    assert_eq!(names(&app.get_json("/api/v1/jobs?username=test_user&name=ping%25").await), ["ping-a", "ping-bb"]);
+    assert_eq!(names(&app.get_json("/api/v1/jobs?username=testX%25").await), Vec::<String>::new());
+    let admin = app.get_as("admin-alice", "/api/v1/jobs?username=test_user&name=ping%25").await.json::<Value>().await.unwrap();
+    assert_eq!(names(&admin), ["ping-a", "ping-bb", "ping-other"], "for an admin, `_` matches any one character");
+
+    let commands = app.get_json("/api/v1/commands?name=canary%25").await;
+    let mut ids: Vec<&str> = commands["data"].as_array().unwrap().iter().map(|c| c["id"].as_str().unwrap()).collect();
+    ids.sort();
+    assert_eq!(ids, ["canary-new", "canary-stable"]);
+    assert_eq!(app.get_json("/api/v1/clusters?name=pool-_").await["data"].as_array().unwrap().len(), 2);
+}

@@ -243,3 +243,30 @@ async fn a_run_time_change_survives_a_restart_until_the_config_changes_that_entr
     assert_eq!(app.get_json("/api/v1/command/retired/status").await["status"], "DELETED");
     assert_eq!(app.get_json("/api/v1/command/retired-renamed/status").await["status"], "INACTIVE");
 }
+
+#[tokio::test]
+async fn a_jobs_attributes_render_from_its_commands_and_clusters_templates() {
+    let app = spawn_app().await;
+    let traced = json!({
+        "name": "traced", "version": "1", "plugin": "ping", "is_sync": true, "tags": ["type:traced"], "cluster_tags": ["type:localhost"],
+        "job_attributes": {
+            "trace": {"kind": "link", "value": "https://traces.example.com/{cluster.name}/{job.id}?who={job.user}"},
+            "pending": {"kind": "link", "value": "https://ui.example.com/{handle.query_id}"}
+        }
+    });
+    assert_eq!(put(&app, ADMIN, "/api/v1/command/traced", &traced).await.0, 200);
+
+    let answer = app.submit_ok(&job("t", &["type:traced"], json!({}))).await;
+
+    let id = answer["id"].as_str().unwrap();
+    let expected = json!({"trace": {"kind": "link", "value": format!("https://traces.example.com/localhost-0.0.1/{id}?who=test_user")}});
+    assert_eq!(answer["job_attributes"], expected, "on the submit's answer; a template whose handle is unknown is left out");
+    assert_eq!(app.get_job(id).await["job_attributes"], expected);
+    assert_eq!(app.get_json("/api/v1/jobs?name=t").await["data"][0]["job_attributes"], expected);
+
+    let bad = json!({"name": "bad", "version": "1", "plugin": "ping", "job_attributes": {"x": {"kind": "link", "value": "javascript:{job.id}"}, "y": {"kind": "text", "value": "{secret.key}"}}});
+    let (status, error) = put(&app, ADMIN, "/api/v1/command/bad", &bad).await;
+    assert_eq!(status, 400, "{error}");
+    let message = error["error"].as_str().unwrap();
+    assert!(message.contains("must start with https://") && message.contains("unknown placeholder `{secret.key}`"), "{message}");
+}

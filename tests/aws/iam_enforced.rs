@@ -420,9 +420,9 @@ async fn the_api_role_stores_jobs_and_their_output_and_nothing_more() {
     assert_eq!(assert_allowed!(store.count_active(&user, 10).await), 1);
     for (index, query) in [
         ("by_created", JobQuery { limit: 10, ..Default::default() }),
-        ("by_user", JobQuery { user: Some(user.clone()), limit: 10, ..Default::default() }),
+        ("by_user", JobQuery { user: Some(user.clone().into()), limit: 10, ..Default::default() }),
         ("by_status", JobQuery { statuses: vec![JobStatus::Running], limit: 10, ..Default::default() }),
-        ("by_name", JobQuery { name: Some(stored.name.clone()), limit: 10, ..Default::default() }),
+        ("by_name", JobQuery { name: Some(stored.name.clone().into()), limit: 10, ..Default::default() }),
         ("by_updated", JobQuery { order_by: SortField::UpdatedAt, limit: 1000, ..Default::default() }),
     ] {
         let page = store.list(&query).await.unwrap_or_else(|error| panic!("{index}: {error}"));

@@ -45,6 +45,19 @@ async fn a_command_put_through_one_api_instance_runs_the_next_job_on_another() {
 }
 
 #[tokio::test]
+async fn an_async_jobs_answer_links_to_its_step_functions_execution() {
+    let stack = ServerlessStack::create().await;
+    let id = stack.submit_and_dispatch(json!({"name": "p", "version": "1", "is_sync": false, "command_criteria": ["type:ping"]})).await;
+    stack.wait_for(id, Duration::from_secs(30), |status| status.is_terminal()).await;
+
+    let (status, job) = stack.api_json("alice", "GET", &format!("/api/v1/job/{id}"), None).await;
+
+    assert_eq!(status, 200, "{job}");
+    let expected = format!("https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/{}", stack.execution_arn(id));
+    assert_eq!(job["job_attributes"]["execution"], json!({"kind": "link", "value": expected}), "{job}");
+}
+
+#[tokio::test]
 async fn a_spark_cluster_whose_virtual_cluster_is_terminated_leaves_routing_and_comes_back() {
     let emr = aws_sdk_emrcontainers::Client::new(&heimdall_tests::emulator::emulator().sdk_config().await);
     let name = unique("vc-health");

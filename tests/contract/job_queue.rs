@@ -1,5 +1,6 @@
 //! The `JobQueue` contract, on `InProcessJobQueue` (local) and `SqsJobQueue` (aws): what is
-//! enqueued reaches the consumer, each job once per enqueue, with its id.
+//! enqueued reaches the consumer, each job once per enqueue, with its id; the depth counts what
+//! waits.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -69,7 +70,17 @@ async fn aws() -> Queue {
     (Arc::new(SqsJobQueue::new(client.clone(), &url)), Box::new(SqsConsumer { client, url }))
 }
 
-contract!(every_enqueued_job_reaches_the_consumer_once_with_its_id);
+contract!(every_enqueued_job_reaches_the_consumer_once_with_its_id, the_depth_counts_jobs_enqueued_and_not_yet_taken);
+
+async fn the_depth_counts_jobs_enqueued_and_not_yet_taken((queue, mut consumer): Queue) {
+    assert_eq!(queue.depth().await.unwrap(), 0);
+    for _ in 0..3 {
+        queue.enqueue(JobId::new()).await.unwrap();
+    }
+    assert_eq!(queue.depth().await.unwrap(), 3);
+    assert_eq!(consumer.receive(3, Duration::from_secs(10)).await.len(), 3);
+    assert_eq!(queue.depth().await.unwrap(), 0, "taken jobs no longer wait");
+}
 
 async fn every_enqueued_job_reaches_the_consumer_once_with_its_id((queue, mut consumer): Queue) {
     let ids: Vec<JobId> = (0..12).map(|_| JobId::new()).collect();

@@ -9,7 +9,7 @@ use heimdall_adapters_local::SqliteJobStore;
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobRequest, JobStatus};
-use heimdall_ports::{JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError};
+use heimdall_ports::{JobQuery, JobStore, SortDirection, SortField, StatusChange, StoreError, TextFilter};
 use heimdall_tests::emulator::emulator;
 use serde_json::json;
 
@@ -44,6 +44,7 @@ contract!(
     active_jobs_are_counted_per_user_up_to_the_limit_asked,
     ended_jobs_are_found_longest_ended_first_and_deleted,
     a_running_job_takes_heartbeats_and_one_claim_of_its_work,
+    text_filters_take_heimdalls_like_patterns_and_exact_ones_stay_exact,
 );
 
 fn request(name: &str) -> JobRequest {
@@ -154,7 +155,7 @@ async fn jobs_list_by_when_they_last_changed_filtered_and_paged(store: Store) {
         store.insert(job).await.unwrap();
     }
     store.transition(jobs[0].id, &StatusChange::new(JobStatus::Accepted, JobStatus::Running, 500).unwrap()).await.unwrap();
-    let by_change = |user: Option<&str>| JobQuery { order_by: SortField::UpdatedAt, user: user.map(str::to_owned), limit: 2, ..JobQuery::default() };
+    let by_change = |user: Option<&str>| JobQuery { order_by: SortField::UpdatedAt, user: user.map(TextFilter::from), limit: 2, ..JobQuery::default() };
 
     // Newest change first: the job changed at 500, then the others newest created first.
     let (seen, _) = all_pages(&store, by_change(None)).await;
@@ -324,4 +325,41 @@ async fn a_running_job_takes_heartbeats_and_one_claim_of_its_work(store: Store) 
     assert_eq!((ended.heartbeat_at, ended.work_started_at), (Some(120), Some(111)));
     assert_eq!(store.get(queued.id).await.unwrap(), ended);
     assert!(matches!(store.heartbeat(queued.id, 131).await, Err(StoreError::Conflict { current: JobStatus::Succeeded })));
+}
+
+async fn text_filters_take_heimdalls_like_patterns_and_exact_ones_stay_exact(store: Store) {
+    let jobs = [
+        named("ping-1", "test_user", 1_000),
+        named("ping-22", "test_user", 1_001),
+        named("Ping-3", "testXuser", 1_002),
+        named("nightly-ping", "alice", 1_003),
+        named("star*ping", "alice", 1_004),
+    ];
+    for job in &jobs {
+        store.insert(job).await.unwrap();
+    }
+    let names = |page: &[JobId]| -> Vec<String> {
+        let mut names: Vec<String> = page.iter().map(|id| jobs.iter().find(|j| j.id == *id).unwrap().name.clone()).collect();
+        names.sort();
+        names
+    };
+    let listed = |query: JobQuery| {
+        let store = store.clone();
+        async move { all_pages(&store, JobQuery { limit: 2, ..query }).await.0 }
+    };
+
+    let prefix = listed(JobQuery { name: Some(TextFilter::from_client("ping%")), ..Default::default() }).await;
+    assert_eq!(names(&prefix), ["ping-1", "ping-22"], "`%` any run; case counts, as in Heimdall's SQL like");
+    let inside = listed(JobQuery { name: Some(TextFilter::from_client("%ping%")), ..Default::default() }).await;
+    assert_eq!(names(&inside), ["nightly-ping", "ping-1", "ping-22", "star*ping"]);
+    let one = listed(JobQuery { name: Some(TextFilter::from_client("ping-_")), ..Default::default() }).await;
+    assert_eq!(names(&one), ["ping-1"], "`_` exactly one character");
+    let literal_star = listed(JobQuery { name: Some(TextFilter::from_client("star*%")), ..Default::default() }).await;
+    assert_eq!(names(&literal_star), ["star*ping"], "other characters match themselves");
+    let user_pattern = listed(JobQuery { user: Some(TextFilter::from_client("test_user")), ..Default::default() }).await;
+    assert_eq!(names(&user_pattern), ["Ping-3", "ping-1", "ping-22"], "a client's `_` is a wildcard");
+    let user_exact = listed(JobQuery { user: Some(TextFilter::Exact("test_user".into())), name: Some(TextFilter::from_client("%2%")), ..Default::default() }).await;
+    assert_eq!(names(&user_exact), ["ping-22"], "the platform's own user filter is exact, with a pattern beside it");
+    let command = listed(JobQuery { command: Some(TextFilter::from_client("ping-%")), name: Some(TextFilter::from_client("n%")), ..Default::default() }).await;
+    assert_eq!(names(&command), ["nightly-ping"], "command id or name, by pattern");
 }

@@ -7,7 +7,14 @@ use crate::browser::Browser;
 
 const CONFIG: &str = r#"
 commands:
-  - {name: ping, version: "1", plugin: ping, is_sync: true, tags: [type:ping]}
+  - name: ping
+    version: "1"
+    plugin: ping
+    is_sync: true
+    tags: [type:ping]
+    job_attributes:
+      trace: {kind: link, value: "https://traces.example.com/{command.id}/{job.id}"}
+      note: {kind: text, value: "run by {job.user}"}
   - {name: ping-canary, version: "2", plugin: ping, is_sync: true, weight: 1, tags: [type:ping]}
   - name: slow
     version: "1"
@@ -223,5 +230,23 @@ async fn the_submit_page_previews_where_a_job_would_run_and_why_others_are_left_
     browser.fill("#command-criteria", "type:nothing").await;
     browser.click("#preview-route").await;
     browser.wait_for_text("#route-none", Duration::from_secs(10), |t| t.contains("Nothing would run")).await;
+    browser.close().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_jobs_attributes_show_on_its_page_as_links_and_texts() {
+    let (app, _dir) = app().await;
+    let id = submit_as(&app, "alice", "_id:ping").await;
+    let browser = Browser::start("job-attributes").await;
+    open_as(&browser, &app, "alice", &format!("#/job/{id}")).await;
+
+    browser.wait_for_text("#job-status", Duration::from_secs(10), |t| t == "SUCCEEDED").await;
+    let attributes = browser.find_all(".job-attribute").await;
+    assert_eq!(attributes.len(), 2);
+    let link = browser.find("a.job-attribute").await;
+    assert_eq!(link.attr("href").await.unwrap().as_deref(), Some(format!("https://traces.example.com/ping/{id}").as_str()));
+    assert_eq!(link.attr("rel").await.unwrap().as_deref(), Some("noopener noreferrer"));
+    assert_eq!(browser.text("span.job-attribute").await, "run by alice");
+    browser.screenshot("job-attributes").await;
     browser.close().await;
 }

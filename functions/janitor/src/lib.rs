@@ -4,7 +4,8 @@
 //! - EventBridge Scheduler, every minute (any payload but an SQS batch): one sweep for jobs
 //!   whose process stopped (no heartbeat: a sync job cut off by the api function's timeout) or
 //!   whose execution ended without recording the job's end (`JobService::sweep_stuck_jobs`);
-//!   then the clusters' health checks that are due (`JobService::check_cluster_health`).
+//!   then the clusters' health checks that are due (`JobService::check_cluster_health`), and
+//!   the jobs queue's depth as a metric.
 //! - The jobs dead-letter queue (an SQS batch): each message is a job every dispatch of which
 //!   failed; the job is failed saying it was never dispatched.
 
@@ -25,10 +26,11 @@ pub async fn handle(service: &JobService, event: Value) -> Result<Value, String>
     }
     let sweep = service.sweep_stuck_jobs(now_epoch_seconds()).await.map_err(|error| error.to_string())?;
     tracing::info!(settled = sweep.settled.len(), still_running = sweep.still_running, "janitor sweep done");
+    let queued = service.observe_queue_depth().await.map_err(|error| error.to_string())?;
     let checks = service.check_cluster_health().await.map_err(|error| error.to_string())?;
     let failing = checks.iter().filter(|check| !check.is_ok()).count();
     tracing::info!(checked = checks.len(), failing, "health checks done");
-    Ok(json!({"settled": sweep.settled.len(), "still_running": sweep.still_running, "health_checked": checks.len(), "health_failing": failing}))
+    Ok(json!({"settled": sweep.settled.len(), "still_running": sweep.still_running, "queued": queued, "health_checked": checks.len(), "health_failing": failing}))
 }
 
 fn is_sqs_batch(event: &Value) -> bool {

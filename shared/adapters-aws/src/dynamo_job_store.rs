@@ -21,7 +21,10 @@
 //! conditioned on the status it expects: two workers can never both move a job out of the same
 //! status. Listing by `updated_at` reads `by_updated`, every filter (and the creation time
 //! range) then being a `FilterExpression`; `order_by=id` reads as `created_at` does (ids are
-//! UUIDv7: their order is creation order, and `created_key` ends with the id).
+//! UUIDv7: their order is creation order, and `created_key` ends with the id). A text filter
+//! that is a `like` pattern (`name=ping%`) never picks an index: the listing reads the index the
+//! other filters pick (else `by_created`), the filter narrows by the pattern's literal prefix
+//! (`begins_with`), and each item read is matched against the pattern; still a `Query`.
 
 use std::collections::HashMap;
 
@@ -34,7 +37,7 @@ use aws_sdk_dynamodb::types::{
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobStatus};
-use heimdall_ports::{error_chain, JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange, StoreError};
+use heimdall_ports::{error_chain, JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange, StoreError, TextFilter};
 
 
 type Item = HashMap<String, AttributeValue>;
@@ -312,12 +315,12 @@ impl DynamoJobStore {
         let choice = |index, key_attribute, key_value: String| IndexChoice { index, key_attribute, key_value, sort_attribute: "created_key" };
         if query.order_by == SortField::UpdatedAt {
             IndexChoice { index: "by_updated", key_attribute: "all", key_value: ALL_JOBS.to_owned(), sort_attribute: "updated_key" }
-        } else if let Some(user) = &query.user {
-            choice("by_user", "user", user.clone())
+        } else if let Some(user) = query.user.as_ref().and_then(TextFilter::exact) {
+            choice("by_user", "user", user.to_owned())
         } else if let [status] = query.statuses.as_slice() {
             choice("by_status", "status", status.as_str().to_owned())
-        } else if let Some(name) = &query.name {
-            choice("by_name", "name", name.clone())
+        } else if let Some(name) = query.name.as_ref().and_then(TextFilter::exact) {
+            choice("by_name", "name", name.to_owned())
         } else {
             choice("by_created", "all", ALL_JOBS.to_owned())
         }
@@ -555,7 +558,12 @@ impl JobStore for DynamoJobStore {
                 .set_exclusive_start_key(start_key.take());
             let output = filter.apply(request).send().await.map_err(|error| unavailable("Query", &error))?;
             for item in output.items() {
-                jobs.push(Self::from_item(item)?);
+                let job = Self::from_item(item)?;
+                // Patterns are narrowed by the filter (their literal prefix) and decided here.
+                if !matches_filters(&job, query) {
+                    continue;
+                }
+                jobs.push(job);
                 if jobs.len() > limit {
                     break;
                 }
@@ -637,23 +645,46 @@ impl Filter {
         self.clauses.push(format!("{status} IN ({})", values.join(", ")));
     }
 
-    fn id_or_name(&mut self, id_attribute: &str, name_attribute: &str, value: &str) {
-        let (id, name, value) = (self.name(id_attribute), self.name(name_attribute), self.value(value));
-        self.clauses.push(format!("({id} = {value} OR {name} = {value})"));
+    fn id_or_name(&mut self, id_attribute: &str, name_attribute: &str, filter: &TextFilter) {
+        let (id, name) = (self.name(id_attribute), self.name(name_attribute));
+        match filter {
+            TextFilter::Exact(text) => {
+                let value = self.value(text);
+                self.clauses.push(format!("({id} = {value} OR {name} = {value})"));
+            }
+            TextFilter::Pattern(_) if filter.literal_prefix().is_empty() => {}
+            TextFilter::Pattern(_) => {
+                let prefix = self.value(filter.literal_prefix());
+                self.clauses.push(format!("(begins_with({id}, {prefix}) OR begins_with({name}, {prefix}))"));
+            }
+        }
+    }
+
+    /// `attribute` equal to an exact filter, or beginning with a pattern's literal prefix (the
+    /// pattern itself is decided on each item read).
+    fn text(&mut self, attribute: &str, filter: &TextFilter) {
+        match filter {
+            TextFilter::Exact(text) => self.equal(attribute, text),
+            TextFilter::Pattern(_) if filter.literal_prefix().is_empty() => {}
+            TextFilter::Pattern(_) => {
+                let (name, prefix) = (self.name(attribute), self.value(filter.literal_prefix()));
+                self.clauses.push(format!("begins_with({name}, {prefix})"));
+            }
+        }
     }
 }
 
 /// The filters the chosen index does not answer, as a `FilterExpression`.
 fn filter_expression(query: &JobQuery, choice: &IndexChoice) -> Filter {
     let mut filter = Filter::default();
-    if let Some(user) = query.user.as_deref().filter(|_| choice.key_attribute != "user") {
-        filter.equal("user", user);
+    if let Some(user) = query.user.as_ref().filter(|_| choice.key_attribute != "user") {
+        filter.text("user", user);
     }
-    if let Some(name) = query.name.as_deref().filter(|_| choice.key_attribute != "name") {
-        filter.equal("name", name);
+    if let Some(name) = query.name.as_ref().filter(|_| choice.key_attribute != "name") {
+        filter.text("name", name);
     }
     if let Some(version) = &query.version {
-        filter.equal("version", version);
+        filter.text("version", version);
     }
     if let Some(command) = &query.command {
         filter.id_or_name("command_id", "command_name", command);
@@ -676,9 +707,9 @@ fn filter_expression(query: &JobQuery, choice: &IndexChoice) -> Filter {
 
 /// The filters, applied to one job (for a lookup by id).
 fn matches_filters(job: &Job, query: &JobQuery) -> bool {
-    let same = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f == value);
-    let either = |filter: &Option<String>, id: &Option<String>, name: &Option<String>| {
-        filter.as_deref().is_none_or(|f| id.as_deref() == Some(f) || name.as_deref() == Some(f))
+    let same = |filter: &Option<TextFilter>, value: &str| filter.as_ref().is_none_or(|f| f.matches(value));
+    let either = |filter: &Option<TextFilter>, id: &Option<String>, name: &Option<String>| {
+        filter.as_ref().is_none_or(|f| id.as_deref().is_some_and(|v| f.matches(v)) || name.as_deref().is_some_and(|v| f.matches(v)))
     };
     same(&query.user, &job.user)
         && same(&query.name, &job.name)

@@ -25,6 +25,12 @@ impl SfnWorkflows {
 
 #[async_trait]
 impl Workflows for SfnWorkflows {
+    /// The execution's page in the Step Functions console of its region.
+    fn console_link(&self, job: JobId) -> String {
+        let region = self.state_machine_arn.split(':').nth(3).unwrap_or("us-east-1");
+        format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{}", self.execution_arn(job))
+    }
+
     #[tracing::instrument(skip(self, input), fields(job_id = %job))]
     async fn start(&self, job: JobId, input: &Value) -> Result<bool, WorkflowError> {
         let result = self

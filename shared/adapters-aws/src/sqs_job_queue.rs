@@ -37,4 +37,19 @@ impl JobQueue for SqsJobQueue {
             .map_err(|error| QueueError(format!("SQS SendMessage: {}", error_chain(&error))))?;
         Ok(())
     }
+
+    /// `ApproximateNumberOfMessages`: visible messages, not those a dispatcher holds.
+    #[tracing::instrument(skip(self))]
+    async fn depth(&self) -> Result<u64, QueueError> {
+        let output = self
+            .client
+            .get_queue_attributes()
+            .queue_url(&self.queue_url)
+            .attribute_names(aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages)
+            .send()
+            .await
+            .map_err(|error| QueueError(format!("SQS GetQueueAttributes: {}", error_chain(&error))))?;
+        let count = output.attributes().and_then(|a| a.get(&aws_sdk_sqs::types::QueueAttributeName::ApproximateNumberOfMessages));
+        count.map_or(Ok(0), |text| text.parse().map_err(|_| QueueError(format!("SQS answered a queue depth `{text}` that is not a number"))))
+    }
 }

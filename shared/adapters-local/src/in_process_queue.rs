@@ -1,4 +1,5 @@
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -15,31 +16,47 @@ use tokio_util::sync::CancellationToken;
 #[derive(Clone)]
 pub struct InProcessJobQueue {
     sender: mpsc::UnboundedSender<JobId>,
+    /// Jobs sent and not yet taken by a worker.
+    waiting: Arc<AtomicU64>,
 }
 
 /// The receiving end, handed to [`LocalWorkers::spawn`].
-pub struct QueueReceiver(mpsc::UnboundedReceiver<JobId>);
+pub struct QueueReceiver {
+    receiver: mpsc::UnboundedReceiver<JobId>,
+    waiting: Arc<AtomicU64>,
+}
 
 impl QueueReceiver {
     /// The next job queued, waiting for one; `None` once every sender is gone.
     pub async fn next(&mut self) -> Option<JobId> {
-        self.0.recv().await
+        let job = self.receiver.recv().await;
+        if job.is_some() {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+        }
+        job
     }
 }
 
 impl InProcessJobQueue {
     pub fn new() -> (Self, QueueReceiver) {
         let (sender, receiver) = mpsc::unbounded_channel();
-        (Self { sender }, QueueReceiver(receiver))
+        let waiting = Arc::new(AtomicU64::new(0));
+        (Self { sender, waiting: Arc::clone(&waiting) }, QueueReceiver { receiver, waiting })
     }
 }
 
 #[async_trait]
 impl JobQueue for InProcessJobQueue {
     async fn enqueue(&self, job: JobId) -> Result<(), QueueError> {
-        self.sender
-            .send(job)
-            .map_err(|_| QueueError("the local workers have stopped (the server is shutting down)".into()))
+        self.waiting.fetch_add(1, Ordering::Relaxed);
+        self.sender.send(job).map_err(|_| {
+            self.waiting.fetch_sub(1, Ordering::Relaxed);
+            QueueError("the local workers have stopped (the server is shutting down)".into())
+        })
+    }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        Ok(self.waiting.load(Ordering::Relaxed))
     }
 }
 
@@ -53,7 +70,7 @@ impl LocalWorkers {
     /// Starts taking jobs. On shutdown, running jobs get `grace` to finish.
     pub fn spawn(service: Arc<JobService>, receiver: QueueReceiver, size: usize, grace: Duration) -> Self {
         let stop = CancellationToken::new();
-        let dispatcher = tokio::spawn(dispatch(service, receiver.0, size.max(1), stop.clone(), grace));
+        let dispatcher = tokio::spawn(dispatch(service, receiver, size.max(1), stop.clone(), grace));
         Self { stop, dispatcher }
     }
 
@@ -67,7 +84,7 @@ impl LocalWorkers {
 
 async fn dispatch(
     service: Arc<JobService>,
-    mut receiver: mpsc::UnboundedReceiver<JobId>,
+    mut receiver: QueueReceiver,
     size: usize,
     stop: CancellationToken,
     grace: Duration,
@@ -81,7 +98,7 @@ async fn dispatch(
         };
         let job = tokio::select! {
             () = stop.cancelled() => break,
-            job = receiver.recv() => match job {
+            job = receiver.next() => match job {
                 Some(job) => job,
                 None => break,
             },

@@ -5,7 +5,7 @@ use async_trait::async_trait;
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobStatus};
-use heimdall_ports::{JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange, StoreError};
+use heimdall_ports::{JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange, StoreError, TextFilter};
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
 
@@ -328,24 +328,50 @@ impl Cursor {
     }
 }
 
+/// `=` for an exact filter; `GLOB` for a pattern: case-sensitive like Heimdall's `like`
+/// (SQLite's `LIKE` ignores ASCII case), and still an index range on a literal prefix.
+fn sql_operator(filter: &TextFilter) -> &'static str {
+    match filter {
+        TextFilter::Exact(_) => "=",
+        TextFilter::Pattern(_) => "GLOB",
+    }
+}
+
+/// The filter's text, a `like` pattern turned into a `GLOB` one (`%` → `*`, `_` → `?`, GLOB's
+/// own special characters matched literally).
+fn sql_operand(filter: &TextFilter) -> String {
+    match filter {
+        TextFilter::Exact(text) => text.clone(),
+        TextFilter::Pattern(pattern) => pattern
+            .chars()
+            .map(|c| match c {
+                '%' => "*".to_owned(),
+                '_' => "?".to_owned(),
+                '*' | '?' | '[' => format!("[{c}]"),
+                other => other.to_string(),
+            })
+            .collect(),
+    }
+}
+
 fn list_jobs(connection: &Connection, query: &JobQuery) -> Result<JobPage, StoreError> {
     let mut conditions: Vec<String> = Vec::new();
     let mut values: Vec<SqlValue> = Vec::new();
-    let id = query.id.map(|id| id.to_string());
-    for (column, value) in [("id", &id), ("user", &query.user), ("name", &query.name), ("version", &query.version)] {
-        if let Some(value) = value {
-            values.push(SqlValue::Text(value.clone()));
-            conditions.push(format!("{column} = ?{}", values.len()));
+    let id = query.id.map(|id| TextFilter::Exact(id.to_string()));
+    for (column, filter) in [("id", &id), ("user", &query.user), ("name", &query.name), ("version", &query.version)] {
+        if let Some(filter) = filter {
+            values.push(SqlValue::Text(sql_operand(filter)));
+            conditions.push(format!("{column} {} ?{}", sql_operator(filter), values.len()));
         }
     }
-    for (value, id_column, name_column) in [
+    for (filter, id_column, name_column) in [
         (&query.command, "command_id", "command_name"),
         (&query.cluster, "cluster_id", "cluster_name"),
     ] {
-        if let Some(value) = value {
-            values.push(SqlValue::Text(value.clone()));
-            let n = values.len();
-            conditions.push(format!("({id_column} = ?{n} OR {name_column} = ?{n})"));
+        if let Some(filter) = filter {
+            values.push(SqlValue::Text(sql_operand(filter)));
+            let (n, operator) = (values.len(), sql_operator(filter));
+            conditions.push(format!("({id_column} {operator} ?{n} OR {name_column} {operator} ?{n})"));
         }
     }
     if !query.statuses.is_empty() {

@@ -447,6 +447,14 @@ function showJobRows(tbody, jobs) {
 
 /* ---------- One job ---------- */
 
+// Heimdall's job_attributes: links (the server renders only http(s) URLs) and texts.
+function attributeRows(attributes, row) {
+  return Object.entries(attributes || {}).map(([name, attribute]) => row(name,
+    attribute.kind === 'link' && /^https?:\/\//.test(attribute.value)
+      ? h('a', { href: attribute.value, target: '_blank', rel: 'noopener noreferrer', class: 'job-attribute' }, attribute.value)
+      : h('span', { class: 'job-attribute' }, attribute.value)));
+}
+
 async function renderJob(ctx, [id]) {
   const path = `/job/${enc(id)}`;
   let job = await api(path, { signal: ctx.signal });
@@ -495,7 +503,8 @@ async function renderJob(ctx, [id]) {
       row('Duration', jobDuration(job)),
       row('Exit code', job.exit_code ?? none()),
       job.error ? row('Error', h('span', { class: 'error-text' }, job.error)) : null,
-      job.canceled_by ? row('Canceled by', job.canceled_by) : null);
+      job.canceled_by ? row('Canceled by', job.canceled_by) : null,
+      ...attributeRows(job.job_attributes, row));
     setContent(context, jsonBlock(job.context));
   };
 

@@ -30,6 +30,9 @@ pub struct Cluster {
     /// Its share of the jobs its matching commands route (default 100; 0: only when pinned
     /// with `_id:`).
     pub weight: u32,
+    /// Links shown with each job run here: templates (see `job_attributes`).
+    #[serde(skip_serializing_if = "crate::job_attributes::JobAttributes::is_empty")]
+    pub job_attributes: crate::job_attributes::JobAttributes,
     /// Where and how to connect (references to secrets, never secrets).
     #[schema(value_type = Object)]
     pub context: Value,

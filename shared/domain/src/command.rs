@@ -58,6 +58,9 @@ pub struct Command {
     pub cluster_tags: TagSet,
     /// Regexes over the user name; empty means anyone may run the command.
     pub allowed_callers: Vec<String>,
+    /// Links shown with each of its jobs: templates (see `job_attributes`).
+    #[serde(skip_serializing_if = "crate::job_attributes::JobAttributes::is_empty")]
+    pub job_attributes: crate::job_attributes::JobAttributes,
     /// Plugin settings.
     #[schema(value_type = Object)]
     pub context: Value,

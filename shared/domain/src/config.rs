@@ -28,6 +28,7 @@ use crate::access::{AccessPolicy, GROUP_PREFIX};
 use crate::clock::now_epoch_seconds;
 use crate::cluster::Cluster;
 use crate::command::{CallerPattern, Command, ExecutionMode};
+use crate::job_attributes::JobAttributes;
 use crate::limits::Limits;
 use crate::resource_status::ResourceStatus;
 use crate::tags::{TagSet, system_tags};
@@ -133,6 +134,9 @@ pub struct CommandSpec {
     pub cluster_tags: Vec<String>,
     #[serde(default)]
     pub allowed_callers: Vec<String>,
+    /// Links shown with each of its jobs (Heimdall's `job_attributes`), templated.
+    #[serde(default, skip_serializing_if = "JobAttributes::is_empty")]
+    pub job_attributes: JobAttributes,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
 }
@@ -163,6 +167,9 @@ pub struct ClusterSpec {
     pub ttl_seconds: Option<u64>,
     #[serde(default = "default_weight")]
     pub weight: u32,
+    /// Links shown with each job run here (Heimdall's `job_attributes`), templated.
+    #[serde(default, skip_serializing_if = "JobAttributes::is_empty")]
+    pub job_attributes: JobAttributes,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub context: Option<Value>,
 }
@@ -307,6 +314,7 @@ fn build_command(label: &str, entry: CommandSpec, now: i64, problems: &mut Vec<S
     }
     problems.extend(entry.retry.problems().into_iter().map(|problem| format!("{label}: {problem}")));
     check_weight(label, entry.weight, problems);
+    problems.extend(crate::job_attributes::problems(label, &entry.job_attributes));
     if entry.max_sync_seconds == Some(0) {
         problems.push(format!("{label}: field `max_sync_seconds` must be at least 1 (seconds a sync job may run)"));
     }
@@ -329,6 +337,7 @@ fn build_command(label: &str, entry: CommandSpec, now: i64, problems: &mut Vec<S
         allowed_modes,
         cluster_tags: entry.cluster_tags.into_iter().collect(),
         allowed_callers: entry.allowed_callers,
+        job_attributes: entry.job_attributes,
         context,
         created_at: now,
         updated_at: now,
@@ -346,6 +355,7 @@ fn build_cluster(label: &str, entry: ClusterSpec, now: i64, problems: &mut Vec<S
     if entry.health_interval == 0 {
         problems.push(format!("{label}: field `health_interval` must be at least 1 (seconds between health checks)"));
     }
+    problems.extend(crate::job_attributes::problems(label, &entry.job_attributes));
     if entry.ttl_seconds == Some(0) {
         problems.push(format!("{label}: field `ttl_seconds` must be at least 1 (seconds a registration lasts)"));
     }
@@ -365,6 +375,7 @@ fn build_cluster(label: &str, entry: ClusterSpec, now: i64, problems: &mut Vec<S
         ttl_seconds: entry.ttl_seconds,
         expires_at: entry.ttl_seconds.map(|ttl| now.saturating_add(ttl as i64)),
         weight: entry.weight,
+        job_attributes: entry.job_attributes,
         context,
         created_at: now,
         updated_at: now,

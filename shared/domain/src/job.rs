@@ -292,6 +292,10 @@ pub struct Job {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Option<Object>)]
     pub plugin_handle: Option<Value>,
+    /// Links shown with the job (Heimdall's `job_attributes`): rendered from its command's and
+    /// cluster's templates when the job is answered, never stored.
+    #[serde(default, skip_serializing_if = "crate::job_attributes::JobAttributes::is_empty", skip_deserializing)]
+    pub job_attributes: crate::job_attributes::JobAttributes,
 }
 
 impl Job {
@@ -367,6 +371,7 @@ impl Job {
             attempts: Vec::new(),
             attempt_started_at: None,
             plugin_handle: None,
+            job_attributes: Default::default(),
         }
     }
 }

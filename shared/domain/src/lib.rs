@@ -10,6 +10,7 @@
 //! - [`tags`]: tag sets and the system tags (`_id:`, `_name:`, `_version:`).
 //! - [`command`], [`cluster`]: what to run and where.
 //! - [`job`]: `Job` (the stored record) and `JobRequest` (what a client submits).
+//! - [`job_attributes`]: Heimdall's `job_attributes`, links shown with a job, templated by commands and clusters.
 //! - [`job_result`]: a job's result table (`columns` + `data`).
 //! - [`selection`]: the pure function that picks (command, cluster) pairs for a job.
 //! - [`health`]: the last health check of each (cluster, command) pair (`HealthBook`).
@@ -18,6 +19,7 @@
 //! - [`trigger_event`]: what fires a trigger (an EventBridge-shaped event or a schedule's time).
 //! - [`event_pattern`]: EventBridge event patterns, matched as EventBridge does.
 //! - [`access`]: `Caller` and `AccessPolicy` (the config's `access`): who reads and cancels which jobs.
+//! - [`text_filter`]: `TextFilter`, a listing's text filter: exact, or Heimdall's `like` pattern.
 //! - [`clock`]: epoch-second timestamps.
 //! - [`idempotency`]: `Idempotency-Key` claims, so a submit sent twice makes one job.
 //! - [`retry`]: a command's `retry` policy and the record of each attempt.
@@ -34,6 +36,7 @@ pub mod event_pattern;
 pub mod health;
 pub mod idempotency;
 pub mod job;
+pub mod job_attributes;
 pub mod job_id;
 pub mod job_result;
 pub mod job_status;
@@ -44,6 +47,7 @@ pub mod resource_status;
 pub mod retry;
 pub mod selection;
 pub mod tags;
+pub mod text_filter;
 pub mod trigger;
 pub mod trigger_event;
 

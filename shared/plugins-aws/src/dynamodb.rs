@@ -349,6 +349,25 @@ impl Plugin for DynamoDbPlugin {
         self.validate_job_context(context, &command.context)
     }
 
+    /// The table the command or cluster names (if any) is found and ACTIVE, read with the
+    /// cluster's role.
+    async fn check_health(&self, command: &Command, cluster: &heimdall_domain::Cluster) -> Result<(), String> {
+        let command_settings: DynamoSettings = serde_json::from_value(command.context.clone()).map_err(|error| format!("dynamodb command context: {error}"))?;
+        let cluster_settings: DynamoSettings = serde_json::from_value(cluster.context.clone()).map_err(|error| format!("dynamodb cluster context: {error}"))?;
+        let Some(table) = command_settings.table.or(cluster_settings.table) else { return Ok(()) };
+        let client = self.clients.client(cluster_settings.role_arn.as_deref()).await;
+        let described = client
+            .describe_table()
+            .table_name(&table)
+            .send()
+            .await
+            .map_err(|error| format!("DynamoDB DescribeTable {table}: {}", heimdall_ports::error_chain(&error)))?;
+        match described.table().and_then(|t| t.table_status()).map(|status| status.as_str().to_owned()) {
+            Some(status) if status == "ACTIVE" || status == "UPDATING" => Ok(()),
+            status => Err(format!("table {table} is {}, not ACTIVE", status.as_deref().unwrap_or("in no status"))),
+        }
+    }
+
     async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {
         let plan = Self::plan(&run.command.context, &run.cluster.context, &run.job.context).map_err(PluginError::InvalidContext)?;
         self.check_allowed(&plan.read).map_err(PluginError::InvalidContext)?;

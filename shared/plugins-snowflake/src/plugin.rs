@@ -72,6 +72,9 @@ impl Default for SnowflakePlugin {
 }
 
 /// The job's command settings and context, checked as at submission.
+/// How long a health check's `SELECT 1` may take.
+const HEALTH_CHECK_SECONDS: u64 = 10;
+
 fn job_settings(run: &PluginRun) -> Result<(CommandSettings, JobContext), PluginError> {
     let command = CommandSettings::parse(&run.command).map_err(PluginError::InvalidContext)?;
     let job = JobContext::parse(&run.job.context, &command).map_err(PluginError::InvalidContext)?;
@@ -133,6 +136,23 @@ impl Plugin for SnowflakePlugin {
     /// Statements can run for hours: the state machine's loop polls them.
     fn supports_sync(&self) -> bool {
         false
+    }
+
+    /// A login with the cluster's key and `SELECT 1` in its warehouse, with the command's role.
+    async fn check_health(&self, command: &Command, cluster: &Cluster) -> Result<(), String> {
+        let role = CommandSettings::parse(command)?.role;
+        let (settings, api) = self.connect(cluster).await.map_err(|error| error.to_string())?;
+        let request = StatementRequest {
+            statement: "SELECT 1",
+            timeout: Some(HEALTH_CHECK_SECONDS),
+            warehouse: settings.warehouse.as_deref(),
+            database: settings.database.as_deref(),
+            schema: settings.schema.as_deref(),
+            role: role.as_deref().or(settings.role.as_deref()),
+            bindings: None,
+        };
+        let request_id = heimdall_domain::JobId::new().to_string();
+        api.with_statement_timeout(Some(HEALTH_CHECK_SECONDS)).submit(&request, &request_id).await.map(|_| ()).map_err(|error| error.to_string())
     }
 
     async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {

@@ -8,4 +8,7 @@ use crate::errors::QueueError;
 #[async_trait]
 pub trait JobQueue: Send + Sync {
     async fn enqueue(&self, job: JobId) -> Result<(), QueueError>;
+
+    /// How many jobs wait in the queue now (approximate where the queue says so: SQS).
+    async fn depth(&self) -> Result<u64, QueueError>;
 }

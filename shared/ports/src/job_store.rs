@@ -1,5 +1,6 @@
 use async_trait::async_trait;
 use heimdall_domain::idempotency::IdempotencyClaim;
+pub use heimdall_domain::text_filter::TextFilter;
 use heimdall_domain::{IllegalTransition, Job, JobId, JobStatus};
 
 use crate::errors::StoreError;
@@ -174,13 +175,14 @@ pub enum SortDirection {
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct JobQuery {
     pub id: Option<JobId>,
-    pub user: Option<String>,
-    pub name: Option<String>,
-    pub version: Option<String>,
+    /// Text filters: exact, or Heimdall's `like` patterns (`%`, `_`) when a client sent them.
+    pub user: Option<TextFilter>,
+    pub name: Option<TextFilter>,
+    pub version: Option<TextFilter>,
     /// Matches the command's id or name.
-    pub command: Option<String>,
+    pub command: Option<TextFilter>,
     /// Matches the cluster's id or name.
-    pub cluster: Option<String>,
+    pub cluster: Option<TextFilter>,
     /// Any of these statuses.
     pub statuses: Vec<JobStatus>,
     /// All of these tags.
@@ -217,7 +219,7 @@ impl JobQuery {
             ("command", &self.command),
             ("cluster", &self.cluster),
         ] {
-            if value.as_ref().is_some_and(|v| v.chars().count() > max) {
+            if value.as_ref().is_some_and(|v| v.text().chars().count() > max) {
                 return Err(format!("{field}: longer than {max} characters, so nothing can match it"));
             }
         }

@@ -20,6 +20,9 @@ pub trait Workflows: Send + Sync {
 
     /// Where the job's workflow is: what a janitor asks of a job that has been quiet.
     async fn state(&self, job: JobId) -> Result<WorkflowState, WorkflowError>;
+
+    /// Where a person sees the job's workflow (the execution in the Step Functions console).
+    fn console_link(&self, job: JobId) -> String;
 }
 
 /// Where a job's workflow is.

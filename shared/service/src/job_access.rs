@@ -3,30 +3,37 @@
 //! never confirmed.
 
 use heimdall_domain::{Caller, Job, JobId};
-use heimdall_ports::{JobPage, JobQuery};
+use heimdall_ports::{JobPage, JobQuery, TextFilter};
 
 use crate::job_service::JobService;
 use crate::service_error::ServiceError;
 
 impl JobService {
-    /// The job, if `caller` may read it; `NotFound` otherwise.
+    /// The job, if `caller` may read it, with its attributes; `NotFound` otherwise.
     pub async fn get_as(&self, caller: &Caller, id: JobId) -> Result<Job, ServiceError> {
         match self.get(id).await {
-            Ok(job) if self.catalog_held().access().may_read_job(caller, &job.user) => Ok(job),
+            Ok(job) if self.catalog_held().access().may_read_job(caller, &job.user) => Ok(self.with_attributes(job).await),
             Ok(_) => Err(ServiceError::job_not_found(id)),
             Err(error) => Err(error),
         }
     }
 
     /// The jobs `query` matches among those `caller` may see: its own, unless it may list all.
-    /// A `username` filter naming someone else then matches nothing.
+    /// A `username` filter (or pattern) not matching the caller then matches nothing.
     pub async fn list_as(&self, caller: &Caller, query: &JobQuery) -> Result<JobPage, ServiceError> {
-        if self.catalog_held().access().may_list_all_jobs(caller) {
-            return self.list(query).await;
+        let page = if self.catalog_held().access().may_list_all_jobs(caller) {
+            self.list(query).await?
+        } else {
+            match &query.user {
+                Some(filter) if !filter.matches(&caller.user) => JobPage { jobs: Vec::new(), next_cursor: None },
+                // Exact, whatever the name holds: a user named `a_b` never sees `axb`'s jobs.
+                _ => self.list(&JobQuery { user: Some(TextFilter::Exact(caller.user.clone())), ..query.clone() }).await?,
+            }
+        };
+        let mut jobs = Vec::with_capacity(page.jobs.len());
+        for job in page.jobs {
+            jobs.push(self.with_attributes(job).await);
         }
-        match query.user.as_deref() {
-            Some(user) if user != caller.user => Ok(JobPage { jobs: Vec::new(), next_cursor: None }),
-            _ => self.list(&JobQuery { user: Some(caller.user.clone()), ..query.clone() }).await,
-        }
+        Ok(JobPage { jobs, ..page })
     }
 }

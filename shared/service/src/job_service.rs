@@ -157,8 +157,19 @@ impl JobService {
     }
 
     /// The metrics of this process in Prometheus' text format.
-    pub fn render_metrics(&self) -> String {
+    pub async fn render_metrics(&self) -> String {
+        if let Err(error) = self.observe_queue_depth().await {
+            tracing::warn!(%error, "could not read the queue's depth for the metrics");
+        }
         self.metrics.render(self.running.len())
+    }
+
+    /// Reads how many async jobs wait in the queue and records it as a metric (on AWS, an EMF
+    /// line: the janitor does this each minute).
+    pub async fn observe_queue_depth(&self) -> Result<u64, ServiceError> {
+        let depth = self.queue.depth().await?;
+        self.metrics.queue_depth(depth);
+        Ok(depth)
     }
 
     /// The plugins this service runs jobs with, by name.

@@ -10,6 +10,7 @@
 //! - [`job_service`]: `JobService`: get, list, read output, cancel, run, recover.
 //! - [`job_submission`]: `submit`: matching, limits, idempotency keys, then run or queue.
 //! - [`job_access`]: what a caller may read (`get_as`, `list_as`): its own jobs unless `access` says more.
+//! - [`job_attributes`]: a job's `job_attributes` as answered: templates rendered, its execution's link.
 //! - [`job_execution`]: how one job is driven through its plugin's steps to a final status.
 //! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
 //! - [`triggered_jobs`]: jobs submitted by triggers for events and schedules, once per event.
@@ -24,6 +25,7 @@ pub mod catalog;
 pub mod catalog_changes;
 pub mod cluster_health;
 pub mod job_access;
+pub mod job_attributes;
 pub mod job_execution;
 pub mod job_steps;
 pub mod job_service;

@@ -53,6 +53,8 @@ pub struct JobMetrics {
     retries: Family<Route, Counter>,
     plugin_errors: Family<PluginFailure, Counter>,
     running: Gauge,
+    /// Async jobs waiting in the queue for a worker.
+    queued: Gauge,
     /// 1 when the last health check of a (cluster, command) pair passed, 0 when it failed.
     healthy: Family<Pair, Gauge>,
     /// On AWS, each figure also goes out as an EMF log line: CloudWatch makes metrics of
@@ -68,6 +70,7 @@ impl Default for JobMetrics {
         let retries = Family::<Route, Counter>::default();
         let plugin_errors = Family::<PluginFailure, Counter>::default();
         let running = Gauge::default();
+        let queued = Gauge::default();
         let healthy = Family::<Pair, Gauge>::default();
         let mut registry = Registry::with_prefix("heimdall");
         registry.register("jobs_submitted", "Jobs accepted, by command and cluster", submitted.clone());
@@ -76,8 +79,9 @@ impl Default for JobMetrics {
         registry.register("job_retries", "Failed attempts run again, by command and the cluster that failed", retries.clone());
         registry.register("plugin_errors", "Failed attempts, by plugin and error type", plugin_errors.clone());
         registry.register("jobs_running", "Jobs this process is running or waiting to retry now", running.clone());
+        registry.register("queue_depth", "Async jobs waiting in the queue for a worker (SQS: approximate)", queued.clone());
         registry.register("cluster_healthy", "1 when the last health check of a cluster for a command passed, 0 when it failed", healthy.clone());
-        Self { registry: Mutex::new(registry), submitted, finished, durations, retries, plugin_errors, running, healthy, emf: None }
+        Self { registry: Mutex::new(registry), submitted, finished, durations, retries, plugin_errors, running, queued, healthy, emf: None }
     }
 }
 
@@ -152,6 +156,11 @@ impl JobMetrics {
     pub(crate) fn plugin_error(&self, plugin: &str, error_type: &str) {
         self.emit(&[("plugin", plugin), ("error_type", error_type)], &[("PluginErrors", "Count", 1.0)]);
         self.plugin_errors.get_or_create(&PluginFailure { plugin: plugin.to_owned(), error_type: error_type.to_owned() }).inc();
+    }
+
+    pub(crate) fn queue_depth(&self, depth: u64) {
+        self.emit(&[], &[("QueueDepth", "Count", depth as f64)]);
+        self.queued.set(i64::try_from(depth).unwrap_or(i64::MAX));
     }
 
     pub(crate) fn health_checked(&self, check: &heimdall_domain::health::HealthCheck) {

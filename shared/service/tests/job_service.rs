@@ -29,6 +29,10 @@ impl JobQueue for RecordingQueue {
         self.0.lock().await.push(job);
         Ok(())
     }
+
+    async fn depth(&self) -> Result<u64, QueueError> {
+        Ok(self.0.lock().await.len() as u64)
+    }
 }
 
 struct Fixture {

@@ -7,7 +7,7 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use heimdall_domain::health::HealthCheck;
 use heimdall_domain::{Cluster, Command, ResourceStatus};
-use heimdall_ports::CatalogKind;
+use heimdall_ports::{CatalogKind, TextFilter};
 use serde_json::Value;
 use serde::{Deserialize, Serialize};
 
@@ -28,6 +28,7 @@ pub struct ClusterList {
 }
 
 /// Filters of the command and cluster lists (Heimdall's names). Unknown parameters are ignored.
+/// Text filters match as Heimdall's SQL `like`: `%` any run of characters, `_` any one.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct CatalogFilters {
@@ -62,7 +63,8 @@ impl Matcher {
     }
 
     fn accepts(&self, id: &str, name: &str, version: &str, status: ResourceStatus, user: &str, plugin: Option<&str>) -> bool {
-        let same = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f.is_empty() || f == value);
+        // Heimdall's `like`: `%` any run, `_` any one character.
+        let same = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f.is_empty() || TextFilter::from_client(f).matches(value));
         same(&self.filters.id, id)
             && same(&self.filters.name, name)
             && same(&self.filters.version, version)
@@ -235,6 +237,8 @@ pub struct StatusChangeRequest {
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
         (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
@@ -260,6 +264,8 @@ pub async fn put_command(
         (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
         (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
         (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
@@ -284,6 +290,8 @@ pub async fn put_cluster(
         (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
         (status = 404, description = "No such command", body = ErrorBody),
         (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
@@ -309,6 +317,8 @@ pub async fn put_command_status(
         (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
         (status = 404, description = "No such cluster", body = ErrorBody),
         (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
+        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
+        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
 )]

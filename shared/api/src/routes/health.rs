@@ -32,5 +32,5 @@ pub async fn metrics(
 ) -> axum::response::Response {
     use axum::response::IntoResponse;
     let content_type = [(axum::http::header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")];
-    (content_type, state.service.render_metrics()).into_response()
+    (content_type, state.service.render_metrics().await).into_response()
 }

@@ -6,7 +6,7 @@ use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
 use heimdall_domain::selection::RoutePlan;
 use heimdall_domain::{Caller, Job, JobId, JobRequest, JobResult, JobStatus, names};
-use heimdall_ports::{Artifact, ArtifactReader, ByteRange, JobQuery, SortDirection, SortField};
+use heimdall_ports::{Artifact, ArtifactReader, ByteRange, JobQuery, SortDirection, SortField, TextFilter};
 use heimdall_service::ServiceError;
 use serde::{Deserialize, Serialize};
 
@@ -55,7 +55,9 @@ pub struct JobList {
 pub const DEFAULT_PAGE_SIZE: usize = 20;
 pub const MAX_PAGE_SIZE: usize = 101;
 
-/// Filters of `GET /api/v1/jobs` (Heimdall's names). Unknown parameters are ignored.
+/// Filters of `GET /api/v1/jobs` (Heimdall's names). Unknown parameters are ignored. The text
+/// filters (`username`, `name`, `version`, `command`, `cluster`) match as Heimdall's SQL `like`
+/// does: `%` any run of characters, `_` any one (`name=ping%`); without either, exactly.
 #[derive(Debug, Default, Deserialize, utoipa::IntoParams)]
 #[into_params(parameter_in = Query)]
 pub struct JobFilters {
@@ -139,11 +141,11 @@ impl JobFilters {
         };
         Ok((JobQuery {
             id,
-            user: non_empty(self.username),
-            name: non_empty(self.name),
-            version: non_empty(self.version),
-            command: non_empty(self.command),
-            cluster: non_empty(self.cluster),
+            user: non_empty(self.username).as_deref().map(TextFilter::from_client),
+            name: non_empty(self.name).as_deref().map(TextFilter::from_client),
+            version: non_empty(self.version).as_deref().map(TextFilter::from_client),
+            command: non_empty(self.command).as_deref().map(TextFilter::from_client),
+            cluster: non_empty(self.cluster).as_deref().map(TextFilter::from_client),
             statuses,
             tags: comma_list(self.tags),
             created_after: epoch("created_after", self.created_after)?,

@@ -1,0 +1,31 @@
+//! Heimdall's `job_attributes` on the jobs a caller reads: its command's and cluster's templates
+//! rendered, and where a workflow engine drives it, a link to its execution.
+
+use heimdall_domain::Job;
+use heimdall_domain::job_attributes::{AttributeKind, JobAttribute, render};
+
+use crate::job_service::JobService;
+
+/// The name of the link to an async job's Step Functions execution.
+pub const EXECUTION_ATTRIBUTE: &str = "execution";
+
+impl JobService {
+    /// `job` with its attributes (see `heimdall_domain::job_attributes`).
+    pub(crate) async fn with_attributes(&self, mut job: Job) -> Job {
+        let catalog = self.catalog_naming(job.command_id.as_deref(), job.cluster_id.as_deref()).await;
+        let command = job.command_id.as_deref().and_then(|id| catalog.command(id));
+        let cluster = job.cluster_id.as_deref().and_then(|id| catalog.cluster(id));
+        let mut attributes = match (command, cluster) {
+            (Some(command), Some(cluster)) => render(&job, command, cluster, &command.job_attributes, &cluster.job_attributes),
+            _ => Default::default(),
+        };
+        if let Some((workflows, _)) = &self.workflows
+            && !job.is_sync
+            && job.started_at.is_some()
+        {
+            attributes.insert(EXECUTION_ATTRIBUTE.to_owned(), JobAttribute { kind: AttributeKind::Link, value: workflows.console_link(job.id) });
+        }
+        job.job_attributes = attributes;
+        job
+    }
+}
