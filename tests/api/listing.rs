@@ -90,3 +90,19 @@ async fn text_filters_take_heimdalls_like_wildcards_and_a_callers_own_listing_st
     assert_eq!(ids, ["canary-new", "canary-stable"]);
     assert_eq!(app.get_json("/api/v1/clusters?name=pool-_").await["data"].as_array().unwrap().len(), 2);
 }
+
+#[tokio::test]
+async fn empty_criteria_and_lists_are_left_out_as_heimdall_answers() {
+    let app = spawn_app().await;
+    let mut request = job("bare", &["type:ping"], json!({}));
+    request.as_object_mut().unwrap().remove("cluster_criteria");
+
+    let answer = app.submit_ok(&request).await;
+
+    assert!(answer.get("cluster_criteria").is_none(), "{answer}");
+    assert!(app.get_job(answer["id"].as_str().unwrap()).await.get("cluster_criteria").is_none());
+    let ping = app.get_json("/api/v1/command/ping-0.0.1").await;
+    assert!(ping.get("allowed_callers").is_none() && ping["cluster_tags"] == json!(["type:localhost"]), "{ping}");
+    let gated = app.get_json("/api/v1/command/admins-only").await;
+    assert_eq!(gated["allowed_callers"], json!(["admin-.*"]));
+}

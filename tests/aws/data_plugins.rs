@@ -351,3 +351,34 @@ async fn a_dynamodb_job_on_the_platforms_jobs_table_is_refused_and_other_tables_
     assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")), "{answer}");
     assert!(!answer["result"]["data"].as_array().unwrap().is_empty(), "{answer}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamodb_and_glue_health_checks_find_the_table_and_the_database_their_clusters_name() {
+    let (table, database) = (orders_table().await, glue_catalog().await);
+    let config = format!(
+        r#"
+commands:
+  - {{name: dynamodb, version: "1", plugin: dynamodb, tags: [type:dynamodb], cluster_tags: [type:dynamodb]}}
+  - {{name: glue, version: "1", plugin: glue, tags: [type:glue], cluster_tags: [type:glue]}}
+clusters:
+  - {{name: orders, version: "1", tags: [type:dynamodb], context: {{table: {table}}}}}
+  - {{name: gone, version: "1", tags: [type:dynamodb], context: {{table: no-such-table}}}}
+  - {{name: lake, version: "1", tags: [type:glue], context: {{database: {database}}}}}
+  - {{name: no-lake, version: "1", tags: [type:glue], context: {{database: no_such_database}}}}
+"#
+    );
+    let parsed = heimdall_domain::config::Config::parse(&config, "health.yml").unwrap();
+    let plugins = heimdall_plugins_aws::data_plugins(&emulator().sdk_config().await, None);
+    let check = |command: usize, cluster: usize| {
+        let plugin = plugins.iter().find(|p| p.name() == parsed.commands[command].plugin).unwrap().clone();
+        let (command, cluster) = (parsed.commands[command].clone(), parsed.clusters[cluster].clone());
+        async move { plugin.check_health(&command, &cluster).await }
+    };
+
+    assert_eq!(check(0, 0).await, Ok(()));
+    let missing = check(0, 1).await.unwrap_err();
+    assert!(missing.contains("DescribeTable no-such-table") && missing.contains("ResourceNotFound"), "{missing}");
+    assert_eq!(check(1, 2).await, Ok(()));
+    let missing = check(1, 3).await.unwrap_err();
+    assert!(missing.contains("GetDatabase no_such_database"), "{missing}");
+}

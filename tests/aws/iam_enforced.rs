@@ -321,6 +321,7 @@ fn function_config_of(env: &HashMap<String, String>) -> FunctionConfig {
         emf_metrics: false,
         catalog_refresh: std::time::Duration::from_secs(5),
         seeds_catalog: env.get("HEIMDALL_SEED_CATALOG").is_some_and(|value| value == "true"),
+        plugin_log_group: env.get("HEIMDALL_PLUGIN_LOG_GROUP").cloned(),
     }
 }
 

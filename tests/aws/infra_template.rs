@@ -104,6 +104,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     assert_eq!(api["HEIMDALL_STATE_MACHINE_ARN"], outputs["StateMachineArn"]);
     assert_eq!(api["HEIMDALL_QUEUE_URL"], outputs["JobsQueueUrl"]);
     assert_eq!(api["AWS_LAMBDA_HTTP_IGNORE_STAGE_IN_PATH"], "true");
+    assert_eq!(api["HEIMDALL_PLUGIN_LOG_GROUP"], format!("/aws/lambda/{stack}-plugins"), "async jobs link to their steps' logs");
     // The deployed config, where every function reads it at cold start.
     let config_location = format!("s3://{}/heimdall/v1/config.yml", settings.code_bucket);
     for function in FUNCTIONS {

@@ -45,7 +45,7 @@ async fn a_command_put_through_one_api_instance_runs_the_next_job_on_another() {
 }
 
 #[tokio::test]
-async fn an_async_jobs_answer_links_to_its_step_functions_execution() {
+async fn an_async_jobs_answer_links_to_its_step_functions_execution_and_its_logs() {
     let stack = ServerlessStack::create().await;
     let id = stack.submit_and_dispatch(json!({"name": "p", "version": "1", "is_sync": false, "command_criteria": ["type:ping"]})).await;
     stack.wait_for(id, Duration::from_secs(30), |status| status.is_terminal()).await;
@@ -55,6 +55,9 @@ async fn an_async_jobs_answer_links_to_its_step_functions_execution() {
     assert_eq!(status, 200, "{job}");
     let expected = format!("https://us-east-1.console.aws.amazon.com/states/home?region=us-east-1#/v2/executions/details/{}", stack.execution_arn(id));
     assert_eq!(job["job_attributes"]["execution"], json!({"kind": "link", "value": expected}), "{job}");
+    let logs = job["job_attributes"]["logs"]["value"].as_str().unwrap();
+    assert!(logs.starts_with("https://us-east-1.console.aws.amazon.com/cloudwatch/home?region=us-east-1#logsV2:log-groups/log-group/$252Faws$252Flambda$252Fhd-"), "{logs}");
+    assert!(logs.ends_with(&format!("-plugins/log-events$3FfilterPattern$3D%22{id}%22")), "{logs}");
 }
 
 #[tokio::test]

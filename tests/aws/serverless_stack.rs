@@ -97,6 +97,7 @@ impl ServerlessStack {
             emf_metrics: false,
             catalog_refresh: CATALOG_REFRESH,
             seeds_catalog: true,
+            plugin_log_group: Some(format!("/aws/lambda/{prefix}-plugins")),
         };
         let (service_sdk, calls) = if counted {
             let (sdk, counter) = emulator.counted_sdk_config().await;

@@ -168,3 +168,26 @@ async fn heimdall_serve_runs_a_snowflake_job_to_its_result() {
     assert_eq!(done["status"], "SUCCEEDED", "{done}");
     assert_eq!(app.get_json(&format!("/api/v1/job/{id}/result")).await["data"], every_row());
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_health_check_signs_in_and_runs_select_1_and_a_refused_sign_in_fails_it() {
+    let fixture = fixture(0).await;
+    let config = |endpoint: &str| {
+        format!(
+            "commands:\n  - {{name: q, version: '1', plugin: snowflake, tags: [type:q], cluster_tags: [type:sf]}}\nclusters:\n  - {{name: acct, version: '1', tags: [type:sf], context: {{account: {ACCOUNT}, user: {USER}, warehouse: COMPUTE_WH, private_key: '{}', endpoint: '{endpoint}'}}}}\n",
+            fixture.key_file.path().display()
+        )
+    };
+    let plugins = heimdall_plugins_aws::data_plugins(&emulator().sdk_config().await, None);
+    let plugin = plugins.into_iter().find(|p| p.name() == "snowflake").unwrap();
+    let check = |text: String| {
+        let parsed = heimdall_domain::config::Config::parse(&text, "sf.yml").unwrap();
+        let plugin = plugin.clone();
+        async move { plugin.check_health(&parsed.commands[0], &parsed.clusters[0]).await }
+    };
+
+    assert_eq!(check(config(&fixture.fake.base_url)).await, Ok(()));
+    assert!(fixture.fake.seen(|seen| seen.statements.iter().any(|s| s.text == "SELECT 1")), "the check ran SELECT 1");
+    let unreachable = check(config("http://127.0.0.1:9")).await.unwrap_err();
+    assert!(!unreachable.is_empty());
+}

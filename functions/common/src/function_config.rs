@@ -27,6 +27,8 @@ pub struct FunctionConfig {
     /// Whether this function writes the config file's commands and clusters into the catalog
     /// store at cold start (`HEIMDALL_SEED_CATALOG=true`: the api function; the others read).
     pub seeds_catalog: bool,
+    /// The plugin functions' log group (`HEIMDALL_PLUGIN_LOG_GROUP`), linked from async jobs.
+    pub plugin_log_group: Option<String>,
 }
 
 /// Seconds between two reads of the catalog store's version in a warm function.
@@ -43,7 +45,7 @@ impl FunctionConfig {
     /// `HEIMDALL_PLUGIN_FUNCTION` (default `heimdall-plugin-{plugin}`) and, for local
     /// development, `HEIMDALL_DEFAULT_USER`; `HEIMDALL_JOB_RETENTION_DAYS` (optional);
     /// `HEIMDALL_MAX_SYNC_SECONDS` (default 25); `HEIMDALL_CATALOG_REFRESH_SECONDS` (default 5),
-    /// `HEIMDALL_SEED_CATALOG`.
+    /// `HEIMDALL_SEED_CATALOG`, `HEIMDALL_PLUGIN_LOG_GROUP`.
     pub fn from_env() -> anyhow::Result<Self> {
         let var = |name: &str| std::env::var(name).with_context(|| format!("Failed to read {name}: the function's environment must set it"));
         Ok(Self {
@@ -78,6 +80,7 @@ impl FunctionConfig {
                 Err(_) => DEFAULT_CATALOG_REFRESH_SECONDS,
             }),
             seeds_catalog: std::env::var("HEIMDALL_SEED_CATALOG").is_ok_and(|value| value == "true"),
+            plugin_log_group: std::env::var("HEIMDALL_PLUGIN_LOG_GROUP").ok().filter(|group| !group.trim().is_empty()),
         })
     }
 }

@@ -84,7 +84,7 @@ pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig)
         },
     )
     .with_workflows(
-        Arc::new(SfnWorkflows::new(aws_sdk_sfn::Client::new(sdk), &config.aws.state_machine_arn)),
+        Arc::new(SfnWorkflows::new(aws_sdk_sfn::Client::new(sdk), &config.aws.state_machine_arn).with_log_group(config.plugin_log_group.clone())),
         config.plugin_function_template.clone(),
     );
     let service = if config.emf_metrics { service.with_emf_metrics(Arc::new(|line| println!("{line}"))) } else { service };

@@ -10,11 +10,19 @@ use serde_json::Value;
 pub struct SfnWorkflows {
     client: aws_sdk_sfn::Client,
     state_machine_arn: String,
+    /// The log group of the plugin functions, whose lines carry the job's id.
+    log_group: Option<String>,
 }
 
 impl SfnWorkflows {
     pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
-        Self { client, state_machine_arn: state_machine_arn.into() }
+        Self { client, state_machine_arn: state_machine_arn.into(), log_group: None }
+    }
+
+    /// Links also to the job's lines in `log_group` (the plugin functions').
+    pub fn with_log_group(mut self, log_group: Option<String>) -> Self {
+        self.log_group = log_group;
+        self
     }
 
     /// `arn:aws:states:REGION:ACCOUNT:stateMachine:NAME` → `…:execution:NAME:JOB_ID`.
@@ -25,10 +33,18 @@ impl SfnWorkflows {
 
 #[async_trait]
 impl Workflows for SfnWorkflows {
-    /// The execution's page in the Step Functions console of its region.
-    fn console_link(&self, job: JobId) -> String {
+    /// `execution`: the execution's page in the Step Functions console of its region; `logs`:
+    /// the plugin functions' log group filtered on the job's id.
+    fn console_links(&self, job: JobId) -> Vec<(&'static str, String)> {
         let region = self.state_machine_arn.split(':').nth(3).unwrap_or("us-east-1");
-        format!("https://{region}.console.aws.amazon.com/states/home?region={region}#/v2/executions/details/{}", self.execution_arn(job))
+        let console = format!("https://{region}.console.aws.amazon.com");
+        let mut links = vec![("execution", format!("{console}/states/home?region={region}#/v2/executions/details/{}", self.execution_arn(job)))];
+        if let Some(group) = &self.log_group {
+            // The console's own escaping of a log group in its fragment: `/` as `$252F`.
+            let group = group.replace('/', "$252F");
+            links.push(("logs", format!("{console}/cloudwatch/home?region={region}#logsV2:log-groups/log-group/{group}/log-events$3FfilterPattern$3D%22{job}%22")));
+        }
+        links
     }
 
     #[tracing::instrument(skip(self, input), fields(job_id = %job))]

@@ -842,10 +842,11 @@ const FIELD_ORDER = ['id', 'name', 'version', 'status', 'description', 'user', '
   'allowed_modes', 'tags', 'cluster_tags', 'allowed_callers', 'created_at', 'updated_at'];
 
 function fieldValue(key, value) {
+  // Left out by the server when empty, as Heimdall answers.
+  if (key === 'allowed_callers' && !(value && value.length)) return 'anyone';
   if (value == null || value === '') return none();
   if (key === 'status') return badge(value);
   if (key === 'is_sync') return value ? 'sync' : 'async';
-  if (key === 'allowed_callers' && !value.length) return 'anyone';
   if (key.endsWith('_at') && typeof value === 'number') return fmtTime(value);
   if (typeof value === 'boolean') return value ? 'yes' : 'no';
   if (Array.isArray(value) && value.every((v) => typeof v === 'string')) return chips(value);
@@ -856,7 +857,7 @@ function fieldValue(key, value) {
 async function renderCatalogItem(ctx, kind, [id]) {
   const item = redact(await api(`/${kind.one}/${enc(id)}`, { signal: ctx.signal }));
   // Every field the server sent, known ones first, so new fields show up without a UI change.
-  const keys = [...FIELD_ORDER.filter((k) => k in item), ...Object.keys(item).filter((k) => !FIELD_ORDER.includes(k) && k !== 'context')];
+  const keys = [...FIELD_ORDER.filter((k) => k in item || (k === 'allowed_callers' && kind.one === 'command')), ...Object.keys(item).filter((k) => !FIELD_ORDER.includes(k) && k !== 'context')];
   const label = (key) => FIELD_LABELS[key] || key.charAt(0).toUpperCase() + key.slice(1).replace(/_/g, ' ');
   const submit = new URLSearchParams({ [kind.criteria]: `_id:${item.id}` });
   ctx.mount(

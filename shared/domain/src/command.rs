@@ -53,10 +53,12 @@ pub struct Command {
     pub retry: crate::retry::RetryPolicy,
     /// The modes a job may ask for with `is_sync` in its request.
     pub allowed_modes: Vec<ExecutionMode>,
-    /// Tags a cluster must carry to run this command.
+    /// Tags a cluster must carry to run this command (left out when none, as Heimdall answers).
     #[schema(value_type = Vec<String>)]
+    #[serde(skip_serializing_if = "TagSet::is_empty")]
     pub cluster_tags: TagSet,
-    /// Regexes over the user name; empty means anyone may run the command.
+    /// Regexes over the user name; left out (anyone may run the command) when none.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
     pub allowed_callers: Vec<String>,
     /// Links shown with each of its jobs: templates (see `job_attributes`).
     #[serde(skip_serializing_if = "crate::job_attributes::JobAttributes::is_empty")]

@@ -248,6 +248,8 @@ pub struct Job {
     pub user: String,
     pub command_criteria: Vec<String>,
     /// The cluster tags routing used: the alternative that matched when several were sent.
+    /// Left out when none (as Heimdall answers).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub cluster_criteria: Vec<String>,
     /// The alternatives sent, in order, when `cluster_criteria` was a list of lists.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]

@@ -1,6 +1,7 @@
 //! An Iceberg table's metadata: `GetTable` in the Glue catalog, then the JSON file its
 //! `metadata_location` names, read from S3. Job context: `{"table_name": "db.table"}`; command
-//! context: `catalog_id` (optional, another account's catalog).
+//! context: `catalog_id` (optional, another account's catalog). A cluster's `database` (optional)
+//! is what its health check reads (`GetDatabase`).
 //!
 //! The result is one table with a row per item, `section` saying which part it is:
 //!
@@ -192,6 +193,21 @@ impl Plugin for GluePlugin {
 
     fn validate_job(&self, context: &Value, _command: &Command) -> Result<(), String> {
         parse_job(context).map(|_| ())
+    }
+
+    /// `GetDatabase` of the database the cluster's context names (`database`), in the
+    /// command's catalog; a cluster naming none has nothing to check.
+    async fn check_health(&self, command: &Command, cluster: &heimdall_domain::Cluster) -> Result<(), String> {
+        let settings = parse_settings(&command.context)?;
+        let Some(database) = cluster.context.get("database").and_then(Value::as_str) else { return Ok(()) };
+        self.glue
+            .get_database()
+            .set_catalog_id(settings.catalog_id)
+            .name(database)
+            .send()
+            .await
+            .map(|_| ())
+            .map_err(|error| format!("Glue GetDatabase {database}: {}", heimdall_ports::error_chain(&error)))
     }
 
     async fn submit(&self, run: &PluginRun) -> Result<Step, PluginError> {

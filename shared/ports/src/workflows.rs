@@ -21,8 +21,9 @@ pub trait Workflows: Send + Sync {
     /// Where the job's workflow is: what a janitor asks of a job that has been quiet.
     async fn state(&self, job: JobId) -> Result<WorkflowState, WorkflowError>;
 
-    /// Where a person sees the job's workflow (the execution in the Step Functions console).
-    fn console_link(&self, job: JobId) -> String;
+    /// Where a person sees the job's workflow, by name: its execution in the Step Functions
+    /// console, and its steps' logs.
+    fn console_links(&self, job: JobId) -> Vec<(&'static str, String)>;
 }
 
 /// Where a job's workflow is.

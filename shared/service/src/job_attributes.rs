@@ -1,13 +1,10 @@
 //! Heimdall's `job_attributes` on the jobs a caller reads: its command's and cluster's templates
-//! rendered, and where a workflow engine drives it, a link to its execution.
+//! rendered, and where a workflow engine drives it, links to its execution and its logs.
 
 use heimdall_domain::Job;
 use heimdall_domain::job_attributes::{AttributeKind, JobAttribute, render};
 
 use crate::job_service::JobService;
-
-/// The name of the link to an async job's Step Functions execution.
-pub const EXECUTION_ATTRIBUTE: &str = "execution";
 
 impl JobService {
     /// `job` with its attributes (see `heimdall_domain::job_attributes`).
@@ -23,7 +20,9 @@ impl JobService {
             && !job.is_sync
             && job.started_at.is_some()
         {
-            attributes.insert(EXECUTION_ATTRIBUTE.to_owned(), JobAttribute { kind: AttributeKind::Link, value: workflows.console_link(job.id) });
+            for (name, value) in workflows.console_links(job.id) {
+                attributes.insert(name.to_owned(), JobAttribute { kind: AttributeKind::Link, value });
+            }
         }
         job.job_attributes = attributes;
         job
