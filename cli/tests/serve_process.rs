@@ -197,3 +197,22 @@ async fn a_server_killed_while_a_job_waits_for_its_retry_runs_the_retry_after_re
     assert!(attempts[1].1 >= scheduled, "the retry ran at {} before its time {scheduled}", attempts[1].1);
     assert_eq!(job["attempts"].as_array().unwrap().len(), 2, "{job}");
 }
+
+#[tokio::test]
+async fn catalog_changes_are_audited_naming_the_command_and_who_tried() {
+    // GIVEN a server whose config makes alice an admin
+    let server = start(&format!("{BIG_OUTPUT_CONFIG}access: {{admins: [alice]}}\n"));
+    let inactive = json!({"status": "inactive"});
+    // WHEN alice deactivates a command and bob tries the same
+    let (status, _) = call(&server, Some("alice"), reqwest::Method::PUT, "/api/v1/command/ping/status", Some(inactive.clone())).await;
+    assert_eq!(status, 200);
+    let (status, _) = call(&server, Some("bob"), reqwest::Method::PUT, "/api/v1/command/ping/status", Some(inactive)).await;
+    assert_eq!(status, 403);
+    // THEN both are in the audit log, the change naming its command
+    let lines = server.audit_lines(2);
+    assert_eq!(lines.len(), 2, "{lines:#?}");
+    assert_eq!((lines[0]["user"].as_str(), lines[0]["object"].as_str(), lines[0]["outcome"].as_str()), (Some("alice"), Some("command:ping"), Some("ok")), "{}", lines[0]);
+    assert_eq!(lines[0]["action"], "PUT /api/v1/command/{id}/status");
+    assert_eq!((lines[1]["user"].as_str(), lines[1]["outcome"].as_str(), lines[1]["code"].as_str()), (Some("bob"), Some("refused"), Some("FORBIDDEN")), "{}", lines[1]);
+    assert!(lines[1]["path"].as_str().unwrap().ends_with("/command/ping/status"));
+}

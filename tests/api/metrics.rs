@@ -55,6 +55,7 @@ async fn metrics_count_jobs_by_command_cluster_and_status_retries_and_plugin_err
     assert_eq!(retried, 1.0);
     assert!(samples.iter().any(|(s, v)| s.starts_with(r#"heimdall_job_duration_seconds_count{command="flaky""#) && *v == 1.0), "{samples:#?}");
     assert_eq!(value("heimdall_jobs_running"), Some(0.0));
+    assert_eq!(value("heimdall_queue_depth"), Some(0.0), "nothing waits for a worker");
 
     assert_eq!(app.anonymous.get(app.url("/metrics")).send().await.unwrap().status(), 401);
 }

@@ -1,7 +1,7 @@
 //! Commands and clusters: read by every caller (secrets hidden), changed by admins at run time
 //! (Heimdall v1.6's `PUT` routes; the config file seeds them), and their health checks.
 
-use axum::Json;
+use axum::{Extension, Json};
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::api_error::{ApiError, ErrorBody};
 use crate::app_state::AppState;
+use crate::audit::AuditObject;
 use crate::extract::{AppJson, AppQuery};
 use crate::identity::Authenticated;
 use heimdall_service::ServiceError;
@@ -247,8 +248,9 @@ pub async fn put_command(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     AppJson(body): AppJson<Value>,
-) -> Result<Json<Command>, ApiError> {
-    Ok(Json(state.service.put_command(&caller, &id, body).await?.redacted()))
+) -> Result<(Extension<AuditObject>, Json<Command>), ApiError> {
+    let command = state.service.put_command(&caller, &id, body).await?.redacted();
+    Ok((audited(CatalogKind::Command, &id), Json(command)))
 }
 
 /// Creates or replaces a cluster (admins only), as `PUT /api/v1/command/{id}` does. A cluster
@@ -274,8 +276,9 @@ pub async fn put_cluster(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     AppJson(body): AppJson<Value>,
-) -> Result<Json<Cluster>, ApiError> {
-    Ok(Json(state.service.put_cluster(&caller, &id, body).await?.redacted()))
+) -> Result<(Extension<AuditObject>, Json<Cluster>), ApiError> {
+    let cluster = state.service.put_cluster(&caller, &id, body).await?.redacted();
+    Ok((audited(CatalogKind::Cluster, &id), Json(cluster)))
 }
 
 /// Sets a command's status (admins only): an INACTIVE or DELETED command takes no new jobs.
@@ -300,9 +303,8 @@ pub async fn put_command_status(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     AppJson(change): AppJson<StatusChangeRequest>,
-) -> Result<Json<ResourceStatusAnswer>, ApiError> {
-    let (status, updated_at) = state.service.set_status(&caller, CatalogKind::Command, &id, change.status).await?;
-    Ok(Json(ResourceStatusAnswer { status, updated_at }))
+) -> Result<(Extension<AuditObject>, Json<ResourceStatusAnswer>), ApiError> {
+    change_status(&state, &caller, CatalogKind::Command, &id, change).await
 }
 
 /// Sets a cluster's status (admins only): an INACTIVE or DELETED cluster takes no new jobs.
@@ -327,9 +329,24 @@ pub async fn put_cluster_status(
     Authenticated(caller): Authenticated,
     Path(id): Path<String>,
     AppJson(change): AppJson<StatusChangeRequest>,
-) -> Result<Json<ResourceStatusAnswer>, ApiError> {
-    let (status, updated_at) = state.service.set_status(&caller, CatalogKind::Cluster, &id, change.status).await?;
-    Ok(Json(ResourceStatusAnswer { status, updated_at }))
+) -> Result<(Extension<AuditObject>, Json<ResourceStatusAnswer>), ApiError> {
+    change_status(&state, &caller, CatalogKind::Cluster, &id, change).await
+}
+
+async fn change_status(
+    state: &AppState,
+    caller: &heimdall_domain::Caller,
+    kind: CatalogKind,
+    id: &str,
+    change: StatusChangeRequest,
+) -> Result<(Extension<AuditObject>, Json<ResourceStatusAnswer>), ApiError> {
+    let (status, updated_at) = state.service.set_status(caller, kind, id, change.status).await?;
+    Ok((audited(kind, id), Json(ResourceStatusAnswer { status, updated_at })))
+}
+
+/// Names the changed command or cluster in the audit line: `command:<id>`, `cluster:<id>`.
+fn audited(kind: CatalogKind, id: &str) -> Extension<AuditObject> {
+    Extension(AuditObject(format!("{}:{id}", kind.as_str())))
 }
 
 /// Health checks in Heimdall's shape (`healthy`, `checks`), each check with its time.
