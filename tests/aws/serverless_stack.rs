@@ -95,7 +95,9 @@ impl ServerlessStack {
             job_retention_days: Some(30),
             max_sync_seconds: heimdall_functions::DEFAULT_FUNCTION_MAX_SYNC_SECONDS,
             emf_metrics: false,
-            catalog_refresh: CATALOG_REFRESH,
+            // A counted stack reads the catalog's version as often as a function does, so its
+            // counts are a function's.
+            catalog_refresh: if counted { std::time::Duration::from_secs(heimdall_functions::function_config::DEFAULT_CATALOG_REFRESH_SECONDS) } else { CATALOG_REFRESH },
             seeds_catalog: true,
             plugin_log_group: Some(format!("/aws/lambda/{prefix}-plugins")),
         };

@@ -141,33 +141,38 @@ pub trait Plugin: Send + Sync {
     }
 }
 
-/// The wait between polls of a pending job: starts short, grows by half each time, capped,
-/// so a quick query finishes quickly and a two-hour one costs few polls. The state machine's
-/// Wait loop uses the same numbers.
+/// The wait between polls of a pending job: a tenth of the time it has run so far (so a
+/// finished job is noticed within 10 % of its run time), never shorter than the wait before,
+/// at least a second and at most five minutes. The waits grow geometrically (×1.1), so the
+/// polls of a job grow with the log of its run time: a two-hour query takes 80 polls, not the
+/// 237 a 30 s cap took. The state machine's Wait loop uses the same numbers.
 #[derive(Debug, Clone)]
 pub struct PollBackoff {
-    next: Duration,
+    started: std::time::Instant,
+    last: Duration,
 }
 
 impl PollBackoff {
     pub const FIRST: Duration = Duration::from_secs(1);
-    pub const CAP: Duration = Duration::from_secs(30);
+    pub const CAP: Duration = Duration::from_secs(300);
+    /// The share of the run time so far a wait may take.
+    pub const SHARE: f64 = 0.1;
 
+    /// The wait before the next poll, from the time this backoff was made.
     pub fn next_delay(&mut self) -> Duration {
-        let delay = self.next;
-        self.next = Self::after(self.next);
-        delay
+        self.last = Self::after(self.last, self.started.elapsed());
+        self.last
     }
 
-    /// The wait that follows `previous` (for callers that carry the wait themselves, like a
-    /// state machine's input).
-    pub fn after(previous: Duration) -> Duration {
-        (previous * 3 / 2).clamp(Self::FIRST, Self::CAP)
+    /// The wait that follows a wait of `previous` for work that has run `elapsed` (for callers
+    /// that carry them themselves, like a state machine's steps).
+    pub fn after(previous: Duration, elapsed: Duration) -> Duration {
+        elapsed.mul_f64(Self::SHARE).max(previous).clamp(Self::FIRST, Self::CAP)
     }
 }
 
 impl Default for PollBackoff {
     fn default() -> Self {
-        Self { next: Self::FIRST }
+        Self { started: std::time::Instant::now(), last: Duration::ZERO }
     }
 }

@@ -35,11 +35,15 @@ impl StepAnswer {
     }
 }
 
-/// The waits between a state machine's polls of a job that stays pending: 1, 2, 3, 5, 8, 12,
-/// 18, 27, then 30 s each (the cap).
+/// The waits between a state machine's polls of a job that stays pending (each poll taking no
+/// time): a second each for the first ten seconds, then a tenth of the time waited so far, in
+/// whole seconds, up to five minutes each.
 pub fn poll_waits() -> impl Iterator<Item = u64> {
-    std::iter::successors(Some(PollBackoff::FIRST.as_secs()), |previous| {
-        Some(StepAnswer::from_step(Step::Pending(Value::Null), PollBackoff::after(Duration::from_secs(*previous))).wait_seconds)
+    let mut elapsed = 0;
+    std::iter::successors(Some(PollBackoff::FIRST.as_secs()), move |previous| {
+        elapsed += previous;
+        let next = PollBackoff::after(Duration::from_secs(*previous), Duration::from_secs(elapsed));
+        Some(StepAnswer::from_step(Step::Pending(Value::Null), next).wait_seconds)
     })
 }
 
@@ -235,7 +239,9 @@ impl JobService {
         let plugin = self.plugin_of(&run)?;
         let step = plugin.poll(&run, handle).await?;
         self.keep_handle(&job, &step).await;
-        Ok(StepAnswer::from_step(step, PollBackoff::after(waited)))
+        // The attempt's run time so far bounds the next wait (a retry starts again short).
+        let attempt_ran_for = now_epoch_seconds() - job.attempt_started_at.or(job.started_at).unwrap_or(job.created_at);
+        Ok(StepAnswer::from_step(step, PollBackoff::after(waited, Duration::from_secs(attempt_ran_for.max(0) as u64))))
     }
 
     /// Step `finalize`: the plugin stores what is left, the job is SUCCEEDED (or CANCELED if a
@@ -336,8 +342,31 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_state_machines_wait_grows_by_half_in_whole_seconds_up_to_the_cap() {
-        let waits: Vec<u64> = poll_waits().take(11).collect();
-        assert_eq!(waits, vec![1, 2, 3, 5, 8, 12, 18, 27, 30, 30, 30]);
+    fn the_state_machines_wait_is_a_tenth_of_the_time_waited_in_whole_seconds_up_to_the_cap() {
+        let waits: Vec<u64> = poll_waits().take(24).collect();
+        assert_eq!(waits, vec![1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2, 2, 2, 2, 2, 3, 3, 3, 3, 4, 4, 5, 5]);
+        assert!(poll_waits().take(200).all(|wait| wait <= 300), "the cap");
+    }
+
+    /// The state transitions of an async job polled for `seconds`: Claim, Claimed?, Submit,
+    /// Done?, then Wait, Poll, Done? per poll, then Finalize.
+    fn transitions_of_a_job_running(seconds: u64) -> usize {
+        let mut elapsed = 0;
+        let polls = poll_waits().take_while(|wait| {
+            let before = elapsed;
+            elapsed += wait;
+            before < seconds
+        });
+        5 + 3 * polls.count()
+    }
+
+    #[test]
+    fn a_two_hour_job_costs_a_few_hundred_state_transitions_growing_with_the_log_of_its_run_time() {
+        let (minute, hour, two_hours, day) = (transitions_of_a_job_running(60), transitions_of_a_job_running(3600), transitions_of_a_job_running(7200), transitions_of_a_job_running(86_400));
+        assert_eq!(two_hours, 245, "was 743 with waits capped at 30 s");
+        assert!(minute < hour && hour < two_hours && two_hours < day, "{minute} {hour} {two_hours} {day}");
+        // Doubling the run time past the cap's reach adds polls at five minutes each; below it,
+        // about 22 polls per tenfold (log growth).
+        assert!(two_hours - hour <= 3 * 12 + 3, "{hour} → {two_hours}");
     }
 }
