@@ -452,9 +452,9 @@ async fn the_api_role_stores_jobs_and_their_output_and_nothing_more() {
 
     // Async submits and cancels: the jobs queue, stopping (not starting) executions.
     assert_allowed!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(stored.id).await);
-    let workflows = SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn);
+    let workflows = SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template);
     assert_allowed!(workflows.stop(stored.id, "canceled by alice").await);
-    assert_denied!(workflows.start(JobId::new(), &json!({})).await);
+    assert_denied!(workflows.start(JobId::new(), "ping").await);
 
     // What it must not do.
     let dynamodb = aws_sdk_dynamodb::Client::new(&sdk);
@@ -613,7 +613,7 @@ async fn the_janitor_reads_quiet_jobs_by_status_asks_after_their_executions_and_
     assert_denied!(store.list(&JobQuery { limit: 1, ..Default::default() }).await);
     let artifacts = S3ArtifactStore::new(s3_client(&sdk), deployed.bucket());
     assert_denied!(heimdall_ports::artifact_store::write_whole(&artifacts, orphan.id, Artifact::Result, Bytes::from_static(b"{}")).await);
-    assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn).start(JobId::new(), &json!({})).await);
+    assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template).start(JobId::new(), "ping").await);
     assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(orphan.id).await);
 }
 
@@ -647,7 +647,7 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     let artifacts = S3ArtifactStore::new(s3_client(&sdk), deployed.bucket());
     assert_denied!(heimdall_ports::artifact_store::write_whole(&artifacts, queued.id, Artifact::Result, Bytes::from_static(b"{}")).await);
     assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(queued.id).await);
-    assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn).stop(queued.id, "no").await);
+    assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template).stop(queued.id, "no").await);
 
     // The events function queues async jobs on the jobs queue; it does not list, start
     // executions, or send to its own queue.
@@ -659,7 +659,7 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     assert_allowed!(store.get(queued.id).await);
     assert_allowed!(store.count_active("loader", 100).await);
     assert_denied!(store.list(&JobQuery { limit: 1, ..Default::default() }).await);
-    assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn).start(JobId::new(), &json!({})).await);
+    assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template).start(JobId::new(), "ping").await);
 }
 
 #[tokio::test]

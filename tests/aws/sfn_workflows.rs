@@ -19,7 +19,7 @@ async fn workflows() -> (SfnWorkflows, aws_sdk_sfn::Client) {
         .send()
         .await
         .unwrap();
-    (SfnWorkflows::new(client.clone(), created.state_machine_arn), client)
+    (SfnWorkflows::new(client.clone(), created.state_machine_arn, "heimdall-plugin-{plugin}"), client)
 }
 
 #[tokio::test]
@@ -27,18 +27,27 @@ async fn a_job_starts_once_and_a_second_start_is_reported_not_failed() {
     let (workflows, client) = workflows().await;
     let job = JobId::new();
 
-    assert!(workflows.start(job, &json!({"job_id": job})).await.unwrap());
-    assert!(!workflows.start(job, &json!({"job_id": job, "again": true})).await.unwrap());
+    assert!(workflows.start(job, "snowflake").await.unwrap());
+    // Delivered again: Step Functions answers a start with the same name and input as the
+    // running execution with that execution; with another input, ExecutionAlreadyExists,
+    // reported as already started. Either way one execution.
+    assert!(workflows.start(job, "snowflake").await.is_ok());
+    assert!(!workflows.start(job, "spark").await.unwrap());
+    let listed = client.list_executions().state_machine_arn(workflows.execution_arn(job).rsplit_once(':').unwrap().0.replacen(":execution:", ":stateMachine:", 1)).send().await.unwrap();
+    assert_eq!(listed.executions().len(), 1);
 
     let execution = client.describe_execution().execution_arn(workflows.execution_arn(job)).send().await.unwrap();
     assert_eq!(execution.name(), Some(job.to_string().as_str()));
+    // The input the state machine reads: the adapter's, not the service's.
+    let input: serde_json::Value = serde_json::from_str(execution.input().unwrap()).unwrap();
+    assert_eq!(input, json!({"job_id": job, "function": "heimdall-plugin-snowflake", "plugin": "snowflake"}));
 }
 
 #[tokio::test]
 async fn stop_aborts_a_running_execution_and_ignores_one_that_never_started() {
     let (workflows, client) = workflows().await;
     let job = JobId::new();
-    workflows.start(job, &json!({})).await.unwrap();
+    workflows.start(job, "ping").await.unwrap();
 
     workflows.stop(job, "canceled by alice").await.unwrap();
     workflows.stop(JobId::new(), "never started").await.unwrap();

@@ -83,10 +83,10 @@ pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig)
             max_sync_seconds: config.max_sync_seconds,
         },
     )
-    .with_workflows(
-        Arc::new(SfnWorkflows::new(aws_sdk_sfn::Client::new(sdk), &config.aws.state_machine_arn).with_log_group(config.plugin_log_group.clone())),
-        config.plugin_function_template.clone(),
-    );
+    .with_workflows(Arc::new(
+        SfnWorkflows::new(aws_sdk_sfn::Client::new(sdk), &config.aws.state_machine_arn, &config.plugin_function_template)
+            .with_log_group(config.plugin_log_group.clone()),
+    ));
     let service = if config.emf_metrics { service.with_emf_metrics(Arc::new(|line| println!("{line}"))) } else { service };
     let catalog_store = Arc::new(DynamoCatalogStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.aws.catalog_table));
     let service = service

@@ -1,7 +1,7 @@
 use async_trait::async_trait;
 use heimdall_domain::JobId;
 use heimdall_ports::{error_chain, WorkflowEnd, WorkflowError, WorkflowState, Workflows};
-use serde_json::Value;
+use serde_json::{Value, json};
 
 
 /// Async jobs as Step Functions executions of one state machine, each named after its job:
@@ -10,13 +10,23 @@ use serde_json::Value;
 pub struct SfnWorkflows {
     client: aws_sdk_sfn::Client,
     state_machine_arn: String,
+    /// The name (or ARN) of a plugin's Lambda, `{plugin}` standing for the plugin's name.
+    function_template: String,
     /// The log group of the plugin functions, whose lines carry the job's id.
     log_group: Option<String>,
 }
 
 impl SfnWorkflows {
-    pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>) -> Self {
-        Self { client, state_machine_arn: state_machine_arn.into(), log_group: None }
+    /// Executions of `state_machine_arn`, whose Task states call the function `function_template`
+    /// names (`{plugin}` replaced by the job's plugin).
+    pub fn new(client: aws_sdk_sfn::Client, state_machine_arn: impl Into<String>, function_template: impl Into<String>) -> Self {
+        Self { client, state_machine_arn: state_machine_arn.into(), function_template: function_template.into(), log_group: None }
+    }
+
+    /// The execution's input, as `statemachines/async-job.asl.json` reads it: the job, the
+    /// function its Task states call, and the plugin that function must be.
+    pub fn execution_input(&self, job: JobId, plugin: &str) -> Value {
+        json!({"job_id": job, "function": self.function_template.replace("{plugin}", plugin), "plugin": plugin})
     }
 
     /// Links also to the job's lines in `log_group` (the plugin functions').
@@ -47,14 +57,14 @@ impl Workflows for SfnWorkflows {
         links
     }
 
-    #[tracing::instrument(skip(self, input), fields(job_id = %job))]
-    async fn start(&self, job: JobId, input: &Value) -> Result<bool, WorkflowError> {
+    #[tracing::instrument(skip(self), fields(job_id = %job))]
+    async fn start(&self, job: JobId, plugin: &str) -> Result<bool, WorkflowError> {
         let result = self
             .client
             .start_execution()
             .state_machine_arn(&self.state_machine_arn)
             .name(job.to_string())
-            .input(input.to_string())
+            .input(self.execution_input(job, plugin).to_string())
             .send()
             .await;
         match result {

@@ -1,6 +1,5 @@
 use async_trait::async_trait;
 use heimdall_domain::JobId;
-use serde_json::Value;
 
 /// A workflow engine failure.
 #[derive(Debug, thiserror::Error)]
@@ -11,9 +10,10 @@ pub struct WorkflowError(pub String);
 /// Functions on AWS). `heimdall serve` has none: its workers drive jobs in-process.
 #[async_trait]
 pub trait Workflows: Send + Sync {
-    /// Starts the job's workflow with `input`. `Ok(false)` when it had been started already
-    /// (a queue message delivered twice): not an error.
-    async fn start(&self, job: JobId, input: &Value) -> Result<bool, WorkflowError>;
+    /// Starts the workflow driving `job` through the steps of `plugin` (the adapter owns what
+    /// the engine is given). `Ok(false)` when it had been started already (a queue message
+    /// delivered twice): not an error.
+    async fn start(&self, job: JobId, plugin: &str) -> Result<bool, WorkflowError>;
 
     /// Stops the job's workflow; a workflow that never started or already ended is fine.
     async fn stop(&self, job: JobId, reason: &str) -> Result<(), WorkflowError>;

@@ -16,7 +16,7 @@ impl JobService {
             (Some(command), Some(cluster)) => render(&job, command, cluster, &command.job_attributes, &cluster.job_attributes),
             _ => Default::default(),
         };
-        if let Some((workflows, _)) = &self.workflows
+        if let Some(workflows) = &self.workflows
             && !job.is_sync
             && job.started_at.is_some()
         {

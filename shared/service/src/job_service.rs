@@ -60,7 +60,7 @@ pub struct JobService {
     pub(crate) running: RunningJobs,
     /// The external engine of async jobs (Step Functions), with the name of a plugin's
     /// function (`{plugin}` replaced); `None` where this process runs them itself.
-    pub(crate) workflows: Option<(Arc<dyn Workflows>, String)>,
+    pub(crate) workflows: Option<Arc<dyn Workflows>>,
     /// One permit per sync job running (`settings.max_sync_jobs`).
     pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: crate::metrics::JobMetrics,
@@ -108,10 +108,10 @@ impl JobService {
         self
     }
 
-    /// Async jobs run on `workflows` (Step Functions), each step calling the function named by
-    /// `function_template` with `{plugin}` replaced by the job's plugin.
-    pub fn with_workflows(mut self, workflows: Arc<dyn Workflows>, function_template: String) -> Self {
-        self.workflows = Some((workflows, function_template));
+    /// Async jobs run on `workflows` (Step Functions), which owns how a job's steps reach its
+    /// plugin (the execution's input, the function it calls).
+    pub fn with_workflows(mut self, workflows: Arc<dyn Workflows>) -> Self {
+        self.workflows = Some(workflows);
         self
     }
 
@@ -273,7 +273,7 @@ impl JobService {
                         // This process runs it: the execution stops its plugin, records CANCELED.
                         return Ok(job);
                     }
-                    if let Some((workflows, _)) = &self.workflows {
+                    if let Some(workflows) = &self.workflows {
                         // Its workflow may be running elsewhere: stop it, then record the end.
                         workflows.stop(id, &format!("canceled by {user}")).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
                         if was_running && self.work_runs_in_step(&job).await {

@@ -8,7 +8,7 @@ use std::time::Duration;
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_domain::{Job, JobId, JobStatus};
 use heimdall_ports::{PluginError, PluginRun, PollBackoff, StatusChange, Step, StoreError};
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use crate::job_service::JobService;
 use crate::service_error::ServiceError;
@@ -94,7 +94,7 @@ impl JobService {
     /// at least once.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn dispatch_job(&self, id: JobId) -> Result<Dispatched, ServiceError> {
-        let Some((workflows, function_template)) = &self.workflows else {
+        let Some(workflows) = &self.workflows else {
             return Err(ServiceError::Internal("this deployment has no workflow engine to dispatch to".into()));
         };
         let job = self.get(id).await?;
@@ -108,12 +108,7 @@ impl JobService {
             self.settle(job, JobStatus::Failed, Some(message), None).await;
             return Ok(Dispatched::NotWaiting(JobStatus::Failed));
         };
-        let input = json!({
-            "job_id": id,
-            "function": function_template.replace("{plugin}", &command.plugin),
-            "plugin": command.plugin,
-        });
-        let started = workflows.start(id, &input).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         Ok(if started { Dispatched::Started } else { Dispatched::AlreadyStarted })
     }
 

@@ -52,7 +52,7 @@ impl JobService {
                         self.settle(job, JobStatus::Failed, Some(why), None).await
                     }
                 }),
-                (Some((workflows, _)), false) => match workflows.state(id).await.map_err(|e| ServiceError::Unavailable(e.to_string()))? {
+                (Some(workflows), false) => match workflows.state(id).await.map_err(|e| ServiceError::Unavailable(e.to_string()))? {
                     WorkflowState::Running => {
                         sweep.still_running += 1;
                         None
