@@ -83,6 +83,7 @@ impl Fixture {
             cluster: config.clusters[0].clone(),
             artifacts: Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
             work_dir: dir.path().join("work"),
+            written_result: Default::default(),
         };
         Self { plugin: SnowflakePlugin::new(), run, server, _dir: dir }
     }

@@ -659,6 +659,7 @@ mod tests {
                 cluster: config.clusters[0].clone(),
                 artifacts: Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
                 work_dir: dir.path().join("work"),
+                written_result: Default::default(),
             };
             Self { run, _dir: dir }
         }

@@ -19,6 +19,9 @@ pub struct PluginRun {
     pub artifacts: Arc<dyn ArtifactStore>,
     /// A scratch folder the plugin may create and use for this job (removed by the plugin).
     pub work_dir: PathBuf,
+    /// The result [`PluginRun::write_result`] stored, kept so a sync job's answer is built
+    /// from memory rather than read back.
+    pub written_result: Arc<std::sync::OnceLock<JobResult>>,
 }
 
 impl PluginRun {
@@ -28,6 +31,7 @@ impl PluginRun {
         let bytes = serde_json::to_vec(result)
             .map_err(|error| PluginError::Unavailable(format!("could not encode the result: {error}")))?;
         write_whole(self.artifacts.as_ref(), self.job.id, Artifact::Result, bytes.into()).await?;
+        let _ = self.written_result.set(result.clone());
         Ok(())
     }
 }

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use heimdall_domain::{Job, JobStatus};
+use heimdall_domain::{Job, JobResult, JobStatus};
 use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_ports::{PluginError, PluginRun, RunOutcome, StatusChange, StoreError};
 
@@ -25,6 +25,19 @@ impl JobService {
     /// Runs `job` (NEW or ACCEPTED, or RUNNING while it waits for a retry) to a final status,
     /// attempt after attempt as its command's `retry` allows, and answers it as stored.
     pub(crate) async fn execute(self: &Arc<Self>, job: Job) -> Job {
+        self.drive(job, &mut None).await
+    }
+
+    /// [`JobService::execute`], answering also the result the plugin stored (when it stored it
+    /// through `PluginRun::write_result`): what a sync job's answer carries without reading it
+    /// back.
+    pub(crate) async fn execute_keeping_result(self: &Arc<Self>, job: Job) -> (Job, Option<JobResult>) {
+        let mut kept = None;
+        let job = self.drive(job, &mut kept).await;
+        (job, kept)
+    }
+
+    async fn drive(self: &Arc<Self>, job: Job, kept: &mut Option<JobResult>) -> Job {
         let Some(registration) = self.running.register(job.id) else {
             tracing::info!(job_id = %job.id, "job is already running in this process; not run twice");
             return self.jobs.get(job.id).await.unwrap_or(job);
@@ -96,7 +109,10 @@ impl JobService {
                 }
             };
             match ended {
-                Ended::Finished(Ok(outcome)) => return self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await,
+                Ended::Finished(Ok(outcome)) => {
+                    *kept = run.written_result.get().cloned();
+                    return self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await;
+                }
                 Ended::Finished(Err(error)) => {
                     tracing::info!(job_id = %job.id, attempt = job.attempt, error_type = error.error_type(), error.message = %error, "attempt failed");
                     self.metrics.plugin_error(&run.command.plugin, error.error_type());
@@ -201,6 +217,7 @@ impl JobService {
             cluster,
             artifacts: Arc::clone(&self.artifacts),
             work_dir: self.settings.work_root.join(job.id.to_string()),
+            written_result: Default::default(),
         })
     }
 }

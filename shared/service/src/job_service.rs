@@ -231,6 +231,13 @@ impl JobService {
         })
     }
 
+    /// `result` if it fits an answer inline (`inline_result_limit`), else `None` (read it with
+    /// `/result`).
+    pub(crate) fn inline_sized(&self, result: JobResult) -> Option<JobResult> {
+        let size = serde_json::to_vec(&result).map(|bytes| bytes.len() as u64).unwrap_or(u64::MAX);
+        (size <= self.settings.inline_result_limit).then_some(result)
+    }
+
     pub(crate) async fn inline_result(&self, id: JobId) -> Option<JobResult> {
         let reader = self.artifacts.open(id, Artifact::Result).await.ok()??;
         if reader.length.is_some_and(|length| length > self.settings.inline_result_limit) {

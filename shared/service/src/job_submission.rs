@@ -135,13 +135,16 @@ impl JobService {
 
         // Run on its own task: a client that hangs up must not abandon a job half-way.
         let service = Arc::clone(self);
-        let job = tokio::spawn(async move {
+        let (job, kept) = tokio::spawn(async move {
             let _slot = sync_slot;
-            service.execute(job).await
+            service.execute_keeping_result(job).await
         })
             .await
             .map_err(|error| ServiceError::Internal(format!("a sync job's task failed: {error}")))?;
-        let result = self.inline_result(job.id).await;
+        let result = match kept {
+            Some(result) if job.status == JobStatus::Succeeded => self.inline_sized(result),
+            _ => self.inline_result(job.id).await,
+        };
         Ok(SubmittedJob { job, result, replayed: false })
     }
 
