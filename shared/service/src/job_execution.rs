@@ -42,7 +42,8 @@ impl JobService {
             tracing::info!(job_id = %job.id, "job is already running in this process; not run twice");
             return self.jobs.get(job.id).await.unwrap_or(job);
         };
-        let mut job = if job.status == JobStatus::Running && job.attempt_started_at.is_some() {
+        // Already RUNNING: a sync job recorded so at submit, or a retry waiting for its time.
+        let mut job = if job.status == JobStatus::Running && (job.is_sync || job.attempt_started_at.is_some()) {
             job
         } else {
             match self.claim(job).await {

@@ -90,7 +90,14 @@ impl JobService {
         job.command_name = Some(command.name.clone());
         job.cluster_id = Some(cluster.id.clone());
         job.cluster_name = Some(cluster.name.clone());
-        job.status = if job.is_sync { JobStatus::New } else { JobStatus::Accepted };
+        // A sync job starts in this very request: it is recorded RUNNING (one write fewer than
+        // NEW then RUNNING); an async one waits in the queue.
+        if job.is_sync {
+            job.status = JobStatus::Running;
+            job.started_at = Some(now);
+        } else {
+            job.status = JobStatus::Accepted;
+        }
         job.check_size().map_err(ServiceError::BadRequest)?;
         if let Err(busy) = self.check_active_jobs(user, catalog.limits().active_jobs_per_user).await {
             // An event delivered again for a user at the limit: its job exists, nothing is
