@@ -45,6 +45,7 @@ contract!(
     ended_jobs_are_found_longest_ended_first_and_deleted,
     a_running_job_takes_heartbeats_and_one_claim_of_its_work,
     text_filters_take_heimdalls_like_patterns_and_exact_ones_stay_exact,
+    a_held_job_is_ended_without_a_read_unless_another_writer_moved_it,
 );
 
 fn request(name: &str) -> JobRequest {
@@ -362,4 +363,24 @@ async fn text_filters_take_heimdalls_like_patterns_and_exact_ones_stay_exact(sto
     assert_eq!(names(&user_exact), ["ping-22"], "the platform's own user filter is exact, with a pattern beside it");
     let command = listed(JobQuery { command: Some(TextFilter::from_client("ping-%")), name: Some(TextFilter::from_client("n%")), ..Default::default() }).await;
     assert_eq!(names(&command), ["nightly-ping"], "command id or name, by pattern");
+}
+
+async fn a_held_job_is_ended_without_a_read_unless_another_writer_moved_it(store: Store) {
+    let held = job("alice", JobStatus::Running, 1_000);
+    store.insert(&held).await.unwrap();
+    let succeeded = StatusChange::new(JobStatus::Running, JobStatus::Succeeded, 1_005).unwrap().with_exit_code(Some(0));
+
+    let ended = store.transition_held(&held, &succeeded).await.unwrap();
+
+    assert_eq!((ended.status, ended.finished_at, ended.exit_code), (JobStatus::Succeeded, Some(1_005), Some(0)));
+    assert_eq!(store.get(held.id).await.unwrap(), ended, "stored as answered");
+    assert!(matches!(store.transition_held(&held, &succeeded).await, Err(StoreError::Conflict { current: JobStatus::Succeeded })), "written once");
+
+    // Another writer moved it (a cancel): the held job's end is refused, the cancel stands.
+    let canceled = job("alice", JobStatus::Running, 1_010);
+    store.insert(&canceled).await.unwrap();
+    let cancel = StatusChange::new(JobStatus::Running, JobStatus::Canceling, 1_011).unwrap();
+    store.transition(canceled.id, &cancel).await.unwrap();
+    assert!(matches!(store.transition_held(&canceled, &succeeded).await, Err(StoreError::Conflict { current: JobStatus::Canceling })));
+    assert_eq!(store.get(canceled.id).await.unwrap().status, JobStatus::Canceling);
 }

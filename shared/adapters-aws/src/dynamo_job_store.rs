@@ -219,6 +219,12 @@ impl DynamoJobStore {
             return Err(StoreError::Conflict { current: job.status });
         }
         change(&mut job);
+        self.put_if(job, expected, attempt).await
+    }
+
+    /// Writes `job` whole if the stored one is in `expected` (and at `attempt`, when given).
+    async fn put_if(&self, job: Job, expected: JobStatus, attempt: Option<u32>) -> Result<Job, StoreError> {
+        let id = job.id;
         let mut request = self
             .client
             .put_item()
@@ -483,6 +489,14 @@ impl JobStore for DynamoJobStore {
     #[tracing::instrument(skip(self, change), fields(job_id = %id, from = %change.from(), to = %change.to()))]
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
         self.update_if(id, change.from(), |job| change.apply(job)).await
+    }
+
+    /// One conditional `PutItem`, no read.
+    #[tracing::instrument(skip(self, held, change), fields(job_id = %held.id))]
+    async fn transition_held(&self, held: &Job, change: &StatusChange) -> Result<Job, StoreError> {
+        let mut job = held.clone();
+        change.apply(&mut job);
+        self.put_if(job, change.from(), Some(held.attempt)).await
     }
 
     #[tracing::instrument(skip(self, next), fields(job_id = %id, attempt = next.failed.attempt))]

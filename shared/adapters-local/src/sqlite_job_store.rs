@@ -230,6 +230,12 @@ impl JobStore for SqliteJobStore {
         self.update_if(id, change.from(), move |job| change.apply(job)).await
     }
 
+    async fn transition_held(&self, held: &Job, change: &StatusChange) -> Result<Job, StoreError> {
+        let mut job = held.clone();
+        change.apply(&mut job);
+        self.update_if_at(held.id, change.from(), Some(held.attempt), move |stored| *stored = job).await.map(|(job, ())| job)
+    }
+
     async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
         let query = query.clone();
         self.with_connection(move |connection| list_jobs(connection, &query)).await

@@ -39,6 +39,13 @@ pub trait JobStore: Send + Sync {
     /// status otherwise. Returns the job as stored after the change.
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError>;
 
+    /// Writes `change` onto `held`, the job as this process last wrote or read it, without
+    /// reading it first: if the stored job is still in `change.from()` at `held.attempt`;
+    /// `Conflict` with the current status otherwise (a cancel, a retry recorded elsewhere). For
+    /// the end of a run this process drove itself: what others set without moving the status
+    /// (a heartbeat, the claim of a step's work) is not kept.
+    async fn transition_held(&self, held: &Job, change: &StatusChange) -> Result<Job, StoreError>;
+
     /// Jobs matching `query`, in its order, one page at a time.
     async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError>;
 

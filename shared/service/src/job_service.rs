@@ -370,13 +370,13 @@ impl JobService {
     /// Moves `job` to `to`, recording error and exit code. A conflict means another actor moved
     /// it first; the stored job is answered then. Store failures are logged, never raised:
     /// callers are finishing work and have no one to report to.
-    pub(crate) async fn settle(
-        &self,
-        job: Job,
-        to: JobStatus,
-        error: Option<String>,
-        exit_code: Option<i32>,
-    ) -> Job {
+    pub(crate) async fn settle(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>) -> Job {
+        self.settle_as(job, to, error, exit_code, Write::AfterReading).await
+    }
+
+    /// `settle`, the change written as `write` says (`Held`: onto `job` as this process holds
+    /// it, no read first, for the end of a run this process drove itself).
+    pub(crate) async fn settle_as(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>, write: Write) -> Job {
         let change = match StatusChange::new(job.status, to, now_epoch_seconds()) {
             Ok(change) => change,
             Err(illegal) => {
@@ -389,7 +389,11 @@ impl JobService {
             None => change,
         }
         .with_exit_code(exit_code);
-        match self.jobs.transition(job.id, &change).await {
+        let written = match write {
+            Write::AfterReading => self.jobs.transition(job.id, &change).await,
+            Write::Held => self.jobs.transition_held(&job, &change).await,
+        };
+        match written {
             Ok(stored) => {
                 tracing::info!(job_id = %job.id, from = %job.status, to = %to, "job status changed");
                 if to.is_terminal() {
@@ -407,4 +411,11 @@ impl JobService {
             }
         }
     }
+}
+
+/// How a status change is written: after reading the stored job, or onto the job held.
+#[derive(Clone, Copy)]
+pub(crate) enum Write {
+    AfterReading,
+    Held,
 }
