@@ -358,6 +358,10 @@ mod tests {
     #[test]
     fn a_two_hour_job_costs_a_few_hundred_state_transitions_growing_with_the_log_of_its_run_time() {
         let (minute, hour, two_hours, day) = (transitions_of_a_job_running(60), transitions_of_a_job_running(3600), transitions_of_a_job_running(7200), transitions_of_a_job_running(86_400));
+        // What scripts/bench prints (docs/BENCHMARKS.md).
+        for (label, seconds) in [("10 s", 10), ("1 min", 60), ("10 min", 600), ("30 min", 1800), ("1 h", 3600), ("2 h", 7200), ("24 h", 86_400)] {
+            eprintln!("| polled job running {label} | {} state transitions |", transitions_of_a_job_running(seconds));
+        }
         assert_eq!(two_hours, 245, "was 743 with waits capped at 30 s");
         assert!(minute < hour && hour < two_hours && two_hours < day, "{minute} {hour} {two_hours} {day}");
         // Doubling the run time past the cap's reach adds polls at five minutes each; below it,
