@@ -112,7 +112,7 @@ impl JobService {
             match ended {
                 Ended::Finished(Ok(outcome)) => {
                     *kept = run.written_result.get().cloned();
-                    return self.record_held_end(job, JobStatus::Succeeded, None, outcome.exit_code).await;
+                    return self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await;
                 }
                 Ended::Finished(Err(error)) => {
                     tracing::info!(job_id = %job.id, attempt = job.attempt, error_type = error.error_type(), error.message = %error, "attempt failed");
@@ -121,7 +121,7 @@ impl JobService {
                     // cancel that came meanwhile wins (record_end settles it CANCELED).
                     match self.plan_retry(&job, error.error_type(), &error.to_string(), error.exit_code()).await {
                         Some(retry) => job = retry.job,
-                        None => return self.record_held_end(job, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await,
+                        None => return self.record_end(job, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await,
                     }
                 }
                 Ended::PastSyncLimit(seconds) => {
@@ -190,18 +190,11 @@ impl JobService {
     }
 
     /// A finished plugin run meets a job that may have been asked to cancel meanwhile: the
-    /// cancel wins (the client asked for it), otherwise the plugin's outcome is recorded.
-    /// `record_end` for a run this process drove: the end written onto the job it holds.
-    async fn record_held_end(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>) -> Job {
-        self.record_end_as(job, to, error, exit_code, Write::Held).await
-    }
-
+    /// cancel wins (the client asked for it), otherwise the plugin's outcome is recorded. The
+    /// end is written onto the job this process holds (it drove the run, or its step has just
+    /// read the job), no read first.
     pub(crate) async fn record_end(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>) -> Job {
-        self.record_end_as(job, to, error, exit_code, Write::AfterReading).await
-    }
-
-    async fn record_end_as(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>, write: Write) -> Job {
-        let ended = self.settle_as(job, to, error, exit_code, write).await;
+        let ended = self.settle_as(job, to, error, exit_code, Write::Held).await;
         if ended.status == JobStatus::Canceling {
             return self.settle(ended, JobStatus::Canceled, None, None).await;
         }

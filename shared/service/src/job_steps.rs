@@ -132,7 +132,8 @@ let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceErro
         }
         let change = StatusChange::new(JobStatus::Accepted, JobStatus::Running, now_epoch_seconds())
             .expect("ACCEPTED → RUNNING is legal");
-        match self.jobs.transition(id, &change).await {
+        // Written onto the job just read: a cancel in between still makes it a conflict.
+        match self.jobs.transition_held(&job, &change).await {
             Ok(_) => Ok(true),
             Err(StoreError::Conflict { current: JobStatus::Running }) => Ok(true),
             Err(StoreError::Conflict { current }) => {
@@ -246,6 +247,7 @@ let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceErro
         let (job, run) = self.running_job(id, plugin).await?;
         let plugin = self.plugin_of(&run)?;
         let outcome = plugin.finalize(&run, handle).await?;
+        // This step read the job; nothing else writes it but a cancel, which still wins.
         Ok(self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await)
     }
 
