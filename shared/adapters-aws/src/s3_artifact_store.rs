@@ -367,6 +367,10 @@ impl ArtifactWriter for S3Writer {
     async fn finish(mut self: Box<Self>) -> Result<u64, StoreError> {
         let rest = std::mem::take(&mut self.buffer).freeze();
         let had_pieces = self.published > 0;
+        if self.written == 0 && self.upload_id.is_none() && !had_pieces {
+            // Nothing written: no object (a missing log reads as empty), one call fewer.
+            return Ok(0);
+        }
         if self.upload_id.is_none() {
             self.client
                 .put_object()

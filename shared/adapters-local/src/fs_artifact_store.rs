@@ -126,6 +126,11 @@ impl ArtifactWriter for FileWriter {
         // crash of the process, not of the machine; an fsync per job cost an eighth of the
         // sync path's CPU time (docs/BENCHMARKS.md).
         self.file.flush().await.map_err(|e| unavailable("flush", &self.write_path, e))?;
+        if self.written == 0 {
+            // Nothing written: no artifact (a missing log reads as empty), as on S3.
+            tokio::fs::remove_file(&self.write_path).await.map_err(|e| unavailable("remove", &self.write_path, e))?;
+            return Ok(0);
+        }
         if self.write_path != self.final_path {
             tokio::fs::rename(&self.write_path, &self.final_path)
                 .await
