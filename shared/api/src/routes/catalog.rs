@@ -217,6 +217,31 @@ pub async fn list_cluster_statuses() -> Json<Vec<ResourceStatus>> {
     Json(ResourceStatus::ALL.to_vec())
 }
 
+/// What a catalog change (`PUT` of a command, a cluster or a status) may be refused with.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // documentation only: the answers are ApiError's
+pub enum CatalogChangeRefused {
+    /// A field is missing or wrong (every problem named), a plugin refuses a context, or a
+    /// status is not one of active, inactive, deleted.
+    #[response(status = 400)]
+    BadRequest(ErrorBody),
+    /// No identity (see the security schemes).
+    #[response(status = 401)]
+    Unauthenticated(ErrorBody),
+    /// The caller is not an admin (access.admins).
+    #[response(status = 403)]
+    NotAdmin(ErrorBody),
+    /// Changed by another request meanwhile: read and retry.
+    #[response(status = 409)]
+    ChangedMeanwhile(ErrorBody),
+    /// Body larger than 1 MiB.
+    #[response(status = 413)]
+    TooLarge(ErrorBody),
+    /// Body not sent as application/json.
+    #[response(status = 415)]
+    NotJson(ErrorBody),
+}
+
 /// What `PUT …/status` takes: `{"status": "active" | "inactive" | "deleted"}` (any case).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -234,12 +259,7 @@ pub struct StatusChangeRequest {
     request_body(content = Object, description = "The command's fields as in the config file (name, version, plugin, tags, cluster_tags, context, weight, …)"),
     responses(
         (status = 200, description = "The command as stored, secrets in its context shown as ***", body = Command),
-        (status = 400, description = "A field is missing or wrong (every problem named), or the plugin refuses the context", body = ErrorBody),
-        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
-        (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
+        CatalogChangeRefused,
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
@@ -262,12 +282,7 @@ pub async fn put_command(
     request_body(content = Object, description = "The cluster's fields as in the config file (name, version, tags, context, weight, health_check, health_interval, ttl_seconds, …)"),
     responses(
         (status = 200, description = "The cluster as stored, secrets in its context shown as ***", body = Cluster),
-        (status = 400, description = "A field is missing or wrong (every problem named), or a plugin of its commands refuses the context", body = ErrorBody),
-        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
-        (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
+        CatalogChangeRefused,
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
@@ -288,13 +303,8 @@ pub async fn put_cluster(
     request_body = StatusChangeRequest,
     responses(
         (status = 200, description = "The status set and when", body = ResourceStatusAnswer),
-        (status = 400, description = "Not one of active, inactive, deleted", body = ErrorBody),
-        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
         (status = 404, description = "No such command", body = ErrorBody),
-        (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
+        CatalogChangeRefused,
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
@@ -314,13 +324,8 @@ pub async fn put_command_status(
     request_body = StatusChangeRequest,
     responses(
         (status = 200, description = "The status set and when", body = ResourceStatusAnswer),
-        (status = 400, description = "Not one of active, inactive, deleted", body = ErrorBody),
-        (status = 401, description = "No identity (see the security schemes)", body = ErrorBody),
-        (status = 403, description = "The caller is not an admin (access.admins)", body = ErrorBody),
         (status = 404, description = "No such cluster", body = ErrorBody),
-        (status = 409, description = "Changed by another request meanwhile: read and retry", body = ErrorBody),
-        (status = 413, description = "Body larger than 1 MiB", body = ErrorBody),
-        (status = 415, description = "Body not sent as application/json", body = ErrorBody),
+        CatalogChangeRefused,
     ),
     security(("user_header" = []), ("bearer_jwt" = []))
 )]
