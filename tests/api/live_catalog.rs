@@ -130,21 +130,21 @@ async fn a_self_registered_cluster_takes_jobs_while_it_registers_again_and_expir
     let app = spawn_app().await;
     let runner = json!({"name": "runner", "version": "1", "plugin": "ping", "is_sync": true, "tags": ["type:burst"], "cluster_tags": ["type:burst"]});
     assert_eq!(put(&app, ADMIN, "/api/v1/command/runner", &runner).await.0, 200);
-    let worker = json!({"name": "worker-7", "version": "1", "tags": ["type:burst"], "ttl_seconds": 3});
+    let worker = json!({"name": "worker-7", "version": "1", "tags": ["type:burst"], "ttl_seconds": 4});
 
     let (status, cluster) = put(&app, ADMIN, "/api/v1/cluster/worker-7", &worker).await;
 
-    assert_eq!((status, cluster["status"].as_str(), cluster["ttl_seconds"].as_u64()), (200, Some("ACTIVE"), Some(3)), "{cluster}");
+    assert_eq!((status, cluster["status"].as_str(), cluster["ttl_seconds"].as_u64()), (200, Some("ACTIVE"), Some(4)), "{cluster}");
     assert!(cluster["expires_at"].as_i64().unwrap() > cluster["updated_at"].as_i64().unwrap(), "{cluster}");
     assert_eq!(app.submit_ok(&job_anywhere("b", &["type:burst"])).await["cluster_id"], "worker-7");
     // Registered again in time: still active past the first registration's end (times are
-    // whole seconds: 1.5 s after registering again, at least 1 s of the 3 is left).
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    // whole seconds: 1.6 s after registering again, more than 1.4 s of the 4 is left).
+    tokio::time::sleep(Duration::from_millis(2500)).await;
     assert_eq!(put(&app, ADMIN, "/api/v1/cluster/worker-7", &worker).await.0, 200);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    tokio::time::sleep(Duration::from_millis(1600)).await;
     assert_eq!(app.get_json("/api/v1/cluster/worker-7/status").await["status"], "ACTIVE");
 
-    let (_, expired) = wait_for(&app, "/api/v1/cluster/worker-7/status", Duration::from_secs(6), |_, body| body["status"] == "INACTIVE").await;
+    let (_, expired) = wait_for(&app, "/api/v1/cluster/worker-7/status", Duration::from_secs(8), |_, body| body["status"] == "INACTIVE").await;
     assert_eq!(expired["status"], "INACTIVE");
     let response = app.submit_job(&job_anywhere("b", &["type:burst"])).await;
     assert_eq!(response.status(), 400);
