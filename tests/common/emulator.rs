@@ -69,8 +69,9 @@ fn start() -> Emulator {
     std::thread::Builder::new()
         .name("emulator".into())
         .spawn(move || {
-            let mut moto = Command::new(venv.join("bin/moto_server"));
-            moto.args(["-H", "127.0.0.1", "-p", &moto_port.to_string()]).env("MOTO_PORT", router_port.to_string());
+            let mut moto = Command::new(venv.join("bin/python3"));
+            moto.args(["-c", &format!("{DYNAMODB_WRITES_SERIALIZED}\nfrom moto.server import main\nmain(sys.argv[1:])\n"), "-H", "127.0.0.1", "-p", &moto_port.to_string()])
+                .env("MOTO_PORT", router_port.to_string());
             let mut moto = tied_to_this_thread(moto).spawn().expect("start moto_server");
             let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
             runtime.block_on(async move {
@@ -208,6 +209,24 @@ pub fn enforced_emulator() -> &'static EnforcedEmulator {
 /// evaluator expects JSON text, are read. A bodiless GET's signature is checked over the empty
 /// payload it was signed with (moto refuses EMR on EKS DescribeJobRun otherwise). Refusals of JSON-protocol calls come as
 /// `AccessDeniedException` (moto answers XML, which their SDKs cannot read).
+/// moto's DynamoDB runs a transaction by copying the tables it touches and, when a condition
+/// fails, putting the copies back: under concurrent requests (moto's server is threaded) that
+/// undoes or resurrects other requests' writes, which DynamoDB never does. This shim, loaded
+/// before moto's server, makes its DynamoDB writes one at a time, as DynamoDB's are atomic.
+pub const DYNAMODB_WRITES_SERIALIZED: &str = r#"
+import sys, threading
+from moto.dynamodb.models import DynamoDBBackend
+_dynamodb_writes = threading.RLock()
+def _one_at_a_time(name):
+    original = getattr(DynamoDBBackend, name)
+    def serialized(self, *args, **kwargs):
+        with _dynamodb_writes:
+            return original(self, *args, **kwargs)
+    setattr(DynamoDBBackend, name, serialized)
+for _name in ("transact_write_items", "put_item", "update_item", "delete_item"):
+    _one_at_a_time(_name)
+"#;
+
 pub const IAM_RESOURCES_SHIM: &str = r#"
 import json, re, sys
 from moto.core.authorization import ActionAuthenticatorMixin
@@ -412,7 +431,8 @@ fn start_enforced() -> EnforcedEmulator {
         .name("enforced-emulator".into())
         .spawn(move || {
             let mut moto = Command::new(venv.join("bin/python3"));
-            moto.args(["-c", IAM_RESOURCES_SHIM, "-H", "127.0.0.1", "-p", &port.to_string()]).env_remove("INITIAL_NO_AUTH_ACTION_COUNT");
+            moto.args(["-c", &format!("{DYNAMODB_WRITES_SERIALIZED}\n{IAM_RESOURCES_SHIM}"), "-H", "127.0.0.1", "-p", &port.to_string()])
+                .env_remove("INITIAL_NO_AUTH_ACTION_COUNT");
             let mut moto = tied_to_this_thread(moto).spawn().expect("start moto_server (IAM enforced)");
             let deadline = Instant::now() + Duration::from_secs(60);
             while std::net::TcpStream::connect(("127.0.0.1", port)).is_err() {
