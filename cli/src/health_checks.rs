@@ -7,26 +7,14 @@ use std::time::Duration;
 use heimdall_service::JobService;
 use tokio_util::sync::CancellationToken;
 
+use crate::background::Background;
+
 /// How often the checker looks for checks that are due (each runs at its cluster's interval).
 const TICK: Duration = Duration::from_secs(1);
 
-/// The running checker; stop it with [`HealthChecks::shutdown`].
-pub struct HealthChecks {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl HealthChecks {
-    pub fn spawn(service: Arc<JobService>) -> Self {
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(check_until_stopped(service, stop.clone()));
-        Self { stop, task }
-    }
-
-    pub async fn shutdown(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
+/// Starts the checker; stop it with [`Background::shutdown`].
+pub fn spawn(service: Arc<JobService>) -> Background {
+    Background::spawn(move |stop| check_until_stopped(service, stop))
 }
 
 async fn check_until_stopped(service: Arc<JobService>, stop: CancellationToken) {

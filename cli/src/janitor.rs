@@ -10,6 +10,8 @@ use heimdall_domain::clock::now_epoch_seconds;
 use heimdall_service::JobService;
 use tokio_util::sync::CancellationToken;
 
+use crate::background::Background;
+
 /// What the janitor does and how often.
 #[derive(Debug, Clone, Copy)]
 pub struct JanitorSettings {
@@ -18,23 +20,9 @@ pub struct JanitorSettings {
     pub interval: Duration,
 }
 
-/// The running janitor; stop it with [`Janitor::shutdown`].
-pub struct Janitor {
-    stop: CancellationToken,
-    task: tokio::task::JoinHandle<()>,
-}
-
-impl Janitor {
-    pub fn spawn(service: Arc<JobService>, settings: JanitorSettings) -> Self {
-        let stop = CancellationToken::new();
-        let task = tokio::spawn(sweep_until_stopped(service, settings, stop.clone()));
-        Self { stop, task }
-    }
-
-    pub async fn shutdown(self) {
-        self.stop.cancel();
-        let _ = self.task.await;
-    }
+/// Starts the janitor; stop it with [`Background::shutdown`].
+pub fn spawn(service: Arc<JobService>, settings: JanitorSettings) -> Background {
+    Background::spawn(move |stop| sweep_until_stopped(service, settings, stop))
 }
 
 async fn sweep_until_stopped(service: Arc<JobService>, settings: JanitorSettings, stop: CancellationToken) {

@@ -4,6 +4,7 @@
 //! # Layout
 //! - [`args`]: the command line (clap), every option also from a `HEIMDALL_` variable.
 //! - [`serve`]: `heimdall serve`: the whole platform in one process on the local adapters.
+//! - [`background`]: `Background`, a task beside the server, stopped with it.
 //! - [`health_checks`]: `heimdall serve`'s health checks of clusters, each at its interval.
 //! - [`janitor`]: `heimdall serve`'s background sweep: jobs past their retention deleted.
 //! - [`client`]: the client commands (`submit`, `logs`, `jobs`, …) over the REST API.
@@ -11,6 +12,7 @@
 
 pub mod args;
 pub mod client;
+pub mod background;
 pub mod health_checks;
 pub mod janitor;
 pub mod serve;

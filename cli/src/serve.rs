@@ -21,8 +21,8 @@ use heimdall_service::{Catalog, JobService, PluginRegistry, ServiceSettings};
 use tokio::net::TcpListener;
 
 use crate::args::{AuthMode, ServeArgs};
-use crate::health_checks::HealthChecks;
-use crate::janitor::{Janitor, JanitorSettings};
+use crate::janitor::JanitorSettings;
+use crate::{health_checks, janitor};
 
 /// The example config, built into the binary: `heimdall serve` works with no file at all.
 pub const BUNDLED_CONFIG: &str = include_str!("../../config/example.yml");
@@ -169,8 +169,8 @@ pub async fn run(
     let recovery = service.recover_after_restart().await.context("Failed to recover jobs from the last run")?;
     tracing::info!(failed = recovery.failed, canceled = recovery.canceled, requeued = recovery.requeued, "recovered jobs of the last run");
     let workers = LocalWorkers::spawn(Arc::clone(&service), queue_receiver, pool_size, settings.shutdown_grace);
-    let janitor = Janitor::spawn(Arc::clone(&service), JanitorSettings { retention: settings.retention, interval: settings.janitor_interval });
-    let health_checks = HealthChecks::spawn(Arc::clone(&service));
+    let janitor = janitor::spawn(Arc::clone(&service), JanitorSettings { retention: settings.retention, interval: settings.janitor_interval });
+    let health_checks = health_checks::spawn(Arc::clone(&service));
     let trigger_settings = LocalTriggerSettings {
         watch_root: settings.watch_dir.clone().unwrap_or_else(|| settings.data_dir.join("buckets")),
         scan_interval: settings.watch_interval,

@@ -87,7 +87,7 @@ impl Catalog {
             }
         }
         commands.retain(|command| {
-            let problems = plugin_problems(std::slice::from_ref(command), &[], plugins, |_, _, id| format!("stored command `{id}`"));
+            let problems = command_problems(command, plugins, &format!("stored command `{}`", command.id));
             for problem in &problems {
                 tracing::error!(%problem, "a stored command is left out");
             }
@@ -167,43 +167,43 @@ fn built_from<Spec: serde::de::DeserializeOwned, Built>(
     from_spec(&spec, &label, record.updated_at)
 }
 
-/// What the plugins say of `commands` and of the clusters each runs on: an unknown plugin, a
-/// context it refuses, a sync default it cannot run. `label(kind, index, id)` names an entry.
+/// What the plugins say of `commands` and of the clusters each runs on. `label(kind, index,
+/// id)` names an entry.
 pub(crate) fn plugin_problems(
     commands: &[Command],
     clusters: &[Cluster],
     plugins: &PluginRegistry,
     label: impl Fn(CatalogKind, usize, &str) -> String,
 ) -> Vec<String> {
+    let of_commands = commands.iter().enumerate().flat_map(|(index, command)| command_problems(command, plugins, &label(CatalogKind::Command, index, &command.id)));
+    let of_clusters = clusters.iter().enumerate().flat_map(|(index, cluster)| cluster_problems(cluster, commands, plugins, &label(CatalogKind::Cluster, index, &cluster.id)));
+    of_commands.chain(of_clusters).collect()
+}
+
+/// What its plugin says of `command` (named `label`): unknown, a context it refuses, a sync
+/// default it cannot run.
+pub(crate) fn command_problems(command: &Command, plugins: &PluginRegistry, label: &str) -> Vec<String> {
+    let Some(plugin) = plugins.get(&command.plugin) else {
+        return vec![format!("{label}: field `plugin`: unknown plugin `{}`; this build has: {}", command.plugin, plugins.names().join(", "))];
+    };
     let mut problems = Vec::new();
-    for (index, command) in commands.iter().enumerate() {
-        let label = label(CatalogKind::Command, index, &command.id);
-        match plugins.get(&command.plugin) {
-            None => problems.push(format!(
-                "{label}: field `plugin`: unknown plugin `{}`; this build has: {}",
-                command.plugin,
-                plugins.names().join(", ")
-            )),
-            Some(plugin) => {
-                if let Err(message) = plugin.validate_command(command) {
-                    problems.push(format!("{label}: field `context`: {message}"));
-                }
-                if command.allowed_modes.iter().any(|mode| mode.is_sync()) && !plugin.supports_sync() {
-                    problems.push(format!(
-                        "{label}: plugin `{}` runs only async jobs: set `is_sync: false` and `allowed_modes: [async]`",
-                        command.plugin
-                    ));
-                }
-            }
-        }
+    if let Err(message) = plugin.validate_command(command) {
+        problems.push(format!("{label}: field `context`: {message}"));
     }
-    for (index, cluster) in clusters.iter().enumerate() {
-        let label = label(CatalogKind::Cluster, index, &cluster.id);
-        for command in commands.iter().filter(|c| carries_all(&cluster.tags, &c.cluster_tags)) {
-            if let Some(Err(message)) = plugins.get(&command.plugin).map(|p| p.validate_cluster(cluster)) {
-                problems.push(format!("{label}: field `context` (used by command `{}`, plugin `{}`): {message}", command.id, command.plugin));
-            }
-        }
+    if command.allowed_modes.iter().any(|mode| mode.is_sync()) && !plugin.supports_sync() {
+        problems.push(format!("{label}: plugin `{}` runs only async jobs: set `is_sync: false` and `allowed_modes: [async]`", command.plugin));
     }
     problems
+}
+
+/// What the plugins of the `commands` that run on `cluster` (named `label`) say of its context.
+pub(crate) fn cluster_problems(cluster: &Cluster, commands: &[Command], plugins: &PluginRegistry, label: &str) -> Vec<String> {
+    commands
+        .iter()
+        .filter(|command| carries_all(&cluster.tags, &command.cluster_tags))
+        .filter_map(|command| match plugins.get(&command.plugin).map(|plugin| plugin.validate_cluster(cluster)) {
+            Some(Err(message)) => Some(format!("{label}: field `context` (used by command `{}`, plugin `{}`): {message}", command.id, command.plugin)),
+            _ => None,
+        })
+        .collect()
 }

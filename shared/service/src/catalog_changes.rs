@@ -10,7 +10,7 @@ use heimdall_domain::{Caller, Cluster, Command, ResourceStatus};
 use heimdall_ports::{CatalogKind, CatalogRecord, CatalogStore, StoreError};
 use serde_json::Value;
 
-use crate::catalog::{Catalog, plugin_problems};
+use crate::catalog::{Catalog, cluster_problems, command_problems};
 use crate::job_service::JobService;
 use crate::service_error::ServiceError;
 
@@ -27,9 +27,10 @@ impl JobService {
         let spec: CommandSpec = spec_from_body(CatalogKind::Command, id, body, caller)?;
         let label = format!("command `{id}`");
         let command = Command::from_spec(&spec, &label, now_epoch_seconds()).map_err(problems_error)?;
-        let problems = plugin_problems(std::slice::from_ref(&command), catalog.clusters(), &self.plugins, |kind, _, each| {
-            if kind == CatalogKind::Command { label.clone() } else { format!("cluster `{each}`") }
-        });
+        let mut problems = command_problems(&command, &self.plugins, &label);
+        for cluster in catalog.clusters() {
+            problems.extend(cluster_problems(cluster, std::slice::from_ref(&command), &self.plugins, &format!("cluster `{}`", cluster.id)));
+        }
         if !problems.is_empty() {
             return Err(problems_error(problems));
         }
@@ -45,11 +46,7 @@ impl JobService {
         let spec: ClusterSpec = spec_from_body(CatalogKind::Cluster, id, body, caller)?;
         let label = format!("cluster `{id}`");
         let cluster = Cluster::from_spec(&spec, &label, now_epoch_seconds()).map_err(problems_error)?;
-        let problems = plugin_problems(catalog.commands(), std::slice::from_ref(&cluster), &self.plugins, |kind, _, _| {
-            if kind == CatalogKind::Cluster { label.clone() } else { String::new() }
-        });
-        // Only the new cluster's problems: the commands were checked when they were written.
-        let problems: Vec<String> = problems.into_iter().filter(|p| p.starts_with(&label)).collect();
+        let problems = cluster_problems(&cluster, catalog.commands(), &self.plugins, &label);
         if !problems.is_empty() {
             return Err(problems_error(problems));
         }
@@ -62,10 +59,8 @@ impl JobService {
     pub async fn set_status(&self, caller: &Caller, kind: CatalogKind, id: &str, status: ResourceStatus) -> Result<(ResourceStatus, i64), ServiceError> {
         let (store, catalog) = self.catalog_for_change(caller).await?;
         let previous = catalog.record(kind, id).ok_or_else(|| ServiceError::NotFound(format!("{} `{id}` not found", kind.as_str())))?;
-        let mut spec = previous.spec.clone();
-        spec["status"] = Value::String(status.as_str().to_lowercase());
-        let now = now_epoch_seconds();
-        let record = CatalogRecord { spec, changed_by: caller.user.clone(), updated_at: now, revision: previous.revision + 1, ..previous.clone() };
+        let record = successor(Some(previous), kind, id, with_status(&previous.spec, status), &caller.user);
+        let now = record.updated_at;
         store.put(&record, Some(previous)).await.map_err(|e| ServiceError::from_store(e, None))?;
         tracing::info!(kind = kind.as_str(), %id, %status, user = %caller.user, "catalog status changed");
         self.catalog.reload(&self.plugins).await?;
@@ -98,18 +93,8 @@ impl JobService {
         user: &str,
     ) -> Result<(), ServiceError> {
         let previous = catalog.record(kind, id);
-        let now = now_epoch_seconds();
-        let record = CatalogRecord {
-            kind,
-            id: id.to_owned(),
-            spec: serde_json::to_value(spec).map_err(|e| ServiceError::Internal(e.to_string()))?,
-            changed_by: user.to_owned(),
-            created_at: previous.map_or(now, |p| p.created_at),
-            updated_at: now,
-            revision: previous.map_or(1, |p| p.revision + 1),
-            // A run-time change stands until the config entry itself changes.
-            seed: previous.and_then(|p| p.seed.clone()),
-        };
+        let spec = serde_json::to_value(spec).map_err(|e| ServiceError::Internal(e.to_string()))?;
+        let record = successor(previous, kind, id, spec, user);
         store.put(&record, previous).await.map_err(|e| ServiceError::from_store(e, None))?;
         tracing::info!(kind = kind.as_str(), %id, %user, revision = record.revision, "catalog entry written");
         Ok(())
@@ -123,40 +108,60 @@ impl JobService {
         let Some(store) = self.catalog.store().cloned() else { return Ok(()) };
         let catalog = self.catalog.reload(&self.plugins).await?;
         let seed = std::sync::Arc::clone(&catalog.seed);
-        let now = now_epoch_seconds();
-        let mut declared = Vec::new();
         let entries = seed
             .commands
             .iter()
-            .map(|spec| (CatalogKind::Command, spec.resolved_id(), serde_json::to_value(spec), spec_digest(spec), spec.user.clone()))
-            .chain(seed.clusters.iter().map(|spec| (CatalogKind::Cluster, spec.resolved_id(), serde_json::to_value(spec), spec_digest(spec), spec.user.clone())));
-        for (kind, id, spec, digest, owner) in entries {
-            declared.push((kind, id.clone()));
-            let previous = catalog.record(kind, &id);
-            if previous.is_some_and(|p| p.seed.as_deref() == Some(digest.as_str())) {
-                continue;
+            .map(|spec| seed_entry(CatalogKind::Command, spec.resolved_id(), spec, spec.user.as_deref()))
+            .chain(seed.clusters.iter().map(|spec| seed_entry(CatalogKind::Cluster, spec.resolved_id(), spec, spec.user.as_deref())))
+            .collect::<Result<Vec<_>, _>>()?;
+        for (kind, id, spec, digest, owner) in &entries {
+            let previous = catalog.record(*kind, id);
+            if previous.is_none_or(|p| p.seed.as_deref() != Some(digest.as_str())) {
+                let record = CatalogRecord { seed: Some(digest.clone()), ..successor(previous, *kind, id, spec.clone(), owner) };
+                seed_write(store.as_ref(), &record, previous).await?;
             }
-            let record = CatalogRecord {
-                kind,
-                id: id.clone(),
-                spec: spec.map_err(|e| ServiceError::Internal(e.to_string()))?,
-                changed_by: owner.unwrap_or_else(|| CONFIG_OWNER.to_owned()),
-                created_at: previous.map_or(now, |p| p.created_at),
-                updated_at: now,
-                revision: previous.map_or(1, |p| p.revision + 1),
-                seed: Some(digest),
-            };
-            seed_write(store.as_ref(), &record, previous).await?;
         }
-        for previous in catalog.records().iter().filter(|r| r.seed.is_some() && !declared.contains(&(r.kind, r.id.clone()))) {
-            let mut spec = previous.spec.clone();
-            spec["status"] = Value::String("deleted".into());
-            let record = CatalogRecord { spec, changed_by: CONFIG_OWNER.to_owned(), updated_at: now, revision: previous.revision + 1, seed: None, ..previous.clone() };
+        let declared = |record: &CatalogRecord| entries.iter().any(|(kind, id, ..)| *kind == record.kind && *id == record.id);
+        for previous in catalog.records().iter().filter(|record| record.seed.is_some() && !declared(record)) {
+            let spec = with_status(&previous.spec, ResourceStatus::Deleted);
+            let record = CatalogRecord { seed: None, ..successor(Some(previous), previous.kind, &previous.id, spec, CONFIG_OWNER) };
             seed_write(store.as_ref(), &record, Some(previous)).await?;
         }
         self.catalog.reload(&self.plugins).await?;
         Ok(())
     }
+}
+
+/// A config entry as seeding writes it: kind, id, spec, digest and owner.
+type SeedEntry = (CatalogKind, String, Value, String, String);
+
+fn seed_entry(kind: CatalogKind, id: String, spec: &impl serde::Serialize, owner: Option<&str>) -> Result<SeedEntry, ServiceError> {
+    let value = serde_json::to_value(spec).map_err(|e| ServiceError::Internal(e.to_string()))?;
+    Ok((kind, id, value, spec_digest(spec), owner.unwrap_or(CONFIG_OWNER).to_owned()))
+}
+
+/// The record that follows `previous` (none: a new one) with `spec`, changed by `user` now:
+/// created when the first was, one revision on, seeded from what `previous` was (a run-time
+/// change stands until the config entry itself changes).
+fn successor(previous: Option<&CatalogRecord>, kind: CatalogKind, id: &str, spec: Value, user: &str) -> CatalogRecord {
+    let now = now_epoch_seconds();
+    CatalogRecord {
+        kind,
+        id: id.to_owned(),
+        spec,
+        changed_by: user.to_owned(),
+        created_at: previous.map_or(now, |p| p.created_at),
+        updated_at: now,
+        revision: previous.map_or(1, |p| p.revision + 1),
+        seed: previous.and_then(|p| p.seed.clone()),
+    }
+}
+
+/// `spec` with its `status` set, as the config writes it (lower case).
+fn with_status(spec: &Value, status: ResourceStatus) -> Value {
+    let mut spec = spec.clone();
+    spec["status"] = Value::String(status.as_str().to_lowercase());
+    spec
 }
 
 async fn seed_write(store: &dyn CatalogStore, record: &CatalogRecord, previous: Option<&CatalogRecord>) -> Result<(), ServiceError> {

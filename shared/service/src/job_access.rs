@@ -12,7 +12,7 @@ impl JobService {
     /// The job, if `caller` may read it, with its attributes; `NotFound` otherwise.
     pub async fn get_as(&self, caller: &Caller, id: JobId) -> Result<Job, ServiceError> {
         match self.get(id).await {
-            Ok(job) if self.catalog_held().access().may_read_job(caller, &job.user) => Ok(self.with_attributes(job).await),
+            Ok(job) if self.catalog_held().access().may_read_job(caller, &job.user) => Ok(self.with_attributes(&*self.catalog().await, job)),
             Ok(_) => Err(ServiceError::job_not_found(id)),
             Err(error) => Err(error),
         }
@@ -30,10 +30,8 @@ impl JobService {
                 _ => self.list(&JobQuery { user: Some(TextFilter::Exact(caller.user.clone())), ..query.clone() }).await?,
             }
         };
-        let mut jobs = Vec::with_capacity(page.jobs.len());
-        for job in page.jobs {
-            jobs.push(self.with_attributes(job).await);
-        }
+        let catalog = self.catalog().await;
+        let jobs = page.jobs.into_iter().map(|job| self.with_attributes(&catalog, job)).collect();
         Ok(JobPage { jobs, ..page })
     }
 }

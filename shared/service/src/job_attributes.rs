@@ -4,12 +4,14 @@
 use heimdall_domain::Job;
 use heimdall_domain::job_attributes::{AttributeKind, JobAttribute, render};
 
+use crate::catalog::Catalog;
 use crate::job_service::JobService;
 
 impl JobService {
-    /// `job` with its attributes (see `heimdall_domain::job_attributes`).
-    pub(crate) async fn with_attributes(&self, mut job: Job) -> Job {
-        let catalog = self.catalog_naming(job.command_id.as_deref(), job.cluster_id.as_deref()).await;
+    /// `job` with its attributes (see `heimdall_domain::job_attributes`), from `catalog` as this
+    /// process holds it: a job whose command or cluster the copy lacks has only its links (no
+    /// store read for what is a display).
+    pub(crate) fn with_attributes(&self, catalog: &Catalog, mut job: Job) -> Job {
         let command = job.command_id.as_deref().and_then(|id| catalog.command(id));
         let cluster = job.cluster_id.as_deref().and_then(|id| catalog.cluster(id));
         let mut attributes = match (command, cluster) {

@@ -17,16 +17,20 @@ impl JobService {
     /// Submits a job for `caller`: matches it, records it, and either runs it now (sync, answered
     /// finished) or queues it (async, answered ACCEPTED).
     pub async fn submit(self: &Arc<Self>, caller: &Caller, request: JobRequest) -> Result<SubmittedJob, ServiceError> {
-        let submitted = self.submit_with_id(caller, request, JobId::new(), None).await?;
-        Ok(SubmittedJob { job: self.with_attributes(submitted.job).await, ..submitted })
+        self.submit_answered(caller, request, None).await
     }
 
     /// `submit` under the caller's `Idempotency-Key`: within a day, the same key with the same
     /// request answers the job the first one created (`replayed`), never a second job; the
     /// same key with another request is `IdempotencyKeyReused`.
     pub async fn submit_keyed(self: &Arc<Self>, caller: &Caller, request: JobRequest, key: &str) -> Result<SubmittedJob, ServiceError> {
-        let submitted = self.submit_with_id(caller, request, JobId::new(), Some(key)).await?;
-        Ok(SubmittedJob { job: self.with_attributes(submitted.job).await, ..submitted })
+        self.submit_answered(caller, request, Some(key)).await
+    }
+
+    /// A new job for a client: submitted, then answered with its attributes.
+    async fn submit_answered(self: &Arc<Self>, caller: &Caller, request: JobRequest, key: Option<&str>) -> Result<SubmittedJob, ServiceError> {
+        let submitted = self.submit_with_id(caller, request, JobId::new(), key).await?;
+        Ok(SubmittedJob { job: self.with_attributes(&*self.catalog().await, submitted.job), ..submitted })
     }
 
     /// `submit` with the job's id given: a second submission with the same id records nothing

@@ -46,7 +46,12 @@ pub struct CatalogFilters {
 }
 
 struct Matcher {
-    filters: CatalogFilters,
+    /// Heimdall's `like` patterns (`%` any run, `_` any one character), read once.
+    id: Option<TextFilter>,
+    name: Option<TextFilter>,
+    version: Option<TextFilter>,
+    username: Option<TextFilter>,
+    plugin: Option<TextFilter>,
     /// Any of these; empty: any status.
     statuses: Vec<ResourceStatus>,
 }
@@ -60,18 +65,25 @@ impl Matcher {
                     .ok_or_else(|| ApiError::bad_request(format!("status must be ACTIVE, INACTIVE or DELETED (or several, comma-separated); got `{text}`")))
             })
             .collect::<Result<Vec<_>, _>>()?;
-        Ok(Self { filters, statuses })
+        let pattern = |text: Option<String>| text.filter(|t| !t.is_empty()).map(|t| TextFilter::from_client(&t));
+        Ok(Self {
+            id: pattern(filters.id),
+            name: pattern(filters.name),
+            version: pattern(filters.version),
+            username: pattern(filters.username),
+            plugin: pattern(filters.plugin),
+            statuses,
+        })
     }
 
     fn accepts(&self, id: &str, name: &str, version: &str, status: ResourceStatus, user: &str, plugin: Option<&str>) -> bool {
-        // Heimdall's `like`: `%` any run, `_` any one character.
-        let same = |filter: &Option<String>, value: &str| filter.as_deref().is_none_or(|f| f.is_empty() || TextFilter::from_client(f).matches(value));
-        same(&self.filters.id, id)
-            && same(&self.filters.name, name)
-            && same(&self.filters.version, version)
-            && same(&self.filters.username, user)
+        let same = |filter: &Option<TextFilter>, value: &str| filter.as_ref().is_none_or(|f| f.matches(value));
+        same(&self.id, id)
+            && same(&self.name, name)
+            && same(&self.version, version)
+            && same(&self.username, user)
             && (self.statuses.is_empty() || self.statuses.contains(&status))
-            && plugin.is_none_or(|p| same(&self.filters.plugin, p))
+            && plugin.is_none_or(|p| same(&self.plugin, p))
     }
 }
 
