@@ -13,6 +13,7 @@ mod listing;
 mod metrics;
 mod log_ranges;
 mod openapi;
+mod results;
 mod retention;
 mod retries;
 mod routing;

@@ -30,6 +30,9 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     let (status, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(ping)).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")));
     let sync_calls = stack.counted_calls()[start..].to_vec();
+    // Its result, kept in its item, is read back by the result route.
+    let (status, result) = stack.api_json("alice", "GET", &format!("/api/v1/job/{}/result", answer["id"].as_str().unwrap()), None).await;
+    assert_eq!((status, &result), (200, &answer["result"]));
 
     // An async shell job, from the api function to the end of its execution.
     let start = stack.counted_calls().len();
@@ -73,7 +76,8 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     eprintln!("async shell job: {} AWS calls {:?}", async_calls.len(), tally(&async_calls));
     eprintln!("async shell job: {transitions} state transitions");
     eprintln!("retried shell job (fails once, then succeeds): {} AWS calls {:?}; {retried_transitions} state transitions", retried_calls.len(), tally(&retried_calls));
-    assert!(sync_calls.len() <= 4, "sync ping: {sync_calls:?}");
+    assert!(sync_calls.len() <= 3, "sync ping: {sync_calls:?}");
+    assert!(!sync_calls.iter().any(|call| call.starts_with("s3:")), "a small result is kept in the job's item: {sync_calls:?}");
     assert!(!sync_calls.iter().any(|call| call == "dynamodb:GetItem"), "a sync job is never read back: {sync_calls:?}");
     assert!(!sync_calls.iter().any(|call| call == "s3:GET"), "a sync job's answer is built from memory, not read back: {sync_calls:?}");
     assert!(async_calls.len() <= 13, "async shell: {async_calls:?}");

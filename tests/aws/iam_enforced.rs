@@ -365,7 +365,7 @@ impl Deployed {
         job.cluster_id = Some(cluster.id.clone());
         let artifacts = Arc::new(S3ArtifactStore::new(s3_client(&sdk), self.bucket()));
         let work_dir = std::env::temp_dir().join(format!("heimdall-iam-{}", job.id));
-        (plugin, PluginRun { job, command, cluster, artifacts, work_dir, written_result: Default::default() })
+        (plugin, PluginRun::new(job, command, cluster, artifacts, work_dir))
     }
 }
 

@@ -46,6 +46,7 @@ contract!(
     a_running_job_takes_heartbeats_and_one_claim_of_its_work,
     text_filters_take_heimdalls_like_patterns_and_exact_ones_stay_exact,
     a_held_job_is_ended_without_a_read_unless_another_writer_moved_it,
+    a_small_result_is_recorded_with_the_end_and_read_back_with_the_job,
 );
 
 fn request(name: &str) -> JobRequest {
@@ -383,4 +384,29 @@ async fn a_held_job_is_ended_without_a_read_unless_another_writer_moved_it(store
     store.transition(canceled.id, &cancel).await.unwrap();
     assert!(matches!(store.transition_held(&canceled, &succeeded).await, Err(StoreError::Conflict { current: JobStatus::Canceling })));
     assert_eq!(store.get(canceled.id).await.unwrap().status, JobStatus::Canceling);
+}
+
+async fn a_small_result_is_recorded_with_the_end_and_read_back_with_the_job(store: Store) {
+    let result = r#"{"columns":[{"name":"message","type":"string"}],"data":[["Hello, alice!"]]}"#;
+    let held = job("alice", JobStatus::Running, 1_000);
+    store.insert(&held).await.unwrap();
+    assert_eq!(store.get_with_result(held.id).await.unwrap(), (held.clone(), None), "none before the end");
+    let succeeded = StatusChange::new(JobStatus::Running, JobStatus::Succeeded, 1_005).unwrap().with_result(Some(result.into()));
+    let ended = store.transition_held(&held, &succeeded).await.unwrap();
+    assert_eq!(store.get_with_result(held.id).await.unwrap(), (ended.clone(), Some(result.to_owned())));
+    assert_eq!(store.get(held.id).await.unwrap(), ended, "the job itself is unchanged by its result");
+
+    // The same through a change written after reading the job.
+    let read = job("alice", JobStatus::Running, 1_010);
+    store.insert(&read).await.unwrap();
+    store.transition(read.id, &succeeded).await.unwrap();
+    assert_eq!(store.get_with_result(read.id).await.unwrap().1.as_deref(), Some(result));
+
+    // An end without a result records none; a missing job is NotFound; deleting takes it away.
+    let failed = job("alice", JobStatus::Running, 1_020);
+    store.insert(&failed).await.unwrap();
+    store.transition(failed.id, &StatusChange::new(JobStatus::Running, JobStatus::Failed, 1_021).unwrap()).await.unwrap();
+    assert_eq!(store.get_with_result(failed.id).await.unwrap().1, None);
+    store.delete(held.id).await.unwrap();
+    assert!(matches!(store.get_with_result(held.id).await, Err(StoreError::NotFound)));
 }

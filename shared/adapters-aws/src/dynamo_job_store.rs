@@ -219,17 +219,22 @@ impl DynamoJobStore {
             return Err(StoreError::Conflict { current: job.status });
         }
         change(&mut job);
-        self.put_if(job, expected, attempt).await
+        self.put_if(job, expected, attempt, None).await
     }
 
-    /// Writes `job` whole if the stored one is in `expected` (and at `attempt`, when given).
-    async fn put_if(&self, job: Job, expected: JobStatus, attempt: Option<u32>) -> Result<Job, StoreError> {
+    /// Writes `job` whole, with `result` when given, if the stored one is in `expected` (and at
+    /// `attempt`, when given).
+    async fn put_if(&self, job: Job, expected: JobStatus, attempt: Option<u32>, result: Option<&str>) -> Result<Job, StoreError> {
         let id = job.id;
+        let mut item = self.to_item(&job)?;
+        if let Some(result) = result {
+            item.insert("result".to_owned(), AttributeValue::S(result.to_owned()));
+        }
         let mut request = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.to_item(&job)?))
+            .set_item(Some(item))
             .condition_expression(match attempt {
                 // Items written before attempts existed are at the first.
                 Some(_) => "#status = :expected AND (attribute_not_exists(attempt) OR attempt = :attempt)",
@@ -486,9 +491,20 @@ impl JobStore for DynamoJobStore {
         Self::from_item(&self.item(&id.to_string()).await?.ok_or(StoreError::NotFound)?)
     }
 
+    async fn get_with_result(&self, id: JobId) -> Result<(Job, Option<String>), StoreError> {
+        let item = self.item(&id.to_string()).await?.ok_or(StoreError::NotFound)?;
+        let result = item.get("result").and_then(|value| value.as_s().ok()).cloned();
+        Ok((Self::from_item(&item)?, result))
+    }
+
     #[tracing::instrument(skip(self, change), fields(job_id = %id, from = %change.from(), to = %change.to()))]
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
-        self.update_if(id, change.from(), |job| change.apply(job)).await
+        let mut job = self.get(id).await?;
+        if job.status != change.from() {
+            return Err(StoreError::Conflict { current: job.status });
+        }
+        change.apply(&mut job);
+        self.put_if(job, change.from(), None, change.result.as_deref()).await
     }
 
     /// One conditional `PutItem`, no read.
@@ -496,7 +512,7 @@ impl JobStore for DynamoJobStore {
     async fn transition_held(&self, held: &Job, change: &StatusChange) -> Result<Job, StoreError> {
         let mut job = held.clone();
         change.apply(&mut job);
-        self.put_if(job, change.from(), Some(held.attempt)).await
+        self.put_if(job, change.from(), Some(held.attempt), change.result.as_deref()).await
     }
 
     #[tracing::instrument(skip(self, next), fields(job_id = %id, attempt = next.failed.attempt))]

@@ -31,7 +31,8 @@ CREATE TABLE IF NOT EXISTS jobs (
     cluster_name TEXT,
     created_at   INTEGER NOT NULL,
     updated_at   INTEGER NOT NULL,
-    body         TEXT NOT NULL
+    body         TEXT NOT NULL,
+    result       TEXT
 );
 CREATE INDEX IF NOT EXISTS jobs_by_created ON jobs (created_at, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_updated ON jobs (updated_at, seq);
@@ -70,6 +71,13 @@ impl SqliteJobStore {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
             .map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        // Databases made before results were recorded with jobs.
+        let has_result: bool = connection
+            .query_row("SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'result'", [], |row| row.get(0))
+            .map_err(unavailable)?;
+        if !has_result {
+            connection.execute_batch("ALTER TABLE jobs ADD COLUMN result TEXT").map_err(unavailable)?;
+        }
         Ok(Self { connection: Arc::new(Mutex::new(connection)) })
     }
 
@@ -225,15 +233,28 @@ impl JobStore for SqliteJobStore {
         .await
     }
 
+    async fn get_with_result(&self, id: JobId) -> Result<(Job, Option<String>), StoreError> {
+        self.with_connection(move |connection| {
+            let found: Option<(String, Option<String>)> = connection
+                .query_row("SELECT body, result FROM jobs WHERE id = ?1", [id.to_string()], |row| Ok((row.get(0)?, row.get(1)?)))
+                .optional()
+                .map_err(unavailable)?;
+            let (body, result) = found.ok_or(StoreError::NotFound)?;
+            Ok((decode(&body)?, result))
+        })
+        .await
+    }
+
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError> {
         let change = change.clone();
-        self.update_if(id, change.from(), move |job| change.apply(job)).await
+        let result = change.result.clone();
+        self.update_if_at(id, change.from(), None, result, move |job| change.apply(job)).await.map(|(job, ())| job)
     }
 
     async fn transition_held(&self, held: &Job, change: &StatusChange) -> Result<Job, StoreError> {
         let mut job = held.clone();
         change.apply(&mut job);
-        self.update_if_at(held.id, change.from(), Some(held.attempt), move |stored| *stored = job).await.map(|(job, ())| job)
+        self.update_if_at(held.id, change.from(), Some(held.attempt), change.result.clone(), move |stored| *stored = job).await.map(|(job, ())| job)
     }
 
     async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError> {
@@ -247,7 +268,7 @@ impl JobStore for SqliteJobStore {
 
     async fn next_attempt(&self, id: JobId, next: &NextAttempt) -> Result<Job, StoreError> {
         let next = next.clone();
-        self.update_if_at(id, JobStatus::Running, Some(next.failed.attempt), move |job| next.apply(job)).await.map(|(job, ())| job)
+        self.update_if_at(id, JobStatus::Running, Some(next.failed.attempt), None, move |job| next.apply(job)).await.map(|(job, ())| job)
     }
 
     async fn claim_work_start(&self, id: JobId, at: i64) -> Result<bool, StoreError> {
@@ -258,7 +279,7 @@ impl JobStore for SqliteJobStore {
             }
             first
         };
-        self.update_if_at(id, JobStatus::Running, None, claim).await.map(|(_, claimed)| claimed)
+        self.update_if_at(id, JobStatus::Running, None, None, claim).await.map(|(_, claimed)| claimed)
     }
 
     async fn save_handle(&self, id: JobId, handle: &serde_json::Value) -> Result<Job, StoreError> {
@@ -271,16 +292,17 @@ impl SqliteJobStore {
     /// Changes a job that is in `expected`, in one transaction; `Conflict` with the status found
     /// otherwise.
     async fn update_if(&self, id: JobId, expected: JobStatus, change: impl FnOnce(&mut Job) + Send + 'static) -> Result<Job, StoreError> {
-        self.update_if_at(id, expected, None, change).await.map(|(job, ())| job)
+        self.update_if_at(id, expected, None, None, change).await.map(|(job, ())| job)
     }
 
-    /// `update_if`, also conditioned on the job being at `attempt` when one is given; answers
-    /// what `change` answers beside the job.
+    /// `update_if`, also conditioned on the job being at `attempt` when one is given, recording
+    /// `result` with it when one is given; answers what `change` answers beside the job.
     async fn update_if_at<T: Send + 'static>(
         &self,
         id: JobId,
         expected: JobStatus,
         attempt: Option<u32>,
+        result: Option<std::sync::Arc<str>>,
         change: impl FnOnce(&mut Job) -> T + Send + 'static,
     ) -> Result<(Job, T), StoreError> {
         self.with_connection(move |connection| {
@@ -296,8 +318,8 @@ impl SqliteJobStore {
             let answer = change(&mut job);
             transaction
                 .execute(
-                    "UPDATE jobs SET status = ?2, updated_at = ?3, cluster_id = ?4, cluster_name = ?5, body = ?6 WHERE id = ?1",
-                    params![id.to_string(), job.status.as_str(), job.updated_at, job.cluster_id, job.cluster_name, encode(&job)?],
+                    "UPDATE jobs SET status = ?2, updated_at = ?3, cluster_id = ?4, cluster_name = ?5, body = ?6, result = COALESCE(?7, result) WHERE id = ?1",
+                    params![id.to_string(), job.status.as_str(), job.updated_at, job.cluster_id, job.cluster_name, encode(&job)?, result.as_deref()],
                 )
                 .map_err(unavailable)?;
             transaction.commit().map_err(unavailable)?;

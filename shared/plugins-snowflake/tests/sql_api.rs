@@ -77,14 +77,13 @@ impl Fixture {
             "name": "report", "version": "1", "command_criteria": ["_id:sf"], "context": setup.job
         }))
         .unwrap();
-        let run = PluginRun {
-            job: Job::from_request(request, "alice", 0),
-            command: config.commands[0].clone(),
-            cluster: config.clusters[0].clone(),
-            artifacts: Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
-            work_dir: dir.path().join("work"),
-            written_result: Default::default(),
-        };
+        let run = PluginRun::new(
+            Job::from_request(request, "alice", 0),
+            config.commands[0].clone(),
+            config.clusters[0].clone(),
+            Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
+            dir.path().join("work"),
+        );
         Self { plugin: SnowflakePlugin::new(), run, server, _dir: dir }
     }
 

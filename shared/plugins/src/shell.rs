@@ -653,14 +653,13 @@ mod tests {
                 "name": "t", "version": "1", "command_criteria": ["_id:sh"], "context": job_context
             }))
             .unwrap();
-            let run = PluginRun {
-                job: Job::from_request(request, "alice", 0),
-                command: config.commands[0].clone(),
-                cluster: config.clusters[0].clone(),
-                artifacts: Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
-                work_dir: dir.path().join("work"),
-                written_result: Default::default(),
-            };
+            let run = PluginRun::new(
+                Job::from_request(request, "alice", 0),
+                config.commands[0].clone(),
+                config.clusters[0].clone(),
+                Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
+                dir.path().join("work"),
+            );
             Self { run, _dir: dir }
         }
 

@@ -145,6 +145,12 @@ impl ArtifactReader {
         Ok(chunks.concat())
     }
 
+    /// `bytes`, whole: an artifact kept elsewhere than the store (a result in the job's record).
+    pub fn whole(bytes: Bytes) -> Self {
+        let length = bytes.len() as u64;
+        Self { length: Some(length), start: 0, total: Some(length), stream: Box::pin(futures::stream::once(async move { Ok(bytes) })) }
+    }
+
     /// Nothing: an artifact never written, read as empty.
     pub fn empty() -> Self {
         Self { length: Some(0), start: 0, total: Some(0), stream: Box::pin(futures::stream::empty()) }

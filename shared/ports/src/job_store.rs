@@ -35,6 +35,10 @@ pub trait JobStore: Send + Sync {
     /// The job, or `NotFound`.
     async fn get(&self, id: JobId) -> Result<Job, StoreError>;
 
+    /// The job and the result recorded with it (JSON, set by the change that ended it, see
+    /// [`StatusChange::with_result`]); `None` when its result, if any, is in the artifact store.
+    async fn get_with_result(&self, id: JobId) -> Result<(Job, Option<String>), StoreError>;
+
     /// Applies `change` if the job is still in `change.from()`; `Conflict` with the current
     /// status otherwise. Returns the job as stored after the change.
     async fn transition(&self, id: JobId, change: &StatusChange) -> Result<Job, StoreError>;
@@ -74,12 +78,14 @@ pub struct StatusChange {
     pub error: Option<String>,
     pub exit_code: Option<i32>,
     pub canceled_by: Option<String>,
+    /// The job's result (JSON), recorded with the end it comes with.
+    pub result: Option<std::sync::Arc<str>>,
 }
 
 impl StatusChange {
     pub fn new(from: JobStatus, to: JobStatus, at: i64) -> Result<Self, IllegalTransition> {
         from.transition_to(to)?;
-        Ok(Self { from, to, at, error: None, exit_code: None, canceled_by: None })
+        Ok(Self { from, to, at, error: None, exit_code: None, canceled_by: None, result: None })
     }
 
     /// Records why the job ended; cut to `MAX_ERROR_BYTES` so every store holds it.
@@ -95,6 +101,15 @@ impl StatusChange {
 
     pub fn with_canceled_by(mut self, user: impl Into<String>) -> Self {
         self.canceled_by = Some(user.into());
+        self
+    }
+
+    /// Records `result` (JSON of at most `MAX_RECORDED_RESULT_BYTES`: [`PluginRun`](crate::PluginRun)
+    /// keeps no larger one) with a job's end, in the same write: read back by
+    /// [`JobStore::get_with_result`].
+    pub fn with_result(mut self, result: Option<std::sync::Arc<str>>) -> Self {
+        debug_assert!(result.as_ref().is_none_or(|json| self.to.is_terminal() && json.len() <= heimdall_domain::job::MAX_RECORDED_RESULT_BYTES));
+        self.result = result;
         self
     }
 

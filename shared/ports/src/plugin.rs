@@ -7,7 +7,7 @@ use heimdall_domain::{Cluster, Command, Job, JobResult};
 use serde_json::Value;
 
 use crate::artifact_store::{Artifact, ArtifactStore, write_whole};
-use crate::errors::PluginError;
+use crate::errors::{PluginError, StoreError};
 
 /// Everything a plugin sees of one job: the job, the command and cluster it was matched to,
 /// and where its output goes.
@@ -19,19 +19,60 @@ pub struct PluginRun {
     pub artifacts: Arc<dyn ArtifactStore>,
     /// A scratch folder the plugin may create and use for this job (removed by the plugin).
     pub work_dir: PathBuf,
-    /// The result [`PluginRun::write_result`] stored, kept so a sync job's answer is built
-    /// from memory rather than read back.
-    pub written_result: Arc<std::sync::OnceLock<JobResult>>,
+    /// Whether a small result may stay in memory until the job's end is recorded with it: true
+    /// where the process running the plugin also records the end (not a step that only submits).
+    pub records_its_end: bool,
+    /// The result [`PluginRun::write_result`] stored.
+    pub written_result: Arc<std::sync::OnceLock<WrittenResult>>,
+}
+
+/// A result a plugin wrote, kept so a sync job's answer is built from memory rather than read
+/// back, and (when small) recorded with the job's end instead of written as an artifact.
+#[derive(Debug, Clone)]
+pub struct WrittenResult {
+    pub result: JobResult,
+    /// The result's JSON when it is held here only, for the job's record: no artifact yet.
+    pub unrecorded: Option<Arc<str>>,
 }
 
 impl PluginRun {
-    /// Stores `result` as the job's result.
+    /// A run of `job` on `command` and `cluster`, writing into `artifacts`.
+    pub fn new(job: Job, command: Command, cluster: Cluster, artifacts: Arc<dyn ArtifactStore>, work_dir: PathBuf) -> Self {
+        Self { job, command, cluster, artifacts, work_dir, records_its_end: false, written_result: Default::default() }
+    }
+
+    /// The run, its small result left in memory for the job's end (see `records_its_end`).
+    pub fn recording_its_end(self) -> Self {
+        Self { records_its_end: true, ..self }
+    }
+
+    /// Stores `result` as the job's result: in memory for the job's record when the run
+    /// records its end and the result is at most `MAX_RECORDED_RESULT_BYTES`, else as an artifact.
     pub async fn write_result(&self, result: &JobResult) -> Result<(), PluginError> {
         result.validate().map_err(PluginError::InvalidContext)?;
-        let bytes = serde_json::to_vec(result)
+        let json = serde_json::to_string(result)
             .map_err(|error| PluginError::Unavailable(format!("could not encode the result: {error}")))?;
-        write_whole(self.artifacts.as_ref(), self.job.id, Artifact::Result, bytes.into()).await?;
-        let _ = self.written_result.set(result.clone());
+        let unrecorded = if self.records_its_end && json.len() <= heimdall_domain::job::MAX_RECORDED_RESULT_BYTES {
+            Some(Arc::from(json))
+        } else {
+            write_whole(self.artifacts.as_ref(), self.job.id, Artifact::Result, json.into()).await?;
+            None
+        };
+        let _ = self.written_result.set(WrittenResult { result: result.clone(), unrecorded });
+        Ok(())
+    }
+
+    /// The small result held for the job's record, to record with a successful end.
+    pub fn result_to_record(&self) -> Option<Arc<str>> {
+        self.written_result.get().and_then(|written| written.unrecorded.clone())
+    }
+
+    /// Writes a result held for the job's record as an artifact after all: the run did not
+    /// succeed (a failed attempt keeps what it wrote, as when results were artifacts only).
+    pub async fn write_held_result(&self) -> Result<(), StoreError> {
+        if let Some(json) = self.result_to_record() {
+            write_whole(self.artifacts.as_ref(), self.job.id, Artifact::Result, bytes::Bytes::copy_from_slice(json.as_bytes())).await?;
+        }
         Ok(())
     }
 }

@@ -71,7 +71,7 @@ impl JobService {
                     () = tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())) => {}
                 }
             }
-            let Some(run) = self.plugin_run(&job).await else {
+            let Some(run) = self.plugin_run(&job).await.map(PluginRun::recording_its_end) else {
                 let message = format!(
                     "command `{}` or cluster `{}` is no longer in the config",
                     job.command_id.as_deref().unwrap_or("?"),
@@ -111,20 +111,22 @@ impl JobService {
             };
             match ended {
                 Ended::Finished(Ok(outcome)) => {
-                    *kept = run.written_result.get().cloned();
-                    return self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await;
+                    *kept = run.written_result.get().map(|written| written.result.clone());
+                    return self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code, run.result_to_record()).await;
                 }
                 Ended::Finished(Err(error)) => {
+                    self.keep_written_result(&run).await;
                     tracing::info!(job_id = %job.id, attempt = job.attempt, error_type = error.error_type(), error.message = %error, "attempt failed");
                     self.metrics.plugin_error(&run.command.plugin, error.error_type());
                     // The retry's write is conditioned on the job still running this attempt: a
                     // cancel that came meanwhile wins (record_end settles it CANCELED).
                     match self.plan_retry(&job, error.error_type(), &error.to_string(), error.exit_code()).await {
                         Some(retry) => job = retry.job,
-                        None => return self.record_end(job, JobStatus::Failed, Some(error.to_string()), error.exit_code()).await,
+                        None => return self.record_end(job, JobStatus::Failed, Some(error.to_string()), error.exit_code(), None).await,
                     }
                 }
                 Ended::PastSyncLimit(seconds) => {
+                    self.keep_written_result(&run).await;
                     // Stopped here, never left running: a sync job's work lives in this request.
                     if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
                         tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
@@ -132,6 +134,7 @@ impl JobService {
                     return self.fail_past_sync_limit(job, seconds).await;
                 }
                 Ended::CancelRequested => {
+                    self.keep_written_result(&run).await;
                     if let Err(error) = plugin.cancel(&run, handle.as_ref()).await {
                         tracing::warn!(job_id = %job.id, error.message = %error, "plugin cancel failed");
                     }
@@ -148,7 +151,15 @@ impl JobService {
             job.command_id.as_deref().unwrap_or("?")
         );
         tracing::info!(job_id = %job.id, seconds, "sync job stopped at its sync limit");
-        self.record_end(job, JobStatus::Failed, Some(message), None).await
+        self.record_end(job, JobStatus::Failed, Some(message), None, None).await
+    }
+
+    /// A run that did not succeed keeps the result it wrote, as an artifact (only a success
+    /// records a small result with the job).
+    pub(crate) async fn keep_written_result(&self, run: &PluginRun) {
+        if let Err(error) = run.write_held_result().await {
+            tracing::warn!(job_id = %run.job.id, error.message = %error, "could not keep the result of a run that did not succeed");
+        }
     }
 
     /// Records CANCELED for a job whose cancel this process acted on (read again: the stored
@@ -193,8 +204,10 @@ impl JobService {
     /// cancel wins (the client asked for it), otherwise the plugin's outcome is recorded. The
     /// end is written onto the job this process holds (it drove the run, or its step has just
     /// read the job), no read first.
-    pub(crate) async fn record_end(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>) -> Job {
-        let ended = self.settle_as(job, to, error, exit_code, Write::Held).await;
+    /// `result` is the small result the run held for the job's record (JSON), written with a
+    /// successful end.
+    pub(crate) async fn record_end(&self, job: Job, to: JobStatus, error: Option<String>, exit_code: Option<i32>, result: Option<Arc<str>>) -> Job {
+        let ended = self.settle_as(job, to, error, exit_code, Write::Held { result }).await;
         if ended.status == JobStatus::Canceling {
             return self.settle(ended, JobStatus::Canceled, None, None).await;
         }
@@ -214,13 +227,6 @@ impl JobService {
         let catalog = self.catalog_naming(job.command_id.as_deref(), job.cluster_id.as_deref()).await;
         let command = catalog.command(job.command_id.as_deref()?)?.clone();
         let cluster = catalog.cluster(job.cluster_id.as_deref()?)?.clone();
-        Some(PluginRun {
-            job: job.clone(),
-            command,
-            cluster,
-            artifacts: Arc::clone(&self.artifacts),
-            work_dir: self.settings.work_root.join(job.id.to_string()),
-            written_result: Default::default(),
-        })
+        Some(PluginRun::new(job.clone(), command, cluster, Arc::clone(&self.artifacts), self.settings.work_root.join(job.id.to_string())))
     }
 }

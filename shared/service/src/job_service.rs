@@ -216,7 +216,13 @@ impl JobService {
 
     /// A job's result, as stored JSON; `NotFound` saying why when there is none.
     pub async fn open_result(&self, caller: &Caller, id: JobId) -> Result<ArtifactReader, ServiceError> {
-        let job = self.get_as(caller, id).await?;
+        let (job, recorded) = self.jobs.get_with_result(id).await.map_err(|e| ServiceError::from_store(e, Some(id)))?;
+        if !self.catalog_held().access().may_read_job(caller, &job.user) {
+            return Err(ServiceError::job_not_found(id));
+        }
+        if let Some(json) = recorded {
+            return Ok(ArtifactReader::whole(json.into()));
+        }
         let reader = self
             .artifacts
             .open(id, Artifact::Result)
@@ -238,7 +244,12 @@ impl JobService {
         (size <= self.settings.inline_result_limit).then_some(result)
     }
 
-    pub(crate) async fn inline_result(&self, id: JobId) -> Option<JobResult> {
+    /// The result of job `id` if it fits an answer inline: `recorded` with the job when it was,
+    /// else read from the artifact store.
+    pub(crate) async fn inline_result(&self, id: JobId, recorded: Option<String>) -> Option<JobResult> {
+        if let Some(json) = recorded {
+            return self.inline_sized(serde_json::from_str(&json).ok()?);
+        }
         let reader = self.artifacts.open(id, Artifact::Result).await.ok()??;
         if reader.length.is_some_and(|length| length > self.settings.inline_result_limit) {
             return None;
@@ -391,7 +402,7 @@ impl JobService {
         .with_exit_code(exit_code);
         let written = match write {
             Write::AfterReading => self.jobs.transition(job.id, &change).await,
-            Write::Held => self.jobs.transition_held(&job, &change).await,
+            Write::Held { result } => self.jobs.transition_held(&job, &change.with_result(result)).await,
         };
         match written {
             Ok(stored) => {
@@ -413,9 +424,9 @@ impl JobService {
     }
 }
 
-/// How a status change is written: after reading the stored job, or onto the job held.
-#[derive(Clone, Copy)]
+/// How a status change is written: after reading the stored job, or onto the job held (with
+/// the small result the run held for the job's record, if any).
 pub(crate) enum Write {
     AfterReading,
-    Held,
+    Held { result: Option<std::sync::Arc<str>> },
 }

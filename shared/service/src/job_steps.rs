@@ -245,10 +245,18 @@ let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceErro
     #[tracing::instrument(skip(self, handle), fields(job_id = %id))]
     pub async fn step_finalize(&self, id: JobId, plugin: &str, handle: &Value) -> Result<Job, PluginError> {
         let (job, run) = self.running_job(id, plugin).await?;
+        // This step records the end: a small result the plugin writes goes with it.
+        let run = run.recording_its_end();
         let plugin = self.plugin_of(&run)?;
-        let outcome = plugin.finalize(&run, handle).await?;
+        let outcome = match plugin.finalize(&run, handle).await {
+            Ok(outcome) => outcome,
+            Err(error) => {
+                self.keep_written_result(&run).await;
+                return Err(error);
+            }
+        };
         // This step read the job; nothing else writes it but a cancel, which still wins.
-        Ok(self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code).await)
+        Ok(self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code, run.result_to_record()).await)
     }
 
     /// Step `fail` (every Catch): records why the job failed. `error_type` is the caught
@@ -267,7 +275,7 @@ let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceErro
         if let Some(retry) = self.plan_retry(&job, error_type, &message, exit_code).await {
             return Ok(FailAnswer { retry: true, wait_seconds: retry.wait_seconds, status: retry.job.status });
         }
-        let ended = self.record_end(job, JobStatus::Failed, Some(message), exit_code).await;
+        let ended = self.record_end(job, JobStatus::Failed, Some(message), exit_code, None).await;
         Ok(FailAnswer { retry: false, wait_seconds: 0, status: ended.status })
     }
 

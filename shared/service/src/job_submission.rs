@@ -154,7 +154,8 @@ impl JobService {
             .map_err(|error| ServiceError::Internal(format!("a sync job's task failed: {error}")))?;
         let result = match kept {
             Some(result) if job.status == JobStatus::Succeeded => self.inline_sized(result),
-            _ => self.inline_result(job.id).await,
+            // Not a success: what the run wrote is an artifact.
+            _ => self.inline_result(job.id, None).await,
         };
         Ok(SubmittedJob { job, result, replayed: false })
     }
@@ -193,8 +194,8 @@ impl JobService {
                 claim.key
             )));
         }
-        let job = match self.jobs.get(first).await {
-            Ok(job) => job,
+        let (job, recorded) = match self.jobs.get_with_result(first).await {
+            Ok(found) => found,
             Err(StoreError::NotFound) => {
                 return Err(ServiceError::IdempotencyKeyReused(format!(
                     "Idempotency-Key `{}` named job {first}, which has since been deleted; send a new key",
@@ -204,7 +205,7 @@ impl JobService {
             Err(error) => return Err(ServiceError::from_store(error, Some(first))),
         };
         tracing::info!(job_id = %job.id, "request sent again under its idempotency key; the first job answered");
-        let result = if job.status.is_terminal() { self.inline_result(job.id).await } else { None };
+        let result = if job.status.is_terminal() { self.inline_result(job.id, recorded).await } else { None };
         Ok(SubmittedJob { job, result, replayed: true })
     }
 
