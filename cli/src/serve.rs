@@ -142,7 +142,7 @@ pub async fn run(
         .with_context(|| format!("Failed to create the data dir {}", settings.data_dir.display()))?;
     let _lock = lock_data_dir(&settings.data_dir)?;
     let jobs = SqliteJobStore::open(&settings.data_dir.join("heimdall.db")).context("Failed to open the job database")?;
-    let catalog_store = jobs.catalog_store().context("Failed to open the catalog in the job database")?;
+    let catalog_store = jobs.catalog_store();
     close_to_jobs(&settings.data_dir)?;
     let artifacts = FsArtifactStore::new(settings.data_dir.join("jobs"));
     let (queue, queue_receiver) = InProcessJobQueue::new();

@@ -14,7 +14,7 @@ use serde_json::json;
 use crate::contract;
 
 async fn local() -> Arc<dyn CatalogStore> {
-    Arc::new(SqliteJobStore::in_memory().unwrap().catalog_store().unwrap())
+    Arc::new(SqliteJobStore::in_memory().unwrap().catalog_store())
 }
 
 async fn aws() -> Arc<dyn CatalogStore> {

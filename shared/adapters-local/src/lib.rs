@@ -5,6 +5,8 @@
 //! - [`sqlite_job_store`]: `SqliteJobStore`, jobs in an embedded SQLite file (WAL mode).
 //!   SQLite over redb because listing jobs is filtering, ordering and paging on several fields:
 //!   that is SQL with indexes, where a key-value store would need hand-made secondary indexes.
+//! - [`sqlite_database`]: `SqliteDatabase`, the one connection both SQLite stores share, on a
+//!   thread of its own that commits concurrent work together (group commit).
 //! - [`sqlite_catalog_store`]: `SqliteCatalogStore`, the live catalog in the same file.
 //! - [`fs_artifact_store`]: `FsArtifactStore`, stdout/stderr/result as files under the data dir.
 //! - [`local_triggers`]: `LocalTriggers`, schedules and watched folders (the S3 stand-in) of
@@ -16,10 +18,12 @@ pub mod fs_artifact_store;
 pub mod in_process_queue;
 pub mod local_triggers;
 pub mod sqlite_catalog_store;
+pub mod sqlite_database;
 pub mod sqlite_job_store;
 
 pub use fs_artifact_store::FsArtifactStore;
 pub use in_process_queue::{InProcessJobQueue, LocalWorkers};
 pub use local_triggers::{LocalTriggerSettings, LocalTriggers};
 pub use sqlite_catalog_store::SqliteCatalogStore;
+pub use sqlite_database::SqliteDatabase;
 pub use sqlite_job_store::SqliteJobStore;

@@ -1,18 +1,18 @@
-use std::sync::{Arc, Mutex};
-
 use async_trait::async_trait;
 use heimdall_domain::health::HealthCheck;
 use heimdall_ports::{CatalogRecord, CatalogStore, StoreError, StoredCatalog};
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::SqliteDatabase;
 
 /// The live catalog in the job database's file: one row per command or cluster (its record as
 /// JSON), one per health check, and one version row, all changed in one transaction each.
 #[derive(Clone)]
 pub struct SqliteCatalogStore {
-    connection: Arc<Mutex<Connection>>,
+    database: SqliteDatabase,
 }
 
-const SCHEMA: &str = r#"
+pub(crate) const SCHEMA: &str = r#"
 CREATE TABLE IF NOT EXISTS catalog (
     kind        TEXT NOT NULL,
     id          TEXT NOT NULL,
@@ -43,16 +43,17 @@ fn corrupt(error: impl std::fmt::Display) -> StoreError {
 
 impl SqliteCatalogStore {
     /// The catalog tables beside the jobs, on the job store's connection.
-    pub(crate) fn on(connection: Arc<Mutex<Connection>>) -> Result<Self, StoreError> {
-        connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner()).execute_batch(SCHEMA).map_err(unavailable)?;
-        Ok(Self { connection })
+    /// On `database`, whose connection has [`SCHEMA`]'s tables (the job store creates them).
+    pub(crate) fn on(database: SqliteDatabase) -> Self {
+        Self { database }
     }
 
+    /// Runs `work` in its own savepoint on the database thread (see [`SqliteDatabase::run`]).
     async fn with_connection<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        crate::sqlite_job_store::run_on(&self.connection, work).await
+        self.database.run(work).await
     }
 }
 
@@ -69,10 +70,9 @@ impl CatalogStore for SqliteCatalogStore {
 
     async fn load(&self) -> Result<StoredCatalog, StoreError> {
         self.with_connection(|connection| {
-            let transaction = connection.transaction().map_err(unavailable)?;
-            let version = transaction.query_row("SELECT version FROM catalog_version", [], |row| row.get::<_, i64>(0)).map_err(unavailable)? as u64;
+            let version = connection.query_row("SELECT version FROM catalog_version", [], |row| row.get::<_, i64>(0)).map_err(unavailable)? as u64;
             let bodies = |sql: &str| -> Result<Vec<String>, StoreError> {
-                let mut statement = transaction.prepare(sql).map_err(unavailable)?;
+                let mut statement = connection.prepare(sql).map_err(unavailable)?;
                 let rows = statement.query_map([], |row| row.get::<_, String>(0)).map_err(unavailable)?;
                 rows.collect::<Result<Vec<_>, _>>().map_err(unavailable)
             };
@@ -94,23 +94,21 @@ impl CatalogStore for SqliteCatalogStore {
         let (kind, id, revision) = (record.kind.as_str(), record.id.clone(), record.revision as i64);
         let expected = previous.map(|p| p.revision as i64);
         self.with_connection(move |connection| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let stored: Option<i64> = transaction
+            let stored: Option<i64> = connection
                 .query_row("SELECT revision FROM catalog WHERE kind = ?1 AND id = ?2", params![kind, id], |row| row.get(0))
                 .optional()
                 .map_err(unavailable)?;
             if stored != expected {
                 return Err(StoreError::Changed);
             }
-            transaction
+            connection
                 .execute(
                     "INSERT INTO catalog (kind, id, revision, body) VALUES (?1, ?2, ?3, ?4)
                      ON CONFLICT (kind, id) DO UPDATE SET revision = excluded.revision, body = excluded.body",
                     params![kind, id, revision, body],
                 )
                 .map_err(unavailable)?;
-            transaction.execute(MOVE_VERSION, []).map_err(unavailable)?;
-            transaction.commit().map_err(unavailable)
+            connection.execute(MOVE_VERSION, []).map(drop).map_err(unavailable)
         })
         .await
     }
@@ -119,8 +117,7 @@ impl CatalogStore for SqliteCatalogStore {
         let body = serde_json::to_string(check).map_err(unavailable)?;
         let (cluster_id, command_id) = (check.cluster_id.clone(), check.command_id.clone());
         self.with_connection(move |connection| {
-            let transaction = connection.transaction().map_err(unavailable)?;
-            transaction
+            connection
                 .execute(
                     "INSERT INTO cluster_health (cluster_id, command_id, body) VALUES (?1, ?2, ?3)
                      ON CONFLICT (cluster_id, command_id) DO UPDATE SET body = excluded.body",
@@ -128,9 +125,9 @@ impl CatalogStore for SqliteCatalogStore {
                 )
                 .map_err(unavailable)?;
             if moves_routing {
-                transaction.execute(MOVE_VERSION, []).map_err(unavailable)?;
+                connection.execute(MOVE_VERSION, []).map_err(unavailable)?;
             }
-            transaction.commit().map_err(unavailable)
+            Ok(())
         })
         .await
     }

@@ -1,5 +1,4 @@
 use std::path::Path;
-use std::sync::{Arc, Mutex};
 
 use async_trait::async_trait;
 use heimdall_domain::clock::now_epoch_seconds;
@@ -7,14 +6,16 @@ use heimdall_domain::idempotency::IdempotencyClaim;
 use heimdall_domain::{Job, JobId, JobStatus};
 use heimdall_ports::{JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange, StoreError, TextFilter};
 use rusqlite::types::Value as SqlValue;
-use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params, params_from_iter};
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+
+use crate::SqliteDatabase;
 
 /// Jobs in an embedded SQLite database. The whole job is kept as JSON in `body`; the fields
 /// the API filters and orders on are columns with indexes. `seq` (insertion order) breaks ties
 /// between jobs created in the same second, so pages are stable.
 #[derive(Clone)]
 pub struct SqliteJobStore {
-    connection: Arc<Mutex<Connection>>,
+    database: SqliteDatabase,
 }
 
 const SCHEMA: &str = r#"
@@ -71,6 +72,7 @@ impl SqliteJobStore {
             .execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL; PRAGMA busy_timeout = 5000;")
             .map_err(unavailable)?;
         connection.execute_batch(SCHEMA).map_err(unavailable)?;
+        connection.execute_batch(crate::sqlite_catalog_store::SCHEMA).map_err(unavailable)?;
         // Databases made before results were recorded with jobs.
         let has_result: bool = connection
             .query_row("SELECT COUNT(*) FROM pragma_table_info('jobs') WHERE name = 'result'", [], |row| row.get(0))
@@ -78,35 +80,22 @@ impl SqliteJobStore {
         if !has_result {
             connection.execute_batch("ALTER TABLE jobs ADD COLUMN result TEXT").map_err(unavailable)?;
         }
-        Ok(Self { connection: Arc::new(Mutex::new(connection)) })
+        Ok(Self { database: SqliteDatabase::start(connection)? })
     }
 
     /// The live catalog's store in the same database (and on the same connection).
-    pub fn catalog_store(&self) -> Result<crate::SqliteCatalogStore, StoreError> {
-        crate::SqliteCatalogStore::on(Arc::clone(&self.connection))
+    pub fn catalog_store(&self) -> crate::SqliteCatalogStore {
+        crate::SqliteCatalogStore::on(self.database.clone())
     }
 
-    /// Runs `work` on the connection off the async threads.
+    /// Runs `work` in its own savepoint on the database thread, committed with whatever other
+    /// work was waiting (see [`SqliteDatabase::run`]).
     async fn with_connection<T: Send + 'static>(
         &self,
-        work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
+        work: impl FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
     ) -> Result<T, StoreError> {
-        run_on(&self.connection, work).await
+        self.database.run(work).await
     }
-}
-
-/// Runs `work` on `connection` off the async threads (SQLite calls block).
-pub(crate) async fn run_on<T: Send + 'static>(
-    connection: &Arc<Mutex<Connection>>,
-    work: impl FnOnce(&mut Connection) -> Result<T, StoreError> + Send + 'static,
-) -> Result<T, StoreError> {
-    let connection = Arc::clone(connection);
-    tokio::task::spawn_blocking(move || {
-        let mut connection = connection.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        work(&mut connection)
-    })
-    .await
-    .map_err(unavailable)?
 }
 
 fn encode(job: &Job) -> Result<String, StoreError> {
@@ -163,19 +152,18 @@ impl JobStore for SqliteJobStore {
     async fn insert_keyed(&self, job: &Job, claim: &IdempotencyClaim) -> Result<(), StoreError> {
         let (job, claim) = (job.clone(), claim.clone());
         self.with_connection(move |connection| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
             let scoped_key = claim.scoped_key();
-            if let Some((job, fingerprint)) = live_key(&transaction, &scoped_key)? {
+            if let Some((job, fingerprint)) = live_key(connection, &scoped_key)? {
                 return Err(StoreError::KeyTaken { job, fingerprint });
             }
-            insert_job(&transaction, &job)?;
-            transaction
+            insert_job(connection, &job)?;
+            connection
                 .execute(
                     "INSERT OR REPLACE INTO idempotency_keys (scoped_key, job_id, fingerprint, expires_at) VALUES (?1, ?2, ?3, ?4)",
                     params![scoped_key, job.id.to_string(), claim.fingerprint, claim.expires_at],
                 )
-                .map_err(unavailable)?;
-            transaction.commit().map_err(unavailable)
+                .map(drop)
+                .map_err(unavailable)
         })
         .await
     }
@@ -214,10 +202,8 @@ impl JobStore for SqliteJobStore {
 
     async fn delete(&self, id: JobId) -> Result<(), StoreError> {
         self.with_connection(move |connection| {
-            let transaction = connection.transaction().map_err(unavailable)?;
-            transaction.execute("DELETE FROM idempotency_keys WHERE job_id = ?1", [id.to_string()]).map_err(unavailable)?;
-            transaction.execute("DELETE FROM jobs WHERE id = ?1", [id.to_string()]).map_err(unavailable)?;
-            transaction.commit().map_err(unavailable)
+            connection.execute("DELETE FROM idempotency_keys WHERE job_id = ?1", [id.to_string()]).map_err(unavailable)?;
+            connection.execute("DELETE FROM jobs WHERE id = ?1", [id.to_string()]).map(drop).map_err(unavailable)
         })
         .await
     }
@@ -306,8 +292,7 @@ impl SqliteJobStore {
         change: impl FnOnce(&mut Job) -> T + Send + 'static,
     ) -> Result<(Job, T), StoreError> {
         self.with_connection(move |connection| {
-            let transaction = connection.transaction_with_behavior(TransactionBehavior::Immediate).map_err(unavailable)?;
-            let body: Option<String> = transaction
+            let body: Option<String> = connection
                 .query_row("SELECT body FROM jobs WHERE id = ?1", [id.to_string()], |row| row.get(0))
                 .optional()
                 .map_err(unavailable)?;
@@ -316,13 +301,12 @@ impl SqliteJobStore {
                 return Err(StoreError::Conflict { current: job.status });
             }
             let answer = change(&mut job);
-            transaction
+            connection
                 .execute(
                     "UPDATE jobs SET status = ?2, updated_at = ?3, cluster_id = ?4, cluster_name = ?5, body = ?6, result = COALESCE(?7, result) WHERE id = ?1",
                     params![id.to_string(), job.status.as_str(), job.updated_at, job.cluster_id, job.cluster_name, encode(&job)?, result.as_deref()],
                 )
                 .map_err(unavailable)?;
-            transaction.commit().map_err(unavailable)?;
             Ok((job, answer))
         })
         .await
