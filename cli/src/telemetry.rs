@@ -12,6 +12,8 @@ pub fn init() {
     if std::io::stderr().is_terminal() {
         builder.init();
     } else {
-        builder.json().flatten_event(true).with_current_span(true).init();
+        // The current span's fields only, not every enclosing span's again: a job's lines say
+        // which job and user; the request's method and path are on its audit line.
+        builder.json().flatten_event(true).with_current_span(true).with_span_list(false).init();
     }
 }

@@ -112,17 +112,34 @@ fn status_list(ended: bool) -> String {
     format!("({})", names.join(", "))
 }
 
-fn insert_job(connection: &Connection, job: &Job) -> Result<(), StoreError> {
+/// A job with its JSON body, encoded on the caller's thread: the database thread, which every
+/// job's writes pass through, only runs statements.
+struct EncodedJob {
+    job: Job,
+    body: String,
+}
+
+impl EncodedJob {
+    fn of(job: Job) -> Result<Self, StoreError> {
+        let body = encode(&job)?;
+        Ok(Self { job, body })
+    }
+}
+
+fn insert_job(connection: &Connection, encoded: &EncodedJob) -> Result<(), StoreError> {
+    let job = &encoded.job;
     let inserted = connection
-        .execute(
+        .prepare_cached(
             "INSERT INTO jobs (id, user, name, version, status, command_id, command_name, cluster_id, cluster_name, created_at, updated_at, body)
              VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12) ON CONFLICT (id) DO NOTHING",
-            params![
+        )
+        .and_then(|mut statement| {
+            statement.execute(params![
                 job.id.to_string(), job.user, job.name, job.version, job.status.as_str(),
                 job.command_id, job.command_name, job.cluster_id, job.cluster_name,
-                job.created_at, job.updated_at, encode(job)?
-            ],
-        )
+                job.created_at, job.updated_at, encoded.body
+            ])
+        })
         .map_err(unavailable)?;
     if inserted == 0 { Err(StoreError::AlreadyExists) } else { Ok(()) }
 }
@@ -145,12 +162,12 @@ fn live_key(connection: &Connection, scoped_key: &str) -> Result<Option<(JobId, 
 #[async_trait]
 impl JobStore for SqliteJobStore {
     async fn insert(&self, job: &Job) -> Result<(), StoreError> {
-        let job = job.clone();
-        self.with_connection(move |connection| insert_job(connection, &job)).await
+        let encoded = EncodedJob::of(job.clone())?;
+        self.with_connection(move |connection| insert_job(connection, &encoded)).await
     }
 
     async fn insert_keyed(&self, job: &Job, claim: &IdempotencyClaim) -> Result<(), StoreError> {
-        let (job, claim) = (job.clone(), claim.clone());
+        let (job, claim) = (EncodedJob::of(job.clone())?, claim.clone());
         self.with_connection(move |connection| {
             let scoped_key = claim.scoped_key();
             if let Some((job, fingerprint)) = live_key(connection, &scoped_key)? {
@@ -160,7 +177,7 @@ impl JobStore for SqliteJobStore {
             connection
                 .execute(
                     "INSERT OR REPLACE INTO idempotency_keys (scoped_key, job_id, fingerprint, expires_at) VALUES (?1, ?2, ?3, ?4)",
-                    params![scoped_key, job.id.to_string(), claim.fingerprint, claim.expires_at],
+                    params![scoped_key, job.job.id.to_string(), claim.fingerprint, claim.expires_at],
                 )
                 .map(drop)
                 .map_err(unavailable)
@@ -178,7 +195,8 @@ impl JobStore for SqliteJobStore {
         self.with_connection(move |connection| {
             let sql = format!("SELECT COUNT(*) FROM (SELECT 1 FROM jobs WHERE user = ?1 AND status IN {} LIMIT ?2)", status_list(false));
             let count: i64 = connection
-                .query_row(&sql, params![user, i64::try_from(at_most).unwrap_or(i64::MAX)], |row| row.get(0))
+                .prepare_cached(&sql)
+                .and_then(|mut statement| statement.query_row(params![user, i64::try_from(at_most).unwrap_or(i64::MAX)], |row| row.get(0)))
                 .map_err(unavailable)?;
             Ok(usize::try_from(count).unwrap_or(0))
         })
@@ -209,14 +227,15 @@ impl JobStore for SqliteJobStore {
     }
 
     async fn get(&self, id: JobId) -> Result<Job, StoreError> {
-        self.with_connection(move |connection| {
-            let body: Option<String> = connection
-                .query_row("SELECT body FROM jobs WHERE id = ?1", [id.to_string()], |row| row.get(0))
-                .optional()
-                .map_err(unavailable)?;
-            decode(&body.ok_or(StoreError::NotFound)?)
-        })
-        .await
+        let body: Option<String> = self
+            .with_connection(move |connection| {
+                connection
+                    .prepare_cached("SELECT body FROM jobs WHERE id = ?1")
+                    .and_then(|mut statement| statement.query_row([id.to_string()], |row| row.get(0)).optional())
+                    .map_err(unavailable)
+            })
+            .await?;
+        decode(&body.ok_or(StoreError::NotFound)?)
     }
 
     async fn get_with_result(&self, id: JobId) -> Result<(Job, Option<String>), StoreError> {
@@ -237,10 +256,39 @@ impl JobStore for SqliteJobStore {
         self.update_if_at(id, change.from(), None, result, move |job| change.apply(job)).await.map(|(job, ())| job)
     }
 
+    /// One conditional `UPDATE`, no read (the job is encoded before it reaches the database).
     async fn transition_held(&self, held: &Job, change: &StatusChange) -> Result<Job, StoreError> {
         let mut job = held.clone();
         change.apply(&mut job);
-        self.update_if_at(held.id, change.from(), Some(held.attempt), change.result.clone(), move |stored| *stored = job).await.map(|(job, ())| job)
+        let (expected, attempt, result) = (change.from(), held.attempt, change.result.clone());
+        let encoded = EncodedJob::of(job)?;
+        self.with_connection(move |connection| {
+            let job = &encoded.job;
+            let id = job.id.to_string();
+            let updated = connection
+                .prepare_cached(
+                    "UPDATE jobs SET status = ?2, updated_at = ?3, cluster_id = ?4, cluster_name = ?5, body = ?6, result = COALESCE(?7, result)
+                     WHERE id = ?1 AND status = ?8 AND COALESCE(json_extract(body, '$.attempt'), 1) = ?9",
+                )
+                .and_then(|mut statement| {
+                    statement.execute(params![
+                        id, job.status.as_str(), job.updated_at, job.cluster_id, job.cluster_name, encoded.body, result.as_deref(),
+                        expected.as_str(), attempt
+                    ])
+                })
+                .map_err(unavailable)?;
+            if updated == 1 {
+                return Ok(encoded.job);
+            }
+            let current: Option<String> = connection
+                .query_row("SELECT status FROM jobs WHERE id = ?1", [&id], |row| row.get(0))
+                .optional()
+                .map_err(unavailable)?;
+            let current = current.ok_or(StoreError::NotFound)?;
+            let current = current.parse().map_err(|_| unavailable(format!("job {id} has status `{current}`, which is not one")))?;
+            Err(StoreError::Conflict { current })
+        })
+        .await
     }
 
     async fn list(&self, query: &JobQuery) -> Result<JobPage, StoreError> {

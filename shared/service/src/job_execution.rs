@@ -25,7 +25,12 @@ impl JobService {
     /// Runs `job` (NEW or ACCEPTED, or RUNNING while it waits for a retry) to a final status,
     /// attempt after attempt as its command's `retry` allows, and answers it as stored.
     pub(crate) async fn execute(self: &Arc<Self>, job: Job) -> Job {
-        self.drive(job, &mut None).await
+        self.drive(job, &mut None, false).await
+    }
+
+    /// [`JobService::execute`] for a job its caller has just moved to RUNNING.
+    pub(crate) async fn execute_claimed(self: &Arc<Self>, job: Job) -> Job {
+        self.drive(job, &mut None, true).await
     }
 
     /// [`JobService::execute`], answering also the result the plugin stored (when it stored it
@@ -33,17 +38,18 @@ impl JobService {
     /// back.
     pub(crate) async fn execute_keeping_result(self: &Arc<Self>, job: Job) -> (Job, Option<JobResult>) {
         let mut kept = None;
-        let job = self.drive(job, &mut kept).await;
+        let job = self.drive(job, &mut kept, false).await;
         (job, kept)
     }
 
-    async fn drive(self: &Arc<Self>, job: Job, kept: &mut Option<JobResult>) -> Job {
+    async fn drive(self: &Arc<Self>, job: Job, kept: &mut Option<JobResult>, claimed: bool) -> Job {
         let Some(registration) = self.running.register(job.id) else {
             tracing::info!(job_id = %job.id, "job is already running in this process; not run twice");
             return self.jobs.get(job.id).await.unwrap_or(job);
         };
-        // Already RUNNING: a sync job recorded so at submit, or a retry waiting for its time.
-        let mut job = if job.status == JobStatus::Running && (job.is_sync || job.attempt_started_at.is_some()) {
+        // Already RUNNING: claimed by the caller, a sync job recorded so at submit, or a retry
+        // waiting for its time.
+        let mut job = if job.status == JobStatus::Running && (claimed || job.is_sync || job.attempt_started_at.is_some()) {
             job
         } else {
             match self.claim(job).await {

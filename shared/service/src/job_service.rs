@@ -320,15 +320,23 @@ impl JobService {
     /// ACCEPTED (a duplicate delivery, a cancel) is answered as it is.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn run_queued(self: &Arc<Self>, id: JobId) -> Result<Job, ServiceError> {
+        // Most wait ACCEPTED: claimed at once, in one write that answers the job (no read first).
+        let claim = StatusChange::new(JobStatus::Accepted, JobStatus::Running, now_epoch_seconds())?;
+        match self.jobs.transition(id, &claim).await {
+            Ok(running) => return Ok(self.execute_claimed(running).await),
+            Err(StoreError::Conflict { .. }) => {}
+            Err(error) => return Err(ServiceError::from_store(error, Some(id))),
+        }
         let job = self.get(id).await?;
-        if job.waits_for_retry() {
-            return Ok(self.execute(job).await);
+        match job.status {
+            _ if job.waits_for_retry() => Ok(self.execute(job).await),
+            // A cancel that came first: nothing ran, so nothing to stop.
+            JobStatus::Canceling => Ok(self.settle(job, JobStatus::Canceled, None, None).await),
+            status => {
+                tracing::info!(%status, "queued job is no longer waiting; skipped");
+                Ok(job)
+            }
         }
-        if job.status != JobStatus::Accepted {
-            tracing::info!(status = %job.status, "queued job is no longer waiting; skipped");
-            return Ok(job);
-        }
-        Ok(self.execute(job).await)
     }
 
     /// After a stop of the single process that owns every job: jobs it was running failed,
