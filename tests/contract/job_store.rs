@@ -402,6 +402,17 @@ async fn a_small_result_is_recorded_with_the_end_and_read_back_with_the_job(stor
     store.transition(read.id, &succeeded).await.unwrap();
     assert_eq!(store.get_with_result(read.id).await.unwrap().1.as_deref(), Some(result));
 
+    // The largest the store says it keeps is kept whole.
+    let limit = store.recorded_result_limit();
+    assert!((1..=heimdall_domain::job::MAX_RECORDED_RESULT_BYTES).contains(&limit), "{limit}");
+    let largest = format!(r#"{{"columns":[{{"name":"s","type":"string"}}],"data":[["{}"]]}}"#, "x".repeat(limit - 56));
+    assert_eq!(largest.len(), limit);
+    let big = job("alice", JobStatus::Running, 1_015);
+    store.insert(&big).await.unwrap();
+    let ended_big = StatusChange::new(JobStatus::Running, JobStatus::Succeeded, 1_016).unwrap().with_result(Some(largest.as_str().into()));
+    store.transition_held(&big, &ended_big).await.unwrap();
+    assert_eq!(store.get_with_result(big.id).await.unwrap().1, Some(largest));
+
     // An end without a result records none; a missing job is NotFound; deleting takes it away.
     let failed = job("alice", JobStatus::Running, 1_020);
     store.insert(&failed).await.unwrap();

@@ -491,6 +491,13 @@ impl JobStore for DynamoJobStore {
         Self::from_item(&self.item(&id.to_string()).await?.ok_or(StoreError::NotFound)?)
     }
 
+    /// 1 KiB: the item is copied whole into five indexes (projection ALL), so each KB of result
+    /// costs six write units per write ($3.75 per million at on-demand prices), where an S3 PUT
+    /// is $5 per million plus a GET to read it. A ping's result (~100 bytes) fits.
+    fn recorded_result_limit(&self) -> usize {
+        1024
+    }
+
     async fn get_with_result(&self, id: JobId) -> Result<(Job, Option<String>), StoreError> {
         let item = self.item(&id.to_string()).await?.ok_or(StoreError::NotFound)?;
         let result = item.get("result").and_then(|value| value.as_s().ok()).cloned();

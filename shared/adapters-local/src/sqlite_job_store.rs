@@ -161,6 +161,11 @@ fn live_key(connection: &Connection, scoped_key: &str) -> Result<Option<(JobId, 
 
 #[async_trait]
 impl JobStore for SqliteJobStore {
+    /// A row holds it at no extra cost; a file would cost a folder, a file and their syscalls.
+    fn recorded_result_limit(&self) -> usize {
+        heimdall_domain::job::MAX_RECORDED_RESULT_BYTES
+    }
+
     async fn insert(&self, job: &Job) -> Result<(), StoreError> {
         let encoded = EncodedJob::of(job.clone())?;
         self.with_connection(move |connection| insert_job(connection, &encoded)).await

@@ -119,9 +119,10 @@ pub const MAX_DESCRIPTION_LENGTH: usize = 4096;
 pub const MAX_JOB_BYTES: usize = 300 * 1024;
 /// A job's `error` is cut to this many bytes (a plugin may quote a whole remote answer).
 pub const MAX_ERROR_BYTES: usize = 8 * 1024;
-/// A result this small (as JSON) is kept in the job's record by the change that ends the job,
-/// not as an artifact: no file or S3 object, no second read. The record stays under a DynamoDB
-/// item's 400 KB beside `MAX_JOB_BYTES`.
+/// The most any job store keeps of a result (JSON) in the job's record, written by the change
+/// that ends the job instead of as an artifact (each store says how much it keeps:
+/// `JobStore::recorded_result_limit`). The record stays under a DynamoDB item's 400 KB beside
+/// `MAX_JOB_BYTES`.
 pub const MAX_RECORDED_RESULT_BYTES: usize = 32 * 1024;
 
 impl JobRequest {

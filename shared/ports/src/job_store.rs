@@ -35,6 +35,10 @@ pub trait JobStore: Send + Sync {
     /// The job, or `NotFound`.
     async fn get(&self, id: JobId) -> Result<Job, StoreError>;
 
+    /// How large a result (JSON bytes) this store keeps in the job's record, where that is
+    /// cheaper than an artifact (at most `MAX_RECORDED_RESULT_BYTES`).
+    fn recorded_result_limit(&self) -> usize;
+
     /// The job and the result recorded with it (JSON, set by the change that ended it, see
     /// [`StatusChange::with_result`]); `None` when its result, if any, is in the artifact store.
     async fn get_with_result(&self, id: JobId) -> Result<(Job, Option<String>), StoreError>;
@@ -104,7 +108,7 @@ impl StatusChange {
         self
     }
 
-    /// Records `result` (JSON of at most `MAX_RECORDED_RESULT_BYTES`: [`PluginRun`](crate::PluginRun)
+    /// Records `result` (JSON within the store's `recorded_result_limit`: [`PluginRun`](crate::PluginRun)
     /// keeps no larger one) with a job's end, in the same write: read back by
     /// [`JobStore::get_with_result`].
     pub fn with_result(mut self, result: Option<std::sync::Arc<str>>) -> Self {

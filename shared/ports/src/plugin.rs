@@ -19,9 +19,10 @@ pub struct PluginRun {
     pub artifacts: Arc<dyn ArtifactStore>,
     /// A scratch folder the plugin may create and use for this job (removed by the plugin).
     pub work_dir: PathBuf,
-    /// Whether a small result may stay in memory until the job's end is recorded with it: true
-    /// where the process running the plugin also records the end (not a step that only submits).
-    pub records_its_end: bool,
+    /// How large a result may stay in memory until the job's end is recorded with it (the job
+    /// store's `recorded_result_limit`): 0 unless the process running the plugin also records
+    /// the end (not a step that only submits).
+    pub recorded_result_limit: usize,
     /// The result [`PluginRun::write_result`] stored.
     pub written_result: Arc<std::sync::OnceLock<WrittenResult>>,
 }
@@ -38,21 +39,21 @@ pub struct WrittenResult {
 impl PluginRun {
     /// A run of `job` on `command` and `cluster`, writing into `artifacts`.
     pub fn new(job: Job, command: Command, cluster: Cluster, artifacts: Arc<dyn ArtifactStore>, work_dir: PathBuf) -> Self {
-        Self { job, command, cluster, artifacts, work_dir, records_its_end: false, written_result: Default::default() }
+        Self { job, command, cluster, artifacts, work_dir, recorded_result_limit: 0, written_result: Default::default() }
     }
 
-    /// The run, its small result left in memory for the job's end (see `records_its_end`).
-    pub fn recording_its_end(self) -> Self {
-        Self { records_its_end: true, ..self }
+    /// The run, a result of at most `limit` bytes left in memory for the job's end.
+    pub fn recording_its_end(self, limit: usize) -> Self {
+        Self { recorded_result_limit: limit.min(heimdall_domain::job::MAX_RECORDED_RESULT_BYTES), ..self }
     }
 
-    /// Stores `result` as the job's result: in memory for the job's record when the run
-    /// records its end and the result is at most `MAX_RECORDED_RESULT_BYTES`, else as an artifact.
+    /// Stores `result` as the job's result: in memory for the job's record when it is within
+    /// `recorded_result_limit`, else as an artifact.
     pub async fn write_result(&self, result: &JobResult) -> Result<(), PluginError> {
         result.validate().map_err(PluginError::InvalidContext)?;
         let json = serde_json::to_string(result)
             .map_err(|error| PluginError::Unavailable(format!("could not encode the result: {error}")))?;
-        let unrecorded = if self.records_its_end && json.len() <= heimdall_domain::job::MAX_RECORDED_RESULT_BYTES {
+        let unrecorded = if json.len() <= self.recorded_result_limit {
             Some(Arc::from(json))
         } else {
             write_whole(self.artifacts.as_ref(), self.job.id, Artifact::Result, json.into()).await?;

@@ -77,7 +77,7 @@ impl JobService {
                     () = tokio::time::sleep(Duration::from_secs(wait.unsigned_abs())) => {}
                 }
             }
-            let Some(run) = self.plugin_run(&job).await.map(PluginRun::recording_its_end) else {
+            let Some(run) = self.plugin_run(&job).await.map(|run| run.recording_its_end(self.jobs.recorded_result_limit())) else {
                 let message = format!(
                     "command `{}` or cluster `{}` is no longer in the config",
                     job.command_id.as_deref().unwrap_or("?"),

@@ -246,7 +246,7 @@ let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceErro
     pub async fn step_finalize(&self, id: JobId, plugin: &str, handle: &Value) -> Result<Job, PluginError> {
         let (job, run) = self.running_job(id, plugin).await?;
         // This step records the end: a small result the plugin writes goes with it.
-        let run = run.recording_its_end();
+        let run = run.recording_its_end(self.jobs.recorded_result_limit());
         let plugin = self.plugin_of(&run)?;
         let outcome = match plugin.finalize(&run, handle).await {
             Ok(outcome) => outcome,
