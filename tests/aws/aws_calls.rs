@@ -7,7 +7,9 @@
 use std::collections::BTreeMap;
 use std::time::Duration;
 
+use aws_sdk_dynamodb::types::AttributeValue;
 use heimdall_domain::JobId;
+use heimdall_domain::aws_cost::{AwsPrices, AwsUsage};
 use serde_json::json;
 
 use crate::serverless_stack::ServerlessStack;
@@ -31,7 +33,8 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")));
     let sync_calls = stack.counted_calls()[start..].to_vec();
     // Its result, kept in its item, is read back by the result route.
-    let (status, result) = stack.api_json("alice", "GET", &format!("/api/v1/job/{}/result", answer["id"].as_str().unwrap()), None).await;
+    let ping_id = answer["id"].as_str().unwrap().to_owned();
+    let (status, result) = stack.api_json("alice", "GET", &format!("/api/v1/job/{ping_id}/result"), None).await;
     assert_eq!((status, &result), (200, &answer["result"]));
 
     // An async shell job, from the api function to the end of its execution.
@@ -39,10 +42,13 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     let echo = json!({"name": "echo", "version": "1", "context": {"arguments": ["x"]}, "command_criteria": ["shell:echo"]});
     let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(echo)).await;
     let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let api_calls = stack.counted_calls().len() - start;
     let event = stack.receive_as_sqs_event().await;
     heimdall_function_dispatcher::handle_batch(&stack.service, event).await;
+    let dispatcher_calls = stack.counted_calls().len() - start - api_calls;
     assert_eq!(stack.wait_for_execution_end(id, Duration::from_secs(60)).await, "SUCCEEDED");
     let async_calls = stack.counted_calls()[start..].to_vec();
+    let step_calls = async_calls.len() - api_calls - dispatcher_calls;
 
     let history = stack
         .sfn
@@ -76,6 +82,20 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     eprintln!("async shell job: {} AWS calls {:?}", async_calls.len(), tally(&async_calls));
     eprintln!("async shell job: {transitions} state transitions");
     eprintln!("retried shell job (fails once, then succeeds): {} AWS calls {:?}; {retried_transitions} state transitions", retried_calls.len(), tally(&retried_calls));
+    // What each costs at list prices (docs/BENCHMARKS.md), from the calls counted and the
+    // items' sizes as stored.
+    let ping_kb = item_kb(&stack, ping_id).await;
+    let echo_kb = item_kb(&stack, id.to_string()).await;
+    let sync_usage = usage(&sync_calls, ping_kb, 0, &[(0.5, sync_calls.len())]);
+    // Claim, Submit and Finalize run in the shell function (1 GB), the api function has 512 MB,
+    // the dispatcher 256 MB.
+    let async_usage = usage(&async_calls, echo_kb, transitions, &[(0.5, api_calls), (0.25, dispatcher_calls), (1.0, step_calls)]);
+    let async_usage = AwsUsage { lambda_requests: 5.0, ..async_usage };
+    eprintln!("job items as stored: sync ping {ping_kb:.2} KB, async shell {echo_kb:.2} KB");
+    for (kind, usage) in [("sync ping job", sync_usage), ("async shell job", async_usage)] {
+        let parts: Vec<String> = usage.priced(&AwsPrices::LIST).iter().map(|(name, dollars)| format!("{name} ${:.2}", dollars * 1e6)).collect();
+        eprintln!("{kind}: ${:.2} per million at list prices ({})", usage.cost_usd(&AwsPrices::LIST) * 1e6, parts.join(", "));
+    }
     assert!(sync_calls.len() <= 3, "sync ping: {sync_calls:?}");
     assert!(!sync_calls.iter().any(|call| call.starts_with("s3:")), "a small result is kept in the job's item: {sync_calls:?}");
     assert!(!sync_calls.iter().any(|call| call == "dynamodb:GetItem"), "a sync job is never read back: {sync_calls:?}");
@@ -85,4 +105,47 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     assert_eq!(tally(&sweep_calls), BTreeMap::from([("dynamodb:Query", 3)]), "idle sweep: {sweep_calls:?}");
     assert!(retried_calls.len() <= 24, "retried shell: {retried_calls:?}");
     assert_eq!(retried_transitions, 9, "Claim, Claimed?, Submit, Fail, Retry?, RetryWait, Submit, Done?, Finalize");
+}
+
+/// A job item's size in KB as DynamoDB bills it (attribute names and values).
+async fn item_kb(stack: &ServerlessStack, id: String) -> f64 {
+    let client = aws_sdk_dynamodb::Client::new(&heimdall_tests::emulator::emulator().sdk_config().await);
+    let item = client.get_item().table_name(&stack.settings.table).key("id", AttributeValue::S(id)).send().await.unwrap().item.expect("the job's item");
+    let bytes: usize = item
+        .iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(text) => text.len(),
+                    AttributeValue::N(number) => number.len() / 2 + 1,
+                    AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+                    _ => 1,
+                }
+        })
+        .sum();
+    bytes as f64 / 1024.0
+}
+
+/// What a job's counted `calls` use, its item being `kb` large: DynamoDB writes count the base
+/// item and its five ALL-projected index copies, the two whose key moves (status, updated) twice,
+/// plus the keys-only index of active jobs; a consistent GetItem is a read unit per 4 KB, a
+/// Query of the keys-only index half a unit. SQS: sent, received and deleted. Lambda duration
+/// is assumed (nothing here times real Lambda): 2 ms of work plus 10 ms per AWS call, billed at
+/// each function's memory (`functions`: GB, calls made there).
+fn usage(calls: &[String], kb: f64, transitions: usize, functions: &[(f64, usize)]) -> AwsUsage {
+    let counts = tally(calls);
+    let count = |call: &str| counts.get(call).copied().unwrap_or(0) as f64;
+    let units = kb.ceil();
+    let writes = count("dynamodb:PutItem") + count("dynamodb:UpdateItem");
+    AwsUsage {
+        api_requests: 1.0,
+        lambda_requests: functions.len() as f64,
+        lambda_gb_seconds: functions.iter().map(|(gb, calls)| gb * (0.002 + 0.010 * *calls as f64)).sum(),
+        state_transitions: transitions as f64,
+        dynamodb_write_units: writes * (units * (1.0 + 5.0 + 2.0) + 1.0),
+        dynamodb_read_units: count("dynamodb:GetItem") * (kb / 4.0).ceil() + count("dynamodb:Query") * 0.5,
+        s3_puts: count("s3:PUT"),
+        s3_gets: count("s3:GET"),
+        sqs_requests: count("sqs:SendMessage") * 3.0,
+    }
 }

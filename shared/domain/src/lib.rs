@@ -28,6 +28,7 @@
 //! - [`redaction`]: contexts with their secrets hidden, as the catalog API shows them.
 
 pub mod access;
+pub mod aws_cost;
 pub mod clock;
 pub mod cluster;
 pub mod command;
