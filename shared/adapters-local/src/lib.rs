@@ -9,6 +9,7 @@
 //!   thread of its own that commits concurrent work together (group commit).
 //! - [`sqlite_catalog_store`]: `SqliteCatalogStore`, the live catalog in the same file.
 //! - [`fs_artifact_store`]: `FsArtifactStore`, stdout/stderr/result as files under the data dir.
+//! - [`local_plugin_run`]: a plugin run laid out as `heimdall serve` lays one out, for plugin tests.
 //! - [`local_triggers`]: `LocalTriggers`, schedules and watched folders (the S3 stand-in) of
 //!   `heimdall serve`.
 //! - [`in_process_queue`]: `InProcessJobQueue` and `LocalWorkers`, a channel and a bounded
@@ -16,6 +17,7 @@
 
 pub mod fs_artifact_store;
 pub mod in_process_queue;
+pub mod local_plugin_run;
 pub mod local_triggers;
 pub mod sqlite_catalog_store;
 pub mod sqlite_database;
@@ -23,6 +25,7 @@ pub mod sqlite_job_store;
 
 pub use fs_artifact_store::FsArtifactStore;
 pub use in_process_queue::{InProcessJobQueue, LocalWorkers};
+pub use local_plugin_run::local_plugin_run;
 pub use local_triggers::{LocalTriggerSettings, LocalTriggers};
 pub use sqlite_catalog_store::SqliteCatalogStore;
 pub use sqlite_database::SqliteDatabase;

@@ -5,9 +5,8 @@
 use std::io::Write;
 use std::sync::{Arc, Mutex, OnceLock};
 
-use heimdall_adapters_local::FsArtifactStore;
 use heimdall_domain::config::Config;
-use heimdall_domain::{Job, JobRequest, JobResult};
+use heimdall_domain::{JobRequest, JobResult};
 use heimdall_plugins_snowflake::{PrivateKeyPem, SnowflakePlugin};
 use heimdall_ports::{Artifact, Plugin, PluginError, PluginRun, Step};
 use serde_json::{Value, json};
@@ -77,13 +76,7 @@ impl Fixture {
             "name": "report", "version": "1", "command_criteria": ["_id:sf"], "context": setup.job
         }))
         .unwrap();
-        let run = PluginRun::new(
-            Job::from_request(request, "alice", 0),
-            config.commands[0].clone(),
-            config.clusters[0].clone(),
-            Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
-            dir.path().join("work"),
-        );
+        let run = heimdall_adapters_local::local_plugin_run(dir.path(), &config, request, "alice");
         Self { plugin: SnowflakePlugin::new(), run, server, _dir: dir }
     }
 

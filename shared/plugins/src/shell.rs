@@ -613,11 +613,8 @@ impl Drop for WorkDir {
 
 #[cfg(test)]
 mod tests {
-    use std::sync::Arc;
-
-    use heimdall_adapters_local::FsArtifactStore;
     use heimdall_domain::config::Config;
-    use heimdall_domain::{Job, JobRequest};
+    use heimdall_domain::JobRequest;
 
     use super::*;
     use crate::sandbox::ShellSandbox;
@@ -653,13 +650,7 @@ mod tests {
                 "name": "t", "version": "1", "command_criteria": ["_id:sh"], "context": job_context
             }))
             .unwrap();
-            let run = PluginRun::new(
-                Job::from_request(request, "alice", 0),
-                config.commands[0].clone(),
-                config.clusters[0].clone(),
-                Arc::new(FsArtifactStore::new(dir.path().join("jobs"))),
-                dir.path().join("work"),
-            );
+            let run = heimdall_adapters_local::local_plugin_run(dir.path(), &config, request, "alice");
             Self { run, _dir: dir }
         }
 
