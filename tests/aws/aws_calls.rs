@@ -92,6 +92,7 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     let async_usage = usage(&async_calls, echo_kb, transitions, &[(0.5, api_calls), (0.25, dispatcher_calls), (1.0, step_calls)]);
     let async_usage = AwsUsage { lambda_requests: 5.0, ..async_usage };
     eprintln!("job items as stored: sync ping {ping_kb:.2} KB, async shell {echo_kb:.2} KB");
+    assert!(ping_kb < 1.0, "a small job's item is one write unit per copy: {ping_kb:.2} KB");
     for (kind, usage) in [("sync ping job", sync_usage), ("async shell job", async_usage)] {
         let parts: Vec<String> = usage.priced(&AwsPrices::LIST).iter().map(|(name, dollars)| format!("{name} ${:.2}", dollars * 1e6)).collect();
         eprintln!("{kind}: ${:.2} per million at list prices ({})", usage.cost_usd(&AwsPrices::LIST) * 1e6, parts.join(", "));
@@ -123,6 +124,11 @@ async fn item_kb(stack: &ServerlessStack, id: String) -> f64 {
                 }
         })
         .sum();
+    if std::env::var_os("HEIMDALL_PRINT_ITEMS").is_some() {
+        for (name, value) in &item {
+            eprintln!("  {name}: {value:?}");
+        }
+    }
     bytes as f64 / 1024.0
 }
 

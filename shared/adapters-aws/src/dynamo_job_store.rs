@@ -152,7 +152,7 @@ impl DynamoJobStore {
     }
 
     fn to_item(&self, job: &Job) -> Result<Item, StoreError> {
-        let body = serde_json::to_string(job).map_err(|error| StoreError::Unavailable(error.to_string()))?;
+        let body = crate::stored_job_body::stored_body(job).map_err(|error| StoreError::Unavailable(error.to_string()))?;
         let mut item = Item::from([
             ("id".to_owned(), AttributeValue::S(job.id.to_string())),
             ("body".to_owned(), AttributeValue::S(body)),
@@ -198,7 +198,9 @@ impl DynamoJobStore {
             .get("body")
             .and_then(|value| value.as_s().ok())
             .ok_or_else(|| StoreError::Unavailable("a stored job has no body".into()))?;
-        let mut job: Job = serde_json::from_str(body).map_err(|error| StoreError::Unavailable(format!("a stored job cannot be read: {error}")))?;
+        let attribute = |name: &str| item.get(name).and_then(|value| value.as_s().ok()).cloned();
+        let mut job = crate::stored_job_body::job_from_stored(body, attribute)
+            .map_err(|error| StoreError::Unavailable(format!("a stored job cannot be read: {error}")))?;
         // Heartbeats and work claims update their attribute alone (one UpdateItem), not the body.
         let number = |name: &str| item.get(name).and_then(|v| v.as_n().ok()).and_then(|n| n.parse().ok());
         job.heartbeat_at = number("heartbeat_at").or(job.heartbeat_at);

@@ -9,6 +9,7 @@
 //! - [`aws_settings`]: `AwsSettings` (tables, bucket, queue, state machine) and the shared SDK config.
 //! - [`dynamo_catalog_store`]: `DynamoCatalogStore`, the live catalog in a table of its own, versioned.
 //! - [`dynamo_job_store`]: `DynamoJobStore`; its key design is in `docs/DYNAMODB.md`.
+//! - [`stored_job_body`]: the job's `body` attribute, less what the item's attributes hold.
 //! - [`s3_artifact_store`]: `S3ArtifactStore`, multipart uploads while a job runs, streamed reads.
 //! - [`sqs_job_queue`]: `SqsJobQueue`, the async jobs queue.
 //! - [`sfn_workflows`]: `SfnWorkflows`, one execution per async job, named after the job.
@@ -19,6 +20,7 @@ pub mod dynamo_job_store;
 pub mod s3_artifact_store;
 pub mod sfn_workflows;
 pub mod sqs_job_queue;
+pub mod stored_job_body;
 
 pub use aws_settings::{AwsSettings, load_sdk_config, s3_client};
 pub use dynamo_catalog_store::DynamoCatalogStore;

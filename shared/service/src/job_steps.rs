@@ -108,7 +108,7 @@ impl JobService {
             self.settle(job, JobStatus::Failed, Some(message), None).await;
             return Ok(Dispatched::NotWaiting(JobStatus::Failed));
         };
-let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         Ok(if started { Dispatched::Started } else { Dispatched::AlreadyStarted })
     }
 
