@@ -1,5 +1,6 @@
 //! The handler of the plugin Lambdas. The state machine calls it once per step with
-//! `{"operation": "claim" | "submit" | "poll" | "finalize" | "fail", "job_id": …, …}`; it calls
+//! `{"operation": "submit" | "poll" | "finalize" | "fail", "job_id": …, …}` (and `claim`, from
+//! executions an earlier state machine started); it calls
 //! the matching service step and answers small JSON. Failures carry a stable `errorType`
 //! ([`PluginError::error_type`]) that the state machine's Retry and Catch match on, and an
 //! `errorMessage` that is JSON (`{"message", "exit_code"}`) so the `fail` step can record both.
@@ -58,7 +59,7 @@ impl From<StepFailure> for Diagnostic {
 /// another).
 pub async fn handle(service: &JobService, plugin: &str, request: StepRequest) -> Result<Value, StepFailure> {
     let answer = |step: heimdall_service::StepAnswer| {
-        json!({"done": step.done, "handle": step.handle, "wait_seconds": step.wait_seconds})
+        json!({"proceed": step.proceed, "done": step.done, "handle": step.handle, "wait_seconds": step.wait_seconds})
     };
     Ok(match request {
         StepRequest::Claim { job_id } => json!({"proceed": service.step_claim(job_id, plugin).await?}),

@@ -1,6 +1,7 @@
 //! An async job's life as separate steps, for a workflow engine that calls one step at a time
 //! (the Step Functions state machine in `statemachines/`, each step one Lambda call):
-//! dispatch → claim → submit → (wait, poll)* → finalize, and fail from any step's Catch.
+//! dispatch → submit (which claims the job) → (wait, poll)* → finalize, and fail from any
+//! step's Catch. (`claim` alone is kept for executions started by an earlier state machine.)
 //! Between steps only references travel (job id, plugin handle, wait), never output.
 
 use std::time::Duration;
@@ -16,9 +17,11 @@ use crate::service_error::ServiceError;
 /// How often a step whose work runs in it (shell) looks at its job for a cancel.
 pub const STEP_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Where a step left the job: done (go finalize) or not (wait `wait_seconds`, then poll).
+/// Where a step left the job: done (go finalize) or not (wait `wait_seconds`, then poll); or
+/// not run at all (`proceed` false: canceled before it started; the workflow ends).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepAnswer {
+    pub proceed: bool,
     pub done: bool,
     pub handle: Value,
     /// Whole seconds (what a state machine's Wait takes), rounded up so the wait keeps growing.
@@ -29,9 +32,14 @@ impl StepAnswer {
     fn from_step(step: Step, wait: Duration) -> Self {
         let wait_seconds = wait.as_secs_f64().ceil() as u64;
         match step {
-            Step::Pending(handle) => Self { done: false, handle, wait_seconds },
-            Step::Complete(handle) => Self { done: true, handle, wait_seconds },
+            Step::Pending(handle) => Self { proceed: true, done: false, handle, wait_seconds },
+            Step::Complete(handle) => Self { proceed: true, done: true, handle, wait_seconds },
         }
+    }
+
+    /// The job will not run: it was canceled before its submit.
+    fn not_run() -> Self {
+        Self { proceed: false, done: false, handle: Value::Null, wait_seconds: 0 }
     }
 }
 
@@ -112,50 +120,48 @@ impl JobService {
         Ok(if started { Dispatched::Started } else { Dispatched::AlreadyStarted })
     }
 
-    /// Step `claim`: ACCEPTED → RUNNING. `false`: the job was canceled meanwhile; stop here.
-    /// `plugin` is the plugin of the function taking the step: a job of another is refused.
+    /// Step `claim` of the earlier state machine (submit claims now; executions started before
+    /// still call it): ACCEPTED → RUNNING. `false`: the job was canceled meanwhile; stop here.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn step_claim(&self, id: JobId, plugin: &str) -> Result<bool, PluginError> {
         let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
-        if let Some(command) = job.command_id.as_deref().and_then(|c| self.catalog_held().command(c).cloned()) {
-            check_plugin(id, &command.plugin, plugin)?;
-        }
+        self.plugin_of_job(&job, plugin)?;
         match job.status {
-            JobStatus::Accepted => {}
+            JobStatus::Accepted => Ok(self.claim_queued(job, false).await?.is_some()),
             JobStatus::Canceling | JobStatus::Canceled => {
                 self.settle(job, JobStatus::Canceled, None, None).await;
-                return Ok(false);
-            }
-            // A retried claim whose first try went through.
-            JobStatus::Running => return Ok(true),
-            other => return Err(PluginError::InvalidContext(format!("job {id} is {other}; it cannot start"))),
-        }
-        let change = StatusChange::new(JobStatus::Accepted, JobStatus::Running, now_epoch_seconds())
-            .expect("ACCEPTED → RUNNING is legal");
-        // Written onto the job just read: a cancel in between still makes it a conflict.
-        match self.jobs.transition_held(&job, &change).await {
-            Ok(_) => Ok(true),
-            Err(StoreError::Conflict { current: JobStatus::Running }) => Ok(true),
-            Err(StoreError::Conflict { current }) => {
-                let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
-                if current == JobStatus::Canceling {
-                    self.settle(job, JobStatus::Canceled, None, None).await;
-                }
                 Ok(false)
             }
-            Err(error) => Err(store_failure(id, error)),
+            // A retried claim whose first try went through.
+            JobStatus::Running => Ok(true),
+            other => Err(PluginError::InvalidContext(format!("job {id} is {other}; it cannot start"))),
         }
     }
 
-    /// Step `submit`: hands the job to its plugin. Work that runs inside this step (shell) is
-    /// claimed first, so a submit retried after a crash never starts it twice, and is watched
-    /// while it runs: a cancel stops it within seconds.
+    /// Step `submit`: claims a job still ACCEPTED (ACCEPTED → RUNNING; one step and two state
+    /// transitions fewer than a claim step of its own), then hands it to its plugin. Work that
+    /// runs inside this step (shell) is claimed first, in the same write as the job, so a submit
+    /// retried after a crash never starts it twice; it is watched while it runs: a cancel stops
+    /// it within seconds. A job canceled before it ran answers `proceed: false`.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
     pub async fn step_submit(&self, id: JobId, plugin: &str) -> Result<StepAnswer, PluginError> {
-        let (job, run) = self.running_job(id, plugin).await?;
+        let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
+        let runs_in_step = self.plugin_of_job(&job, plugin)?.is_some_and(|plugin| plugin.work_runs_in_step());
+        let (job, work_claimed) = match job.status {
+            JobStatus::Accepted => match self.claim_queued(job, runs_in_step).await? {
+                Some((running, claimed_here)) => (running, claimed_here && runs_in_step),
+                None => return Ok(StepAnswer::not_run()),
+            },
+            JobStatus::Canceling | JobStatus::Canceled => {
+                self.settle(job, JobStatus::Canceled, None, None).await;
+                return Ok(StepAnswer::not_run());
+            }
+            _ => (job, false),
+        };
+        let run = self.run_of(job.clone(), plugin).await?;
         let plugin = self.plugin_of(&run)?;
         let step = if plugin.work_runs_in_step() {
-            if !self.jobs.claim_work_start(id, now_epoch_seconds()).await.map_err(|e| store_failure(id, e))? {
+            if !work_claimed && !self.jobs.claim_work_start(id, now_epoch_seconds()).await.map_err(|e| store_failure(id, e))? {
                 return Err(PluginError::JobFailed {
                     message: "the step running this job stopped after it had started the job's work (its function crashed or timed out); the work is not started again, so it never runs twice".into(),
                     exit_code: None,
@@ -311,9 +317,57 @@ impl JobService {
         }
     }
 
+    /// Claims an ACCEPTED job: ACCEPTED → RUNNING written onto the job just read (a cancel in
+    /// between makes it a conflict), with its work claimed in the same write when `claim_work`.
+    /// `None`: canceled meanwhile (settled here), not to run; else the job RUNNING and whether
+    /// this call claimed it (not an earlier try of the same step).
+    async fn claim_queued(&self, job: Job, claim_work: bool) -> Result<Option<(Job, bool)>, PluginError> {
+        let id = job.id;
+        let now = now_epoch_seconds();
+        let change = StatusChange::new(JobStatus::Accepted, JobStatus::Running, now).expect("ACCEPTED → RUNNING is legal");
+        let mut held = job;
+        if claim_work {
+            held.work_started_at = Some(now);
+        }
+        match self.jobs.transition_held(&held, &change).await {
+            Ok(running) => Ok(Some((running, true))),
+            Err(StoreError::Conflict { current }) => {
+                let found = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
+                match current {
+                    JobStatus::Canceling => {
+                        self.settle(found, JobStatus::Canceled, None, None).await;
+                        Ok(None)
+                    }
+                    JobStatus::Canceled => Ok(None),
+                    // Claimed by an earlier try of this step whose answer was lost.
+                    JobStatus::Running => Ok(Some((found, false))),
+                    other => Err(PluginError::InvalidContext(format!("job {id} is {other}; it cannot start"))),
+                }
+            }
+            Err(error) => Err(store_failure(id, error)),
+        }
+    }
+
+    /// The plugin of `job`'s command, refusing a job of another plugin than `plugin` (the one
+    /// of the function taking the step); `None` when the command is gone.
+    fn plugin_of_job(&self, job: &Job, plugin: &str) -> Result<Option<std::sync::Arc<dyn heimdall_ports::Plugin>>, PluginError> {
+        let Some(command) = job.command_id.as_deref().and_then(|c| self.catalog_held().command(c).cloned()) else {
+            return Ok(None);
+        };
+        check_plugin(job.id, &command.plugin, plugin)?;
+        Ok(self.plugins.get(&command.plugin).cloned())
+    }
+
     /// The job, which must be RUNNING on `plugin`, and what its plugin needs.
     async fn running_job(&self, id: JobId, plugin: &str) -> Result<(Job, PluginRun), PluginError> {
         let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
+        let run = self.run_of(job.clone(), plugin).await?;
+        Ok((job, run))
+    }
+
+    /// What `job`'s plugin needs to take a step, the job being RUNNING on `plugin`.
+    async fn run_of(&self, job: Job, plugin: &str) -> Result<PluginRun, PluginError> {
+        let id = job.id;
         if job.status != JobStatus::Running {
             return Err(PluginError::InvalidContext(format!("job {id} is {}, not RUNNING", job.status)));
         }
@@ -325,7 +379,7 @@ impl JobService {
             ))
         })?;
         check_plugin(id, &run.command.plugin, plugin)?;
-        Ok((job, run))
+        Ok(run)
     }
 
     fn plugin_of(&self, run: &PluginRun) -> Result<std::sync::Arc<dyn heimdall_ports::Plugin>, PluginError> {
@@ -353,8 +407,8 @@ mod tests {
         assert!(poll_waits().take(200).all(|wait| wait <= 300), "the cap");
     }
 
-    /// The state transitions of an async job polled for `seconds`: Claim, Claimed?, Submit,
-    /// Done?, then Wait, Poll, Done? per poll, then Finalize.
+    /// The state transitions of an async job polled for `seconds`: Submit (which claims), Done?,
+    /// then Wait, Poll, Done? per poll, then Finalize.
     fn transitions_of_a_job_running(seconds: u64) -> usize {
         let mut elapsed = 0;
         let polls = poll_waits().take_while(|wait| {
@@ -362,7 +416,7 @@ mod tests {
             elapsed += wait;
             before < seconds
         });
-        5 + 3 * polls.count()
+        3 + 3 * polls.count()
     }
 
     #[test]
@@ -372,7 +426,7 @@ mod tests {
         for (label, seconds) in [("10 s", 10), ("1 min", 60), ("10 min", 600), ("30 min", 1800), ("1 h", 3600), ("2 h", 7200), ("24 h", 86_400)] {
             eprintln!("| polled job running {label} | {} state transitions |", transitions_of_a_job_running(seconds));
         }
-        assert_eq!(two_hours, 245, "was 743 with waits capped at 30 s");
+        assert_eq!(two_hours, 243, "was 743 with waits capped at 30 s and a claim step of its own");
         assert!(minute < hour && hour < two_hours && two_hours < day, "{minute} {hour} {two_hours} {day}");
         // Doubling the run time past the cap's reach adds polls at five minutes each; below it,
         // about 22 polls per tenfold (log growth).
