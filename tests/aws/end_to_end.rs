@@ -173,17 +173,18 @@ async fn a_running_jobs_stdout_is_readable_before_it_ends() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_submit_step_claims_a_queued_job_and_runs_nothing_for_one_canceled_before_it() {
+async fn the_submit_step_claims_runs_and_ends_a_queued_job_and_runs_nothing_for_one_canceled_before_it() {
     let stack = ServerlessStack::create().await;
-    // The step a state machine takes first: the job is ACCEPTED, submit claims it and runs it.
+    // The step a state machine takes first: the job is ACCEPTED, submit claims it, runs it and,
+    // the work done within the step, ends it (no finalize step).
     let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(job("shell:record-run", json!({})))).await;
     let ran: JobId = answer["id"].as_str().unwrap().parse().unwrap();
     let submit = |job_id| heimdall_functions::plugin_step::StepRequest::Submit { job_id };
     let step = heimdall_functions::plugin_step::handle(&stack.service, "shell", submit(ran)).await.unwrap();
-    assert_eq!((step["proceed"].as_bool(), step["done"].as_bool()), (Some(true), Some(true)), "{step}");
-    let claimed = stack.service.get(ran).await.unwrap();
-    assert_eq!(claimed.status, JobStatus::Running);
-    assert!(claimed.work_started_at.is_some(), "the work was claimed in the same write as the job");
+    assert_eq!((step["proceed"].as_bool(), step["ended"].as_bool()), (Some(true), Some(true)), "{step}");
+    let ended = stack.service.get(ran).await.unwrap();
+    assert_eq!(ended.status, JobStatus::Succeeded);
+    assert!(ended.work_started_at.is_some(), "the work was claimed in the same write as the job");
     assert_eq!(file_lines(&stack.runs_log), vec![ran.to_string()]);
 
     // Canceled while its execution was on its way: the submit answers not to proceed.

@@ -236,7 +236,9 @@ async fn a_submit_retried_after_its_function_died_never_starts_the_work_twice() 
     });
     emulator().register_function(&stack.plugin_function_template.replace("{plugin}", "shell"), handler);
 
-    let id = stack.submit_and_dispatch(request("once", "shell:record-run", false)).await;
+    // The work outlasts the state machine's retry (a work that ended first would have recorded
+    // its own end, and the retry would find the job ended).
+    let id = stack.submit_and_dispatch(request("once", "shell:record-slow", false)).await;
 
     // THEN the retried submit refuses to start the work again: the job fails saying why, and
     // the ledger the work appends to holds one run.

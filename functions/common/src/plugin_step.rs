@@ -59,7 +59,7 @@ impl From<StepFailure> for Diagnostic {
 /// another).
 pub async fn handle(service: &JobService, plugin: &str, request: StepRequest) -> Result<Value, StepFailure> {
     let answer = |step: heimdall_service::StepAnswer| {
-        json!({"proceed": step.proceed, "done": step.done, "handle": step.handle, "wait_seconds": step.wait_seconds})
+        json!({"proceed": step.proceed, "ended": step.ended, "done": step.done, "handle": step.handle, "wait_seconds": step.wait_seconds})
     };
     Ok(match request {
         StepRequest::Claim { job_id } => json!({"proceed": service.step_claim(job_id, plugin).await?}),

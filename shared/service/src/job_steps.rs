@@ -17,11 +17,13 @@ use crate::service_error::ServiceError;
 /// How often a step whose work runs in it (shell) looks at its job for a cancel.
 pub const STEP_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
-/// Where a step left the job: done (go finalize) or not (wait `wait_seconds`, then poll); or
-/// not run at all (`proceed` false: canceled before it started; the workflow ends).
+/// Where a step left the job: ended (its end recorded by the step: the workflow ends), done
+/// (go finalize) or not (wait `wait_seconds`, then poll); or not run at all (`proceed` false:
+/// canceled before it started; the workflow ends).
 #[derive(Debug, Clone, PartialEq)]
 pub struct StepAnswer {
     pub proceed: bool,
+    pub ended: bool,
     pub done: bool,
     pub handle: Value,
     /// Whole seconds (what a state machine's Wait takes), rounded up so the wait keeps growing.
@@ -32,14 +34,19 @@ impl StepAnswer {
     fn from_step(step: Step, wait: Duration) -> Self {
         let wait_seconds = wait.as_secs_f64().ceil() as u64;
         match step {
-            Step::Pending(handle) => Self { proceed: true, done: false, handle, wait_seconds },
-            Step::Complete(handle) => Self { proceed: true, done: true, handle, wait_seconds },
+            Step::Pending(handle) => Self { proceed: true, ended: false, done: false, handle, wait_seconds },
+            Step::Complete(handle) => Self { proceed: true, ended: false, done: true, handle, wait_seconds },
         }
     }
 
     /// The job will not run: it was canceled before its submit.
     fn not_run() -> Self {
-        Self { proceed: false, done: false, handle: Value::Null, wait_seconds: 0 }
+        Self { proceed: false, ended: false, done: false, handle: Value::Null, wait_seconds: 0 }
+    }
+
+    /// The step ran the job to its end and recorded it (no finalize step).
+    fn ended() -> Self {
+        Self { proceed: true, ended: true, done: true, handle: Value::Null, wait_seconds: 0 }
     }
 }
 
@@ -158,7 +165,8 @@ impl JobService {
             }
             _ => (job, false),
         };
-        let run = self.run_of(job.clone(), plugin).await?;
+        // A plugin done within this step is finalized here too: its small result goes with the end.
+        let run = self.run_of(job.clone(), plugin).await?.recording_its_end(self.jobs.recorded_result_limit());
         let plugin = self.plugin_of(&run)?;
         let step = if plugin.work_runs_in_step() {
             if !work_claimed && !self.jobs.claim_work_start(id, now_epoch_seconds()).await.map_err(|e| store_failure(id, e))? {
@@ -167,12 +175,30 @@ impl JobService {
                     exit_code: None,
                 });
             }
-            self.watched(&run, &*plugin, plugin.submit(&run)).await?
+            self.watched(&run, &*plugin, plugin.submit(&run)).await
         } else {
-            plugin.submit(&run).await?
+            plugin.submit(&run).await
         };
-        self.keep_handle(&job, &step).await;
-        Ok(StepAnswer::from_step(step, PollBackoff::FIRST))
+        let step = match step {
+            Ok(step) => step,
+            Err(error) => {
+                self.keep_written_result(&run).await;
+                return Err(error);
+            }
+        };
+        match step {
+            // Done already (ping, shell): finalized and ended in this step, with no finalize
+            // step (a Lambda call, a read and a state transition fewer).
+            Step::Complete(handle) => {
+                self.finish(job, &run, &*plugin, &handle).await?;
+                Ok(StepAnswer::ended())
+            }
+            Step::Pending(_) => {
+                self.keep_written_result(&run).await;
+                self.keep_handle(&job, &step).await;
+                Ok(StepAnswer::from_step(step, PollBackoff::FIRST))
+            }
+        }
     }
 
     /// Runs in-step `work` while watching the job: every [`STEP_WATCH_INTERVAL`] it reads the
@@ -193,7 +219,11 @@ impl JobService {
                 tokio::select! {
                     biased;
                     result = &mut work => {
-                        // A cancel that came while the work finished wins, as in one process.
+                        // A cancel that came while the work failed wins, as in one process (a
+                        // success needs no look: its end is written only onto a RUNNING job).
+                        if result.is_ok() {
+                            return result;
+                        }
                         match self.jobs.get(id).await {
                             Ok(job) if job.status == JobStatus::Canceling => break job,
                             _ => return result,
@@ -254,14 +284,20 @@ impl JobService {
         // This step records the end: a small result the plugin writes goes with it.
         let run = run.recording_its_end(self.jobs.recorded_result_limit());
         let plugin = self.plugin_of(&run)?;
-        let outcome = match plugin.finalize(&run, handle).await {
+        self.finish(job, &run, &*plugin, handle).await
+    }
+
+    /// The plugin's finalize, then the end recorded onto `job` as this step read it: nothing
+    /// else writes it but a cancel, which still wins. A result the run held goes with the end
+    /// (or, when finalize fails, to the artifact store).
+    async fn finish(&self, job: Job, run: &PluginRun, plugin: &dyn heimdall_ports::Plugin, handle: &Value) -> Result<Job, PluginError> {
+        let outcome = match plugin.finalize(run, handle).await {
             Ok(outcome) => outcome,
             Err(error) => {
-                self.keep_written_result(&run).await;
+                self.keep_written_result(run).await;
                 return Err(error);
             }
         };
-        // This step read the job; nothing else writes it but a cancel, which still wins.
         Ok(self.record_end(job, JobStatus::Succeeded, None, outcome.exit_code, run.result_to_record()).await)
     }
 
