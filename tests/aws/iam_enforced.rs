@@ -451,7 +451,7 @@ async fn the_api_role_stores_jobs_and_their_output_and_nothing_more() {
     assert_eq!(assert_allowed!(result.read_all().await), b"{}");
 
     // Async submits and cancels: the jobs queue, stopping (not starting) executions.
-    assert_allowed!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(stored.id).await);
+    assert_allowed!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(stored.id, "shell").await);
     let workflows = SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template);
     assert_allowed!(workflows.stop(stored.id, "canceled by alice").await);
     assert_denied!(workflows.start(JobId::new(), "ping").await);
@@ -614,7 +614,7 @@ async fn the_janitor_reads_quiet_jobs_by_status_asks_after_their_executions_and_
     let artifacts = S3ArtifactStore::new(s3_client(&sdk), deployed.bucket());
     assert_denied!(heimdall_ports::artifact_store::write_whole(&artifacts, orphan.id, Artifact::Result, Bytes::from_static(b"{}")).await);
     assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template).start(JobId::new(), "ping").await);
-    assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(orphan.id).await);
+    assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(orphan.id, "shell").await);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -632,13 +632,15 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     queued.command_id = Some("ping".into());
     queued.cluster_id = Some("ping".into());
     assert_allowed!(api_store.insert(&queued).await);
-    let dispatched = assert_allowed!(service.dispatch_job(queued.id).await);
+    // A message that names the plugin starts the workflow without reading the job.
+    let dispatched = assert_allowed!(service.dispatch_job(queued.id, Some("ping")).await);
     assert_eq!(format!("{dispatched:?}"), "Started");
-    // A command gone from the config fails the job: the dispatcher writes it.
+    // A message of the earlier form (the bare id) reads the job; a command gone from the config
+    // fails the job: the dispatcher writes it.
     let mut orphan = job("orphan", "alice", 1_700_000_000);
     orphan.command_id = Some("no-such-command".into());
     assert_allowed!(api_store.insert(&orphan).await);
-    assert_allowed!(service.dispatch_job(orphan.id).await);
+    assert_allowed!(service.dispatch_job(orphan.id, None).await);
     assert_eq!(api_store.get(orphan.id).await.unwrap().status, JobStatus::Failed);
 
     // Nothing else: no listing, no job output, no queueing, no stopping.
@@ -646,15 +648,15 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     assert_denied!(store.list(&JobQuery { limit: 1, ..Default::default() }).await);
     let artifacts = S3ArtifactStore::new(s3_client(&sdk), deployed.bucket());
     assert_denied!(heimdall_ports::artifact_store::write_whole(&artifacts, queued.id, Artifact::Result, Bytes::from_static(b"{}")).await);
-    assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(queued.id).await);
+    assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(queued.id, "shell").await);
     assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template).stop(queued.id, "no").await);
 
     // The events function queues async jobs on the jobs queue; it does not list, start
     // executions, or send to its own queue.
     let sdk = deployed.sdk("events").await;
     let config = deployed.function_config("events");
-    assert_allowed!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(queued.id).await);
-    assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &deployed.events_queue_url).enqueue(queued.id).await);
+    assert_allowed!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(queued.id, "shell").await);
+    assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &deployed.events_queue_url).enqueue(queued.id, "shell").await);
     let store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&sdk), deployed.table());
     assert_allowed!(store.get(queued.id).await);
     assert_allowed!(store.count_active("loader", 100).await);

@@ -238,7 +238,8 @@ impl ServerlessStack {
         let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
         let event = self.receive_as_sqs_event().await;
         assert_eq!(event.records.len(), 1);
-        assert_eq!(event.records[0].body.as_deref(), Some(id.to_string().as_str()));
+        let queued = heimdall_adapters_aws::QueuedJob::from_body(event.records[0].body.as_deref().unwrap()).unwrap();
+        assert_eq!(queued.job_id, id);
         let response = heimdall_function_dispatcher::handle_batch(&self.service, event).await;
         assert!(response.batch_item_failures.is_empty());
         id

@@ -1,4 +1,4 @@
-use heimdall_adapters_aws::SqsJobQueue;
+use heimdall_adapters_aws::{QueuedJob, SqsJobQueue};
 use heimdall_domain::JobId;
 use heimdall_ports::JobQueue;
 use heimdall_tests::emulator::emulator;
@@ -6,14 +6,14 @@ use heimdall_tests::emulator::emulator;
 use crate::support::unique;
 
 #[tokio::test]
-async fn an_enqueued_job_arrives_with_its_id_as_body_and_attribute() {
+async fn an_enqueued_job_arrives_with_its_id_and_plugin_in_its_body_and_its_id_as_attribute() {
     let config = emulator().sdk_config().await;
     let client = aws_sdk_sqs::Client::new(&config);
     let queue_url = client.create_queue().queue_name(unique("jobs")).send().await.unwrap().queue_url.unwrap();
     let queue = SqsJobQueue::new(client.clone(), &queue_url);
     let job = JobId::new();
 
-    queue.enqueue(job).await.unwrap();
+    queue.enqueue(job, "spark").await.unwrap();
 
     let received = client
         .receive_message()
@@ -24,7 +24,11 @@ async fn an_enqueued_job_arrives_with_its_id_as_body_and_attribute() {
         .await
         .unwrap();
     let message = &received.messages()[0];
-    assert_eq!(message.body(), Some(job.to_string().as_str()));
+    let queued = QueuedJob::from_body(message.body().unwrap()).unwrap();
+    assert_eq!(queued, QueuedJob { job_id: job, plugin: Some("spark".into()) });
+    // A message of the earlier form, the bare id, still reads.
+    assert_eq!(QueuedJob::from_body(&format!(" {job}\n")).unwrap(), QueuedJob { job_id: job, plugin: None });
+    assert!(QueuedJob::from_body("not a job").is_err());
     let attribute = message.message_attributes().unwrap().get("job_id").unwrap();
     assert_eq!(attribute.string_value(), Some(job.to_string().as_str()));
 }
@@ -33,6 +37,6 @@ async fn an_enqueued_job_arrives_with_its_id_as_body_and_attribute() {
 async fn a_missing_queue_is_an_error_not_a_panic() {
     let config = emulator().sdk_config().await;
     let queue = SqsJobQueue::new(aws_sdk_sqs::Client::new(&config), format!("{}/123456789012/no-such-queue", emulator().endpoint));
-    let error = queue.enqueue(JobId::new()).await.unwrap_err();
+    let error = queue.enqueue(JobId::new(), "shell").await.unwrap_err();
     assert!(error.to_string().contains("SendMessage"), "{error}");
 }

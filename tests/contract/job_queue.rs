@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use heimdall_adapters_aws::SqsJobQueue;
+use heimdall_adapters_aws::{QueuedJob, SqsJobQueue};
 use heimdall_adapters_local::InProcessJobQueue;
 use heimdall_adapters_local::in_process_queue::QueueReceiver;
 use heimdall_domain::JobId;
@@ -51,7 +51,7 @@ impl Consumer for SqsConsumer {
         while ids.len() < count && std::time::Instant::now() < deadline {
             let received = self.client.receive_message().queue_url(&self.url).max_number_of_messages(10).wait_time_seconds(1).send().await.unwrap();
             for message in received.messages() {
-                ids.push(message.body().unwrap().parse().unwrap());
+                ids.push(QueuedJob::from_body(message.body().unwrap()).unwrap().job_id);
                 self.client.delete_message().queue_url(&self.url).receipt_handle(message.receipt_handle().unwrap()).send().await.unwrap();
             }
         }
@@ -75,7 +75,7 @@ contract!(every_enqueued_job_reaches_the_consumer_once_with_its_id, the_depth_co
 async fn the_depth_counts_jobs_enqueued_and_not_yet_taken((queue, mut consumer): Queue) {
     assert_eq!(queue.depth().await.unwrap(), 0);
     for _ in 0..3 {
-        queue.enqueue(JobId::new()).await.unwrap();
+        queue.enqueue(JobId::new(), "shell").await.unwrap();
     }
     assert_eq!(queue.depth().await.unwrap(), 3);
     assert_eq!(consumer.receive(3, Duration::from_secs(10)).await.len(), 3);
@@ -85,7 +85,7 @@ async fn the_depth_counts_jobs_enqueued_and_not_yet_taken((queue, mut consumer):
 async fn every_enqueued_job_reaches_the_consumer_once_with_its_id((queue, mut consumer): Queue) {
     let ids: Vec<JobId> = (0..12).map(|_| JobId::new()).collect();
     for id in &ids {
-        queue.enqueue(*id).await.unwrap();
+        queue.enqueue(*id, "shell").await.unwrap();
     }
     let mut received = consumer.receive(ids.len(), Duration::from_secs(10)).await;
     received.sort();

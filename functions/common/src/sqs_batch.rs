@@ -7,6 +7,8 @@ use std::future::Future;
 use std::sync::Arc;
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
+/// What a jobs queue message says (its body's format belongs to the queue's adapter).
+pub use heimdall_adapters_aws::QueuedJob;
 use heimdall_service::JobService;
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;

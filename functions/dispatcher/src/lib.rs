@@ -4,8 +4,7 @@
 //! least once. A record that fails is retried on its own (`heimdall_functions::sqs_batch`).
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use heimdall_domain::JobId;
-use heimdall_functions::sqs_batch::handle_records;
+use heimdall_functions::sqs_batch::{QueuedJob, handle_records};
 use heimdall_service::JobService;
 
 /// Dispatches every record of `event`; answers the ones to retry.
@@ -15,9 +14,9 @@ pub async fn handle_batch(service: &JobService, event: SqsEvent) -> SqsBatchResp
 
 async fn dispatch_record(service: &JobService, record: SqsMessage) -> Result<(), String> {
     let body = record.body.as_deref().ok_or("the message has no body")?;
-    let job: JobId = body.trim().parse().map_err(|error| format!("the message body is not a job id: {error}"))?;
-    tracing::Span::current().record("job_id", tracing::field::display(job));
-    let dispatched = service.dispatch_job(job).await.map_err(|error| error.to_string())?;
+    let queued = QueuedJob::from_body(body)?;
+    tracing::Span::current().record("job_id", tracing::field::display(queued.job_id));
+    let dispatched = service.dispatch_job(queued.job_id, queued.plugin.as_deref()).await.map_err(|error| error.to_string())?;
     tracing::info!(?dispatched, "job dispatched");
     Ok(())
 }

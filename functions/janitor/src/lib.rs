@@ -10,9 +10,8 @@
 //!   failed; the job is failed saying it was never dispatched.
 
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
-use heimdall_domain::JobId;
 use heimdall_domain::clock::now_epoch_seconds;
-use heimdall_functions::sqs_batch::handle_records;
+use heimdall_functions::sqs_batch::{QueuedJob, handle_records};
 use heimdall_service::JobService;
 use serde_json::{Value, json};
 
@@ -44,9 +43,9 @@ pub async fn handle_dead_letters(service: &JobService, batch: SqsEvent) -> SqsBa
 
 async fn settle_dead_letter(service: &JobService, record: SqsMessage) -> Result<(), String> {
     let body = record.body.as_deref().ok_or("the message has no body")?;
-    let Ok(job) = body.trim().parse::<JobId>() else {
+    let Ok(QueuedJob { job_id: job, .. }) = QueuedJob::from_body(body) else {
         // Not ours to settle, and retrying will not make it a job id: drop it, loudly.
-        tracing::error!(body, "a dead-lettered message that is not a job id; dropped");
+        tracing::error!(body, "a dead-lettered message that is not a queued job; dropped");
         return Ok(());
     };
     tracing::Span::current().record("job_id", tracing::field::display(job));

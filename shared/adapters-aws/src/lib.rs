@@ -27,4 +27,4 @@ pub use dynamo_catalog_store::DynamoCatalogStore;
 pub use dynamo_job_store::DynamoJobStore;
 pub use s3_artifact_store::S3ArtifactStore;
 pub use sfn_workflows::SfnWorkflows;
-pub use sqs_job_queue::SqsJobQueue;
+pub use sqs_job_queue::{QueuedJob, SqsJobQueue};

@@ -47,7 +47,8 @@ impl InProcessJobQueue {
 
 #[async_trait]
 impl JobQueue for InProcessJobQueue {
-    async fn enqueue(&self, job: JobId) -> Result<(), QueueError> {
+    /// The workers read the job to run it: the plugin is not carried.
+    async fn enqueue(&self, job: JobId, _plugin: &str) -> Result<(), QueueError> {
         self.waiting.fetch_add(1, Ordering::Relaxed);
         self.sender.send(job).map_err(|_| {
             self.waiting.fetch_sub(1, Ordering::Relaxed);

@@ -346,7 +346,7 @@ impl JobService {
         let mut recovery = Recovery::default();
         for job in self.all_in(&[JobStatus::Running, JobStatus::New]).await? {
             if job.waits_for_retry() {
-                self.queue.enqueue(job.id).await?;
+                self.requeue(&job).await?;
                 recovery.requeued += 1;
                 continue;
             }
@@ -362,10 +362,18 @@ impl JobService {
             recovery.canceled += 1;
         }
         for job in self.all_in(&[JobStatus::Accepted]).await? {
-            self.queue.enqueue(job.id).await?;
+            self.requeue(&job).await?;
             recovery.requeued += 1;
         }
         Ok(recovery)
+    }
+
+    /// Puts `job` back on the queue, with its command's plugin (none if the command is gone:
+    /// the job then fails when it is taken).
+    async fn requeue(&self, job: &Job) -> Result<(), ServiceError> {
+        let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
+        let plugin = job.command_id.as_deref().and_then(|id| catalog.command(id)).map(|command| command.plugin.clone()).unwrap_or_default();
+        Ok(self.queue.enqueue(job.id, &plugin).await?)
     }
 
     /// Every job in one of `statuses`, oldest first within each status. One listing per

@@ -108,10 +108,17 @@ impl JobService {
     /// is no longer waiting, or whose workflow exists, is done, not an error: queues deliver
     /// at least once.
     #[tracing::instrument(skip(self), fields(job_id = %id))]
-    pub async fn dispatch_job(&self, id: JobId) -> Result<Dispatched, ServiceError> {
+    /// With the job's `plugin` known (the queue message says it), the workflow is started
+    /// without reading the job: one that left ACCEPTED meanwhile (canceled while queued) ends
+    /// at its submit step, one whose command is gone fails there.
+    pub async fn dispatch_job(&self, id: JobId, plugin: Option<&str>) -> Result<Dispatched, ServiceError> {
         let Some(workflows) = &self.workflows else {
             return Err(ServiceError::Internal("this deployment has no workflow engine to dispatch to".into()));
         };
+        if let Some(plugin) = plugin.filter(|plugin| !plugin.is_empty()) {
+            let started = workflows.start(id, plugin).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+            return Ok(if started { Dispatched::Started } else { Dispatched::AlreadyStarted });
+        }
         let job = self.get(id).await?;
         if job.status != JobStatus::Accepted {
             return Ok(Dispatched::NotWaiting(job.status));

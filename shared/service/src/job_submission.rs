@@ -135,7 +135,7 @@ impl JobService {
         self.metrics.submitted(&job);
 
         if !job.is_sync {
-            if let Err(error) = self.queue.enqueue(job.id).await {
+            if let Err(error) = self.queue.enqueue(job.id, &command.plugin).await {
                 let change = StatusChange::new(JobStatus::Accepted, JobStatus::Failed, now_epoch_seconds())?
                     .with_error(format!("the job could not be queued: {error}"));
                 let _ = self.jobs.transition(job.id, &change).await;

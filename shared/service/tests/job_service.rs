@@ -25,7 +25,7 @@ struct RecordingQueue(Mutex<Vec<JobId>>);
 
 #[async_trait]
 impl JobQueue for RecordingQueue {
-    async fn enqueue(&self, job: JobId) -> Result<(), QueueError> {
+    async fn enqueue(&self, job: JobId, _plugin: &str) -> Result<(), QueueError> {
         self.0.lock().await.push(job);
         Ok(())
     }
