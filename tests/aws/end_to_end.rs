@@ -197,3 +197,32 @@ async fn the_submit_step_claims_runs_and_ends_a_queued_job_and_runs_nothing_for_
     assert_eq!(stack.service.get(canceled).await.unwrap().status, JobStatus::Canceled);
     assert_eq!(file_lines(&stack.runs_log), vec![ran.to_string()], "the canceled job never ran");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_plugin_function_runs_its_plugins_jobs_over_the_whole_config_and_refuses_another_plugins() {
+    let stack = ServerlessStack::create().await;
+    // The shell function as deployed: it runs (and links) the shell plugin only, over the config
+    // that also names ping, dynamodb, glue, spark and snowflake commands, left unchecked there.
+    let config = heimdall_functions::FunctionConfig { seeds_catalog: false, ..stack.config.clone() };
+    let shell_only = |_: &aws_config::SdkConfig, _: &heimdall_functions::FunctionConfig| {
+        heimdall_service::PluginRegistry::running_only([std::sync::Arc::new(heimdall_plugins::shell::ShellPlugin::from_env()) as std::sync::Arc<dyn heimdall_ports::Plugin>])
+    };
+    let shell_function = heimdall_functions::build_service(&heimdall_tests::emulator::emulator().sdk_config().await, &config, shell_only).await.unwrap();
+    assert_eq!(shell_function.plugin_names(), ["shell"]);
+    let submit = |job_id| heimdall_functions::plugin_step::StepRequest::Submit { job_id };
+
+    let (_, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(job("shell:record-run", json!({})))).await;
+    let shell_job: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let step = heimdall_functions::plugin_step::handle(&shell_function, "shell", submit(shell_job)).await.unwrap();
+    assert_eq!(step["ended"].as_bool(), Some(true), "{step}");
+    assert_eq!(stack.service.get(shell_job).await.unwrap().status, JobStatus::Succeeded);
+
+    // A dynamodb job sent to it by mistake is refused, and left as it was.
+    let request = json!({"name": "e2e", "version": "0.0.1", "context": {"query": "SELECT * FROM \"t\""}, "command_criteria": ["type:dynamodb"], "cluster_criteria": ["type:dynamodb"]});
+    let (status, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(request)).await;
+    assert_eq!((status, answer["status"].as_str()), (200, Some("ACCEPTED")), "{answer}");
+    let other_job: JobId = answer["id"].as_str().unwrap().parse().unwrap();
+    let refused = heimdall_functions::plugin_step::handle(&shell_function, "shell", submit(other_job)).await.unwrap_err();
+    assert!(refused.error_message.contains("dynamodb"), "{refused:?}");
+    assert_eq!(stack.service.get(other_job).await.unwrap().status, JobStatus::Accepted);
+}

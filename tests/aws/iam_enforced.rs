@@ -283,7 +283,7 @@ clusters:
         .expect("the stack's events queue");
 
     // The api function's first cold start seeds the catalog table from the config.
-    heimdall_functions::build_service(&admin, &function_config_of(&environments["api"])).await.unwrap();
+    heimdall_functions::build_service(&admin, &function_config_of(&environments["api"]), heimdall_functions::every_plugin).await.unwrap();
     emulator.enforce().await;
     Deployed {
         credentials,
@@ -602,7 +602,7 @@ async fn the_janitor_reads_quiet_jobs_by_status_asks_after_their_executions_and_
 
     let sdk = deployed.sdk("janitor").await;
     let config = deployed.function_config("janitor");
-    let service = assert_allowed!(heimdall_functions::build_service(&sdk, &config).await);
+    let service = assert_allowed!(heimdall_functions::build_service(&sdk, &config, heimdall_functions::every_plugin).await);
     let sweep = assert_allowed!(service.sweep_stuck_jobs(heimdall_domain::clock::now_epoch_seconds()).await);
     let settled: Vec<JobId> = sweep.settled.iter().map(|(id, _, _)| *id).collect();
     assert!(settled.contains(&cut_off.id) && settled.contains(&orphan.id), "{sweep:?}");
@@ -627,7 +627,7 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     let api_store = DynamoJobStore::new(aws_sdk_dynamodb::Client::new(&api), deployed.table());
     let sdk = deployed.sdk("dispatcher").await;
     let config = deployed.function_config("dispatcher");
-    let service = assert_allowed!(heimdall_functions::build_service(&sdk, &config).await);
+    let service = assert_allowed!(heimdall_functions::build_service(&sdk, &config, heimdall_functions::no_plugin).await);
     let mut queued = job("dispatched", "alice", 1_700_000_000);
     queued.command_id = Some("ping".into());
     queued.cluster_id = Some("ping".into());

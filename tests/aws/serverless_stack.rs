@@ -107,7 +107,7 @@ impl ServerlessStack {
         } else {
             (sdk.clone(), None)
         };
-        let service = build_service(&service_sdk, &config).await.unwrap();
+        let service = build_service(&service_sdk, &config, heimdall_functions::every_plugin).await.unwrap();
         let runtime = tokio::runtime::Handle::current();
         for plugin in service.plugin_names() {
             let service = service.clone();
@@ -157,7 +157,7 @@ impl ServerlessStack {
     /// Another instance of the api function beside this stack's: its service built again by the
     /// functions' wiring from the same environment, as a second cold start would.
     pub async fn another_api_instance(&self) -> ApiInstance {
-        let service = build_service(&emulator().sdk_config().await, &self.config).await.unwrap();
+        let service = build_service(&emulator().sdk_config().await, &self.config, heimdall_functions::every_plugin).await.unwrap();
         ApiInstance { app: heimdall_function_api::app(service, None) }
     }
 }

@@ -13,4 +13,4 @@ pub mod sqs_batch;
 pub mod wiring;
 
 pub use function_config::{DEFAULT_FUNCTION_MAX_SYNC_SECONDS, FunctionConfig};
-pub use wiring::{all_plugins, build_service, read_config, service_from_env};
+pub use wiring::{all_plugins, build_service, every_plugin, no_plugin, read_config, service_from_env};

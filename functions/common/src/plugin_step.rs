@@ -5,14 +5,17 @@
 //! ([`PluginError::error_type`]) that the state machine's Retry and Catch match on, and an
 //! `errorMessage` that is JSON (`{"message", "exit_code"}`) so the `fail` step can record both.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use heimdall_domain::JobId;
-use heimdall_ports::PluginError;
-use heimdall_service::JobService;
+use heimdall_ports::{Plugin, PluginError};
+use heimdall_service::{JobService, PluginRegistry};
 use lambda_runtime::{Diagnostic, LambdaEvent, service_fn};
 use serde::Deserialize;
 use serde_json::{Value, json};
+
+use crate::FunctionConfig;
 
 /// One step, as the state machine sends it.
 #[derive(Debug, Clone, Deserialize)]
@@ -98,11 +101,21 @@ pub fn explain(error: &CaughtError) -> (String, Option<i32>) {
     }
 }
 
-/// The `main` of a plugin Lambda: tracing, config from the environment, the service, then one
-/// step per invocation.
-pub async fn run_function(plugin: &'static str) -> Result<(), lambda_runtime::Error> {
+/// The `main` of a plugin Lambda: tracing, config from the environment, the service running
+/// only the plugin `make_plugin` builds (the binary links that plugin's code and AWS clients,
+/// no other's), then one step per invocation.
+pub async fn run_function(
+    make_plugin: fn(&aws_config::SdkConfig, &FunctionConfig) -> Arc<dyn Plugin>,
+) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let (service, _) = crate::service_from_env().await?;
+    let mut name = "";
+    let (service, _) = crate::service_from_env(|sdk, config| {
+        let plugin = make_plugin(sdk, config);
+        name = plugin.name();
+        PluginRegistry::running_only([plugin])
+    })
+    .await?;
+    let plugin = name;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StepRequest>| {
         let service = service.clone();
         async move { handle(&service, plugin, event.payload).await }

@@ -9,19 +9,22 @@ use std::sync::Arc;
 use aws_lambda_events::sqs::{SqsBatchResponse, SqsEvent, SqsMessage};
 /// What a jobs queue message says (its body's format belongs to the queue's adapter).
 pub use heimdall_adapters_aws::QueuedJob;
-use heimdall_service::JobService;
+use heimdall_service::{JobService, PluginRegistry};
 use lambda_runtime::{LambdaEvent, service_fn};
 use tracing::Instrument;
 
-/// The `main` of an SQS-triggered Lambda: tracing, the service from the environment, then
-/// `handle` on each batch.
-pub async fn run_sqs_function<F, Fut>(handle: F) -> Result<(), lambda_runtime::Error>
+/// The `main` of an SQS-triggered Lambda: tracing, the service from the environment with the
+/// plugins `plugins` builds, then `handle` on each batch.
+pub async fn run_sqs_function<F, Fut>(
+    plugins: fn(&aws_config::SdkConfig, &crate::FunctionConfig) -> PluginRegistry,
+    handle: F,
+) -> Result<(), lambda_runtime::Error>
 where
     F: Fn(Arc<JobService>, SqsEvent) -> Fut,
     Fut: Future<Output = SqsBatchResponse>,
 {
     lambda_runtime::tracing::init_default_subscriber();
-    let (service, _) = crate::service_from_env().await?;
+    let (service, _) = crate::service_from_env(plugins).await?;
     let handle = &handle;
     lambda_runtime::run(service_fn(move |event: LambdaEvent<SqsEvent>| {
         let batch = handle(service.clone(), event.payload);

@@ -16,6 +16,18 @@ pub fn all_plugins(sdk: &aws_config::SdkConfig, jobs_table: &str) -> Vec<Arc<dyn
     heimdall_plugins::builtin_plugins().into_iter().chain(heimdall_plugins_aws::data_plugins(sdk, Some(jobs_table))).collect()
 }
 
+/// The plugins of the api, events and janitor functions (they submit jobs of any command and
+/// check every cluster's health): every plugin, each command of the config checked by its own.
+pub fn every_plugin(sdk: &aws_config::SdkConfig, config: &FunctionConfig) -> PluginRegistry {
+    PluginRegistry::new(all_plugins(sdk, &config.aws.table))
+}
+
+/// The dispatcher's plugins: none (it starts executions and runs nothing), so it links no
+/// plugin's code or AWS clients.
+pub fn no_plugin(_sdk: &aws_config::SdkConfig, _config: &FunctionConfig) -> PluginRegistry {
+    PluginRegistry::running_only(Vec::new())
+}
+
 /// The config's text and a name for its errors, from wherever `location` says.
 pub async fn read_config(sdk: &aws_config::SdkConfig, location: Option<&str>) -> anyhow::Result<(String, String)> {
     let Some(location) = location else {
@@ -49,22 +61,30 @@ pub async fn read_config(sdk: &aws_config::SdkConfig, location: Option<&str>) ->
     Ok((text, location.to_owned()))
 }
 
-/// What a function's `main` starts with: its environment read and the service built from it.
-pub async fn service_from_env() -> anyhow::Result<(Arc<JobService>, FunctionConfig)> {
+/// What a function's `main` starts with: its environment read and the service built from it,
+/// with the plugins `plugins` builds ([`every_plugin`], [`no_plugin`], or a plugin function's
+/// own: what a function's `main` names is all its binary links).
+pub async fn service_from_env(
+    plugins: impl FnOnce(&aws_config::SdkConfig, &FunctionConfig) -> PluginRegistry,
+) -> anyhow::Result<(Arc<JobService>, FunctionConfig)> {
     // Before anything runs a job: the function's credentials are in its environment.
     heimdall_plugins::harden_server_process();
     let config = FunctionConfig::from_env()?;
     let sdk = heimdall_adapters_aws::load_sdk_config().await;
-    let service = build_service(&sdk, &config).await?;
+    let service = build_service(&sdk, &config, plugins).await?;
     Ok((service, config))
 }
 
-/// The service over DynamoDB, S3, SQS and Step Functions, with every plugin of this build and
-/// the config read from `config.config_location`.
-pub async fn build_service(sdk: &aws_config::SdkConfig, config: &FunctionConfig) -> anyhow::Result<Arc<JobService>> {
+/// The service over DynamoDB, S3, SQS and Step Functions, with the plugins `plugins` builds and
+/// the config read from `config.config_location` (checked by those plugins; commands of others
+/// only where the registry says they run elsewhere).
+pub async fn build_service(
+    sdk: &aws_config::SdkConfig,
+    config: &FunctionConfig,
+    plugins: impl FnOnce(&aws_config::SdkConfig, &FunctionConfig) -> PluginRegistry,
+) -> anyhow::Result<Arc<JobService>> {
     let (text, name) = read_config(sdk, config.config_location.as_deref()).await?;
-    // Every plugin this build knows validates the config, whichever this function runs.
-    let registry = PluginRegistry::new(all_plugins(sdk, &config.aws.table));
+    let registry = plugins(sdk, config);
     let catalog = Catalog::load(&text, &name, &registry).map_err(|error| anyhow!("{error}"))?;
     let service = JobService::new(
         Arc::new(catalog),

@@ -1,6 +1,7 @@
-//! The glue plugin's Lambda: `heimdall_functions::plugin_step` with the glue plugin.
+//! The glue plugin's Lambda: `heimdall_functions::plugin_step` with the glue plugin,
+//! the only plugin this binary links.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    heimdall_functions::plugin_step::run_function("glue").await
+    heimdall_functions::plugin_step::run_function(|sdk, _| std::sync::Arc::new(heimdall_plugins_aws::GluePlugin::new(sdk))).await
 }

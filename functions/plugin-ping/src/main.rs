@@ -1,6 +1,7 @@
-//! The ping plugin's Lambda: `heimdall_functions::plugin_step` with the ping plugin.
+//! The ping plugin's Lambda: `heimdall_functions::plugin_step` with the ping plugin,
+//! the only plugin this binary links.
 
 #[tokio::main]
 async fn main() -> Result<(), lambda_runtime::Error> {
-    heimdall_functions::plugin_step::run_function("ping").await
+    heimdall_functions::plugin_step::run_function(|_, _| std::sync::Arc::new(heimdall_plugins::ping::PingPlugin)).await
 }

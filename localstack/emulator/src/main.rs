@@ -60,7 +60,7 @@ async fn main() -> anyhow::Result<()> {
         }
         Command::Router { listen, moto } => {
             let config = FunctionConfig::from_env()?;
-            let service = build_service(&sdk, &config).await?;
+            let service = build_service(&sdk, &config, heimdall_functions::every_plugin).await?;
             let router = LambdaRouter::default();
             for plugin in service.plugin_names() {
                 let service = service.clone();

@@ -33,11 +33,15 @@ use heimdall_ports::Plugin;
 /// Manager), with AWS clients built from `sdk`. The dynamodb plugin refuses to read
 /// `jobs_table`, the platform's own (where jobs are kept on DynamoDB; none under `heimdall serve`).
 pub fn data_plugins(sdk: &aws_config::SdkConfig, jobs_table: Option<&str>) -> Vec<Arc<dyn Plugin>> {
-    let snowflake = heimdall_plugins_snowflake::SnowflakePlugin::with_key_loader(Arc::new(snowflake_keys::AwsKeyLoader::new(sdk)));
     vec![
         Arc::new(DynamoDbPlugin::new(sdk).forbidding(jobs_table)),
         Arc::new(GluePlugin::new(sdk)),
         Arc::new(SparkPlugin::new(sdk)),
-        Arc::new(snowflake),
+        snowflake_plugin(sdk),
     ]
+}
+
+/// The snowflake plugin with its keys in files, SSM or Secrets Manager (clients from `sdk`).
+pub fn snowflake_plugin(sdk: &aws_config::SdkConfig) -> Arc<dyn Plugin> {
+    Arc::new(heimdall_plugins_snowflake::SnowflakePlugin::with_key_loader(Arc::new(snowflake_keys::AwsKeyLoader::new(sdk))))
 }

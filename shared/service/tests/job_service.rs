@@ -188,6 +188,21 @@ fn a_command_naming_an_unknown_plugin_is_a_config_error_listing_the_known_ones()
 }
 
 #[test]
+fn a_process_running_only_some_plugins_keeps_the_other_commands_unchecked_and_checks_its_own() {
+    // A plugin Lambda's registry: the ping plugin only, in a deployment that also has shell and snowflake.
+    let ping_only = PluginRegistry::running_only(heimdall_plugins::builtin_plugins().into_iter().filter(|plugin| plugin.name() == "ping"));
+    let config = "commands:\n  - {name: q, version: '1', plugin: snowflake, context: {anything: 1}}\n  - {name: s, version: '1', plugin: shell, context: {}}\n  - {name: p, version: '1', plugin: ping}\n";
+    let catalog = Catalog::load(config, "x.yml", &ping_only).unwrap();
+    assert_eq!(catalog.commands().iter().map(|command| command.id.as_str()).collect::<Vec<_>>(), ["q", "s", "p"], "other plugins' commands are kept for routing");
+
+    // Its own plugin's commands are still checked: a sync command of an async-only plugin, say.
+    let shell_only = PluginRegistry::running_only(heimdall_plugins::builtin_plugins().into_iter().filter(|plugin| plugin.name() == "shell"));
+    let error = Catalog::load(config, "x.yml", &shell_only).unwrap_err();
+    assert_eq!(error.problems().len(), 1, "{error}");
+    assert!(error.problems()[0].starts_with("commands[1] (id `s`): field `context`: shell command context:"), "{error}");
+}
+
+#[test]
 fn a_shell_command_without_argv_is_a_config_error_naming_the_context() {
     let plugins = PluginRegistry::new(heimdall_plugins::builtin_plugins());
     let error = Catalog::load("commands:\n  - {name: s, version: '1', plugin: shell, context: {}}\n", "x.yml", &plugins).unwrap_err();
