@@ -117,10 +117,11 @@ async fn a_sync_job_cut_off_with_its_function_is_failed_by_the_janitor_and_a_liv
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_execution_stopped_from_outside_settles_its_job_by_event_or_by_the_janitor() {
     // GIVEN two long Spark jobs (the emulator's EMR runs never end), their executions polling
+    // (their cluster's job run events do not reach the deployment)
     let emr = aws_sdk_emrcontainers::Client::new(&emulator().sdk_config().await);
     let cluster = crate::support::unique("spark-eks");
     let virtual_cluster = crate::support::create_virtual_cluster(&emr, &cluster).await;
-    let stack = ServerlessStack::create_replacing(&[("{{SPARK_CLUSTER}}", &cluster)]).await;
+    let stack = ServerlessStack::create_replacing(&[("{{SPARK_CLUSTER}}", &cluster), ("{{SPARK_JOB_RUN_EVENTS}}", "false")]).await;
     let spark = json!({"name": "long", "version": "1", "command_criteria": ["type:spark"], "cluster_criteria": ["type:spark"], "context": {"query": "SELECT 1"}});
     let by_event = stack.submit_and_dispatch(spark.clone()).await;
     let by_sweep = stack.submit_and_dispatch(spark).await;

@@ -82,6 +82,7 @@ impl ServerlessStack {
             ("{{SNOWFLAKE_ENDPOINT}}", "https://snowflake.invalid"),
             ("{{ACTIVE_JOBS_PER_USER}}", "100"),
             ("{{SPARK_HEALTH_CHECK}}", "false"),
+            ("{{SPARK_JOB_RUN_EVENTS}}", "true"),
         ];
         for (placeholder, value) in replacements.iter().chain(defaults.iter()) {
             config_text = config_text.replace(placeholder, value);

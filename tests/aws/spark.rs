@@ -1,7 +1,9 @@
 //! The spark plugin through the state machine, on the emulator's EMR on EKS. The emulator's job
 //! runs stay RUNNING forever, so the tests answer `DescribeJobRun` for their run with the
-//! terminal state in the real API's shape (the router stands in for moto there), and write the
-//! job's output to S3 themselves, as the Spark job would.
+//! terminal state in the real API's shape (the router stands in for moto there), send the
+//! "EMR Job Run State Change" event EMR would send through an events queue to the events
+//! function, as the EventBridge rule does, and write the job's output to S3 themselves, as the
+//! Spark job would.
 
 use std::time::{Duration, Instant};
 
@@ -17,6 +19,8 @@ struct SparkFixture {
     stack: ServerlessStack,
     emr: aws_sdk_emrcontainers::Client,
     virtual_cluster_id: String,
+    /// Where the EventBridge rule sends EMR's job run events, read by the events function.
+    events_queue_url: String,
 }
 
 async fn fixture() -> SparkFixture {
@@ -25,7 +29,8 @@ async fn fixture() -> SparkFixture {
     let name = unique("spark-eks");
     let virtual_cluster_id = create_virtual_cluster(&emr, &name).await;
     let stack = ServerlessStack::create_counted_with(&[("{{SPARK_CLUSTER}}", &name)]).await;
-    SparkFixture { stack, emr, virtual_cluster_id }
+    let events_queue_url = heimdall_emulator::stack::create_events_queue(&sdk, &unique("hd")).await.unwrap().url;
+    SparkFixture { stack, emr, virtual_cluster_id, events_queue_url }
 }
 
 impl SparkFixture {
@@ -53,8 +58,9 @@ impl SparkFixture {
         }
     }
 
-    /// From now on `DescribeJobRun` says the run ended in `state`.
-    fn end_run(&self, job_run: &str, state: &str, failure_reason: Option<&str>, details: Option<&str>) {
+    /// The run ends in `state`: from now on `DescribeJobRun` says so, and EMR's event for it goes
+    /// through the events queue to the events function.
+    async fn end_run(&self, job_run: &str, state: &str, failure_reason: Option<&str>, details: Option<&str>) {
         let mut run = json!({"id": job_run, "virtualClusterId": self.virtual_cluster_id, "state": state, "name": "heimdall"});
         if let Some(reason) = failure_reason {
             run["failureReason"] = json!(reason);
@@ -63,6 +69,47 @@ impl SparkFixture {
             run["stateDetails"] = json!(details);
         }
         emulator().override_answer("GET", &format!("/virtualclusters/{}/jobruns/{job_run}", self.virtual_cluster_id), json!({"jobRun": run}));
+        self.send_run_event(job_run, state).await;
+    }
+
+    /// EMR's "EMR Job Run State Change" event for `job_run`, as the rule delivers it to the
+    /// events queue, handled by the events function.
+    async fn send_run_event(&self, job_run: &str, state: &str) {
+        let runs = self.emr.list_job_runs().virtual_cluster_id(&self.virtual_cluster_id).send().await.unwrap();
+        let name = runs.job_runs().iter().find(|r| r.id() == Some(job_run)).and_then(|r| r.name()).unwrap().to_owned();
+        let event = json!({
+            "version": "0", "id": unique("event"), "detail-type": "EMR Job Run State Change", "source": "aws.emr-containers",
+            "account": "123456789012", "time": "2026-12-08T02:00:00Z", "region": "us-east-1", "resources": [],
+            "detail": {"severity": "INFO", "name": name, "id": job_run, "arn": format!("arn:aws:emr-containers:us-east-1:123456789012:/virtualclusters/{}/jobruns/{job_run}", self.virtual_cluster_id),
+                       "virtualClusterId": self.virtual_cluster_id, "state": state, "createdBy": "heimdall", "releaseLabel": "emr-7.2.0-latest"}
+        });
+        let sqs = aws_sdk_sqs::Client::new(&emulator().sdk_config().await);
+        sqs.send_message().queue_url(&self.events_queue_url).message_body(event.to_string()).send().await.unwrap();
+        let batch = self.stack.receive_from(&self.events_queue_url).await;
+        assert_eq!(batch.records.len(), 1);
+        assert!(heimdall_function_events::handle_batch(&self.stack.service, batch).await.batch_item_failures.is_empty());
+    }
+
+    /// Waits until the job's execution has entered `state`.
+    async fn wait_for_state(&self, job: JobId, state: &str) {
+        let deadline = Instant::now() + Duration::from_secs(30);
+        while !self.states_entered(job).await.iter().any(|entered| entered == state) {
+            assert!(Instant::now() < deadline, "the execution of {job} never entered {state}");
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+
+    /// The states the job's execution entered, in order.
+    async fn states_entered(&self, job: JobId) -> Vec<String> {
+        let arn = format!("{}:{job}", self.stack.settings.state_machine_arn.replacen(":stateMachine:", ":execution:", 1));
+        let history = self.stack.sfn.get_execution_history().execution_arn(arn).send().await.unwrap();
+        let mut events: Vec<_> = history.events().iter().collect();
+        events.sort_by_key(|event| event.id());
+        events
+            .iter()
+            .filter(|event| event.r#type().as_str().ends_with("StateEntered"))
+            .filter_map(|event| event.state_entered_event_details().map(|details| details.name().to_owned()))
+            .collect()
     }
 
     async fn put(&self, key: &str, body: &str) {
@@ -159,10 +206,11 @@ async fn a_spark_query_runs_to_completed_and_its_output_is_the_result() {
     assert_eq!(properties.get("spark.executor.memory").map(String::as_str), Some("2g"), "{properties:?}");
     assert_eq!(properties.get("spark.sql.shuffle.partitions").map(String::as_str), Some("8"), "{properties:?}");
 
-    // WHEN the job writes its output and completes
+    // WHEN, its execution waiting for the run's end, the job writes its output and completes
+    fixture.wait_for_state(id, "AwaitEnd").await;
     fixture.put(&format!("spark/results/{id}/part-00000.json"), "{\"country\":\"FR\",\"orders\":3}\n{\"country\":\"NL\",\"orders\":5}\n").await;
     fixture.put(&format!("spark/results/{id}/_SUCCESS"), "").await;
-    fixture.end_run(&job_run, "COMPLETED", None, None);
+    fixture.end_run(&job_run, "COMPLETED", None, None).await;
 
     // THEN the job is SUCCEEDED with the output as its result
     let job = fixture.stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
@@ -170,6 +218,13 @@ async fn a_spark_query_runs_to_completed_and_its_output_is_the_result() {
     let (_, result) = fixture.stack.api_json("alice", "GET", &format!("/api/v1/job/{id}/result"), None).await;
     assert_eq!(result["data"], json!([["FR", 3], ["NL", 5]]));
     assert_eq!(result["columns"][1], json!({"name": "orders", "type": "bigint"}));
+    // Not polled: the execution waited for EMR's event, whatever the run's length.
+    let states = fixture.states_entered(id).await;
+    assert_eq!(states, ["Submit", "Done?", "AwaitEnd", "Done?", "Finalize"], "{states:?}");
+    // The event delivered again (EventBridge delivers at least once): nothing waits, nothing changes.
+    fixture.send_run_event(&job_run, "COMPLETED").await;
+    assert_eq!(fixture.stack.service.get(id).await.unwrap().status, JobStatus::Succeeded);
+    assert_eq!(fixture.states_entered(id).await, states);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -177,13 +232,17 @@ async fn a_failed_spark_run_fails_the_job_with_its_reason_and_details() {
     let fixture = fixture().await;
     let id = fixture.submit(json!({"query": "SELECT * FROM nope"})).await;
     let job_run = fixture.job_run_of(id).await;
+    // Ended as soon as it started: the await step, or the event, finds it over (whichever
+    // comes after the other).
 
-    fixture.end_run(&job_run, "FAILED", Some("USER_ERROR"), Some("Table or view not found: nope"));
+    fixture.end_run(&job_run, "FAILED", Some("USER_ERROR"), Some("Table or view not found: nope")).await;
 
     let job = fixture.stack.wait_for(id, Duration::from_secs(60), |s| s.is_terminal()).await;
     assert_eq!(job.status, JobStatus::Failed);
     let error = job.error.unwrap();
     assert!(error.contains("ended FAILED") && error.contains("USER_ERROR") && error.contains("Table or view not found: nope"), "{error}");
+    let states = fixture.states_entered(id).await;
+    assert_eq!(states, ["Submit", "Done?", "AwaitEnd", "Done?", "AwaitFailed", "Fail", "Retry?", "JobFailed"], "{states:?}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -238,7 +297,7 @@ clusters:
     let id: JobId = answer["id"].as_str().unwrap().parse().unwrap();
     let job_run = fixture.job_run_of(id).await;
     fixture.put(&format!("local/results/{id}/part-00000.json"), "{\"one\":1}\n").await;
-    fixture.end_run(&job_run, "COMPLETED", None, None);
+    fixture.end_run(&job_run, "COMPLETED", None, None).await;
 
     let done = app.wait_until_final(&id.to_string()).await;
     assert_eq!(done["status"], "SUCCEEDED", "{done}");

@@ -25,6 +25,9 @@ pub enum StepRequest {
     Submit { job_id: JobId },
     Poll { job_id: JobId, handle: Value, wait_seconds: u64 },
     Finalize { job_id: JobId, handle: Value },
+    /// The workflow waits for the work's end (`token`: the waiting task's); see
+    /// `heimdall_service::awaited_ends`.
+    Await { job_id: JobId, handle: Value, token: String },
     /// From a Catch: `error` is the state's `{"Error", "Cause"}`.
     Fail { job_id: JobId, error: CaughtError },
 }
@@ -47,8 +50,7 @@ pub struct StepFailure {
 
 impl From<PluginError> for StepFailure {
     fn from(error: PluginError) -> Self {
-        let message = json!({"message": error.to_string(), "exit_code": error.exit_code()});
-        Self { error_type: error.error_type().to_owned(), error_message: message.to_string() }
+        Self { error_type: error.error_type().to_owned(), error_message: error.step_message() }
     }
 }
 
@@ -61,15 +63,14 @@ impl From<StepFailure> for Diagnostic {
 /// Runs one step for a job of `plugin` (this function's plugin; the service refuses a job of
 /// another).
 pub async fn handle(service: &JobService, plugin: &str, request: StepRequest) -> Result<Value, StepFailure> {
-    let answer = |step: heimdall_service::StepAnswer| {
-        json!({"proceed": step.proceed, "ended": step.ended, "done": step.done, "handle": step.handle, "wait_seconds": step.wait_seconds})
-    };
+    let answer = |step: heimdall_service::StepAnswer| serde_json::to_value(step).unwrap_or(Value::Null);
     Ok(match request {
         StepRequest::Claim { job_id } => json!({"proceed": service.step_claim(job_id, plugin).await?}),
         StepRequest::Submit { job_id } => answer(service.step_submit(job_id, plugin).await?),
         StepRequest::Poll { job_id, handle, wait_seconds } => {
             answer(service.step_poll(job_id, plugin, &handle, Duration::from_secs(wait_seconds)).await?)
         }
+        StepRequest::Await { job_id, handle, token } => json!({"resumed": service.step_await(job_id, plugin, &handle, &token).await?}),
         StepRequest::Finalize { job_id, handle } => {
             json!({"status": service.step_finalize(job_id, plugin, &handle).await?.status})
         }
@@ -154,5 +155,29 @@ mod tests {
         }))
         .unwrap();
         assert!(matches!(poll, StepRequest::Poll { wait_seconds: 3, .. }));
+        let awaiting: StepRequest = serde_json::from_value(json!({
+            "operation": "await", "job_id": "0190a0b0-0000-7000-8000-000000000000", "handle": {"h": 1}, "token": "AQB-token"
+        }))
+        .unwrap();
+        assert!(matches!(awaiting, StepRequest::Await { ref token, .. } if token == "AQB-token"));
+    }
+
+    #[test]
+    fn the_state_machines_result_selectors_read_every_field_of_a_step_answer_and_nothing_else() {
+        let asl: Value = serde_json::from_str(include_str!("../../../statemachines/async-job.asl.json")).unwrap();
+        let answer = heimdall_service::StepAnswer {
+            proceed: true, ended: false, done: false, handle: Value::Null, wait_seconds: 1, await_event: true, await_seconds: 60,
+        };
+        let mut fields: Vec<String> = serde_json::to_value(answer).unwrap().as_object().unwrap().keys().cloned().collect();
+        fields.sort();
+        for state in ["Submit", "Poll"] {
+            let selector = asl["States"][state]["ResultSelector"].as_object().unwrap();
+            let mut selected: Vec<String> = selector.keys().map(|key| key.trim_end_matches(".$").to_owned()).collect();
+            selected.sort();
+            assert_eq!(selected, fields, "{state}");
+            for (key, path) in selector {
+                assert_eq!(path.as_str().unwrap(), format!("$.Payload.{}", key.trim_end_matches(".$")), "{state}");
+            }
+        }
     }
 }

@@ -13,6 +13,10 @@
 //!   `FAILED`, `TIMED_OUT` and `ABORTED` ones): the job the execution ran is settled if the
 //!   execution ended before recording it (`JobService::settle_workflow_end`), no trigger fires.
 //!
+//! - an EMR on EKS "EMR Job Run State Change" event (a rule sends those of runs that ended): the
+//!   workflow of the spark job the run belongs to, waiting for that end, is handed it
+//!   (`JobService::wake_awaiting`), no trigger fires.
+//!
 //! Each other event goes to `JobService::submit_for_event`: one job per answering trigger, and a
 //! redelivered event submits nothing new. A message no trigger can use is logged and dropped
 //! (retrying it would not help); a message that is not an event, or a backend failure, fails
@@ -41,6 +45,11 @@ async fn handle_record(service: &Arc<JobService>, record: SqsMessage) -> Result<
         }
         return Ok(());
     }
+    if let Some(job) = emr_run_end(body) {
+        let woke = service.wake_awaiting(job).await.map_err(|error| error.to_string())?;
+        tracing::info!(job_id = %job, woke, "EMR job run ended");
+        return Ok(());
+    }
     for event in trigger_events(body)? {
         let outcomes = service.submit_for_event(&event).await.map_err(|error| error.to_string())?;
         if outcomes.is_empty() {
@@ -59,6 +68,19 @@ pub fn execution_end(body: &str) -> Option<(JobId, WorkflowEnd)> {
     }
     let job = value["detail"]["name"].as_str()?.parse().ok()?;
     Some((job, WorkflowEnd::parse(value["detail"]["status"].as_str()?)?))
+}
+
+/// The job of an EMR on EKS "EMR Job Run State Change" event for a run that ended (COMPLETED,
+/// FAILED, CANCELLED), the run named after its job; `None` for anything else.
+pub fn emr_run_end(body: &str) -> Option<JobId> {
+    let value: Value = serde_json::from_str(body).ok()?;
+    if value["source"] != "aws.emr-containers" || value["detail-type"] != "EMR Job Run State Change" {
+        return None;
+    }
+    if !matches!(value["detail"]["state"].as_str()?, "COMPLETED" | "FAILED" | "CANCELLED") {
+        return None;
+    }
+    heimdall_plugins_aws::spark::job_of_run_name(value["detail"]["name"].as_str()?)
 }
 
 /// The events a message body carries; an error says why the body is none of the known shapes.
@@ -153,6 +175,22 @@ mod tests {
         let schedule = json!({"trigger": "nightly", "time": "2026-11-25T02:00:00Z"});
         assert!(matches!(&trigger_events(&schedule.to_string()).unwrap()[..], [TriggerEvent::Scheduled { trigger, .. }] if trigger == "nightly"));
         assert!(trigger_events(r#"{"Service":"Amazon S3","Event":"s3:TestEvent"}"#).unwrap().is_empty());
+    }
+
+    #[test]
+    fn an_emr_job_run_that_ended_names_its_job_and_one_still_running_does_not() {
+        let job = JobId::new();
+        let event = |state: &str, name: &str| {
+            json!({"version": "0", "id": "e2", "source": "aws.emr-containers", "detail-type": "EMR Job Run State Change",
+                   "time": "2026-12-08T02:00:00Z", "region": "us-east-1",
+                   "detail": {"severity": "INFO", "name": name, "id": "0000000abc", "virtualClusterId": "vc1", "state": state}})
+            .to_string()
+        };
+        let name = heimdall_plugins_aws::spark::run_name(job);
+        assert_eq!(emr_run_end(&event("COMPLETED", &name)), Some(job));
+        assert_eq!(emr_run_end(&event("FAILED", &name)), Some(job));
+        assert_eq!(emr_run_end(&event("RUNNING", &name)), None, "not an end");
+        assert_eq!(emr_run_end(&event("COMPLETED", "someone-elses-run")), None, "not a job's run");
     }
 
     #[test]

@@ -1,6 +1,6 @@
 use async_trait::async_trait;
 use heimdall_domain::JobId;
-use heimdall_ports::{error_chain, WorkflowEnd, WorkflowError, WorkflowState, Workflows};
+use heimdall_ports::{error_chain, Resumption, WorkflowEnd, WorkflowError, WorkflowState, Workflows};
 use serde_json::{Value, json};
 
 
@@ -33,6 +33,36 @@ impl SfnWorkflows {
     pub fn with_log_group(mut self, log_group: Option<String>) -> Self {
         self.log_group = log_group;
         self
+    }
+
+    /// The token of the task the job's execution waits in, if its latest task is the await
+    /// step (`AwaitEnd`) and has not ended: read from the task's scheduled event, newest first.
+    async fn waiting_token(&self, job: JobId) -> Result<Option<String>, WorkflowError> {
+        use aws_sdk_sfn::types::HistoryEventType as Event;
+        let history = self.client.get_execution_history().execution_arn(self.execution_arn(job)).reverse_order(true).max_results(25).send().await;
+        let history = match history {
+            Ok(history) => history,
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => return Ok(None),
+            Err(error) => return Err(WorkflowError(format!("Step Functions GetExecutionHistory: {}", error_chain(&error)))),
+        };
+        // Newest first (the emulator ignores reverseOrder and answers oldest first).
+        let mut events: Vec<_> = history.events().iter().collect();
+        events.sort_by_key(|event| std::cmp::Reverse(event.id()));
+        for event in events {
+            match event.r#type() {
+                Event::TaskScheduled => {
+                    let parameters = event.task_scheduled_event_details().map(|details| details.parameters()).unwrap_or_default();
+                    let payload = serde_json::from_str::<Value>(parameters).unwrap_or(Value::Null);
+                    let payload = &payload["Payload"];
+                    return Ok((payload["operation"] == "await").then(|| payload["token"].as_str().map(str::to_owned)).flatten());
+                }
+                // The latest task is under way: its scheduled event is further back.
+                Event::TaskStarted | Event::TaskSubmitted => {}
+                // The latest task ended, or the execution did: nothing waits.
+                _ => return Ok(None),
+            }
+        }
+        Ok(None)
     }
 
     /// `arn:aws:states:REGION:ACCOUNT:stateMachine:NAME` → `…:execution:NAME:JOB_ID`.
@@ -89,6 +119,33 @@ impl Workflows for SfnWorkflows {
             // Never started (canceled while queued) or already gone: nothing to stop.
             Err(error) if error.as_service_error().is_some_and(|e| e.is_execution_does_not_exist()) => Ok(()),
             Err(error) => Err(WorkflowError(format!("Step Functions StopExecution: {}", error_chain(&error)))),
+        }
+    }
+
+    #[tracing::instrument(skip(self, token, outcome), fields(job_id = %job))]
+    async fn resume(&self, job: JobId, token: Option<&str>, outcome: Resumption) -> Result<bool, WorkflowError> {
+        let token = match token {
+            Some(token) => token.to_owned(),
+            None => match self.waiting_token(job).await? {
+                Some(token) => token,
+                None => return Ok(false),
+            },
+        };
+        // A failure goes as an answer the state machine routes to its fail step (AwaitFailed)
+        // with `{Error, Cause}` as a failed step's Catch holds them: the same on AWS as a
+        // SendTaskFailure, and the emulator, which drops a task failure's cause, keeps it.
+        let output = match outcome {
+            Resumption::Answer(answer) => answer,
+            Resumption::Failure { error_type, error_message } => {
+                let cause = json!({"errorType": error_type, "errorMessage": error_message}).to_string();
+                json!({"failure": {"Error": error_type, "Cause": cause}})
+            }
+        };
+        match self.client.send_task_success().task_token(&token).output(output.to_string()).send().await {
+            Ok(_) => Ok(true),
+            // The wait ended meanwhile (timed out into its safety poll, or resumed by another).
+            Err(error) if error.as_service_error().is_some_and(|e| e.is_task_timed_out() || e.is_invalid_token() || e.is_task_does_not_exist()) => Ok(false),
+            Err(error) => Err(WorkflowError(format!("Step Functions SendTaskSuccess: {}", error_chain(&error)))),
         }
     }
 

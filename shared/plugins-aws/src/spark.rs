@@ -32,7 +32,7 @@ use aws_sdk_emrcontainers::types::{
     Configuration, ConfigurationOverrides, JobDriver, JobRunState, MonitoringConfiguration, S3MonitoringConfiguration,
     SparkSubmitJobDriver, VirtualClusterState,
 };
-use heimdall_domain::{Cluster, Command};
+use heimdall_domain::{Cluster, Command, JobId};
 use crate::aws_refusal::refused_or_unavailable;
 use heimdall_ports::{Plugin, PluginError, PluginRun, Step};
 use serde::Deserialize;
@@ -90,6 +90,17 @@ struct SparkCluster {
     #[serde(default)]
     properties: BTreeMap<String, String>,
     virtual_cluster_id: Option<String>,
+    /// Whether EMR's job run events of this cluster reach this deployment's event bus (the
+    /// virtual cluster is in its account): the state machine then waits for a run's end instead
+    /// of polling it. Default: yes, unless the cluster is reached through `role_arn` (another
+    /// account, whose events stay on its own bus).
+    job_run_events: Option<bool>,
+}
+
+impl SparkCluster {
+    fn job_run_events(&self) -> bool {
+        self.job_run_events.unwrap_or(self.role_arn.is_none())
+    }
 }
 
 #[derive(Debug, Deserialize)]
@@ -148,6 +159,16 @@ fn cluster_context(context: &Value) -> Result<SparkCluster, String> {
     }
     check_properties(&settings.properties).map_err(|error| format!("spark cluster context: `properties`: {error}"))?;
     Ok(settings)
+}
+
+/// The name of a job's EMR job runs: its events (EventBridge) say which job they are about.
+pub fn run_name(job: JobId) -> String {
+    format!("heimdall-{job}")
+}
+
+/// The job a job run named by [`run_name`] belongs to.
+pub fn job_of_run_name(name: &str) -> Option<JobId> {
+    name.strip_prefix("heimdall-")?.parse().ok()
 }
 
 /// Whether `name` is a property name: `^[A-Za-z0-9][A-Za-z0-9._-]*$`.
@@ -416,6 +437,14 @@ impl Plugin for SparkPlugin {
         false
     }
 
+    /// EMR sends "EMR Job Run State Change" events to the EventBridge of the virtual cluster's
+    /// account, the run's name carrying the job's id (`heimdall-<job id>`): where they reach this
+    /// deployment (the cluster's `job_run_events`), the state machine waits for the end instead
+    /// of polling.
+    fn ends_with_event(&self, run: &PluginRun) -> bool {
+        cluster_settings(&run.cluster).is_ok_and(|cluster| cluster.job_run_events())
+    }
+
     /// The virtual cluster is found (by id, or by the cluster's name among the running ones)
     /// and is RUNNING.
     async fn check_health(&self, _command: &Command, cluster: &Cluster) -> Result<(), String> {
@@ -449,7 +478,7 @@ impl Plugin for SparkPlugin {
         self.put_text(&query_uri, &job.query).await?;
         let request = emr
             .start_job_run()
-            .name(format!("heimdall-{}", run.job.id))
+            .name(run_name(run.job.id))
             .virtual_cluster_id(&virtual_cluster_id)
             .client_token(run.job.id.attempt_key(run.job.attempt))
             .execution_role_arn(&cluster.execution_role_arn)
@@ -502,7 +531,7 @@ impl Plugin for SparkPlugin {
                 let listed = emr
                     .list_job_runs()
                     .virtual_cluster_id(&virtual_cluster_id)
-                    .name(format!("heimdall-{}", run.job.id))
+                    .name(run_name(run.job.id))
                     .states(JobRunState::Pending)
                     .states(JobRunState::Submitted)
                     .states(JobRunState::Running)
@@ -543,6 +572,17 @@ mod tests {
         let mut base = json!({"queries_uri": "s3://b/q", "results_uri": "s3://b/r", "wrapper_uri": "s3://b/run_sql.py"});
         base.as_object_mut().unwrap().extend(context.as_object().unwrap().clone());
         command_context(&base)
+    }
+
+    #[test]
+    fn a_cluster_in_this_account_is_awaited_by_event_and_one_reached_through_a_role_is_polled_unless_told() {
+        assert!(cluster(json!({})).unwrap().job_run_events());
+        let other_account = json!({"role_arn": "arn:aws:iam::210987654321:role/emr-access"});
+        assert!(!cluster(other_account.clone()).unwrap().job_run_events(), "its events stay on its own bus");
+        let mut forwarded = other_account;
+        forwarded["job_run_events"] = json!(true);
+        assert!(cluster(forwarded).unwrap().job_run_events(), "the owner forwards them here");
+        assert!(!cluster(json!({"job_run_events": false})).unwrap().job_run_events());
     }
 
     fn cluster(context: Value) -> Result<SparkCluster, String> {

@@ -81,6 +81,12 @@ impl PluginError {
         }
     }
 
+    /// The message of a failed workflow step: JSON `{"message", "exit_code"}`, which the fail
+    /// step reads back (the text and the code both survive the workflow engine).
+    pub fn step_message(&self) -> String {
+        serde_json::json!({"message": self.to_string(), "exit_code": self.exit_code()}).to_string()
+    }
+
     pub fn exit_code(&self) -> Option<i32> {
         match self {
             PluginError::JobFailed { exit_code, .. } => *exit_code,

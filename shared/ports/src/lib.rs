@@ -26,4 +26,4 @@ pub use errors::{PluginError, QueueError, StoreError, error_chain};
 pub use job_queue::JobQueue;
 pub use job_store::{JobPage, JobQuery, JobStore, NextAttempt, SortDirection, SortField, StatusChange, TextFilter};
 pub use plugin::{Plugin, PluginRun, WrittenResult, PollBackoff, RunOutcome, Step};
-pub use workflows::{WorkflowEnd, WorkflowError, WorkflowState, Workflows};
+pub use workflows::{Resumption, WorkflowEnd, WorkflowError, WorkflowState, Workflows};

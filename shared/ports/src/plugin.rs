@@ -144,6 +144,15 @@ pub trait Plugin: Send + Sync {
         false
     }
 
+    /// Whether `run`'s remote work announces its end as an event that reaches this deployment
+    /// (EMR on EKS's "EMR Job Run State Change" on the account's EventBridge). A workflow engine
+    /// then waits for that event between polls instead of polling on a schedule (no Lambda
+    /// time, a few state transitions whatever the run time), with a slow safety poll for an
+    /// event that never comes.
+    fn ends_with_event(&self, _run: &PluginRun) -> bool {
+        false
+    }
+
     /// Runs the whole job in this process: `submit`, then `poll` with a growing wait until
     /// complete, then `finalize`. Sync jobs run this inside the submit call, and `heimdall
     /// serve` runs async jobs with it on its workers; on AWS the state machine drives the same

@@ -24,6 +24,28 @@ pub trait Workflows: Send + Sync {
     /// Where a person sees the job's workflow, by name: its execution in the Step Functions
     /// console, and its steps' logs.
     fn console_links(&self, job: JobId) -> Vec<(&'static str, String)>;
+
+    /// Hands `outcome` to the job's workflow where it waits for its work's end (the await step
+    /// of a plugin whose work announces its end as an event): `token` is the waiting task's
+    /// when the caller has it (the await step itself), otherwise the engine finds it.
+    /// `Ok(false)` when the workflow was not waiting (not yet, or no more): not an error.
+    async fn resume(&self, job: JobId, token: Option<&str>, outcome: Resumption) -> Result<bool, WorkflowError>;
+}
+
+/// What a waiting workflow is handed: the step's answer (as the step would have answered, JSON),
+/// or the step's failure (as a failed step would have raised it).
+#[derive(Debug, Clone, PartialEq)]
+pub enum Resumption {
+    Answer(serde_json::Value),
+    Failure { error_type: String, error_message: String },
+}
+
+impl Resumption {
+    /// A step's failure in the shape the workflow's Catch and fail step read: the error's
+    /// stable type, and a JSON message with the text and the exit code.
+    pub fn failure(error: &crate::PluginError) -> Self {
+        Self::Failure { error_type: error.error_type().to_owned(), error_message: error.step_message() }
+    }
 }
 
 /// Where a job's workflow is.

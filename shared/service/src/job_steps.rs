@@ -17,10 +17,16 @@ use crate::service_error::ServiceError;
 /// How often a step whose work runs in it (shell) looks at its job for a cancel.
 pub const STEP_WATCH_INTERVAL: Duration = Duration::from_secs(2);
 
+/// The longest a workflow waits for the event that ends a job's work before it polls once
+/// (for an event that never came).
+pub const AWAIT_SAFETY_POLL: Duration = Duration::from_secs(3600);
+
 /// Where a step left the job: ended (its end recorded by the step: the workflow ends), done
-/// (go finalize) or not (wait `wait_seconds`, then poll); or not run at all (`proceed` false:
-/// canceled before it started; the workflow ends).
-#[derive(Debug, Clone, PartialEq)]
+/// (go finalize) or not (wait `wait_seconds`, then poll; or, `await_event`, wait for the event
+/// that says the work ended, at most `await_seconds`); or not run at all (`proceed` false:
+/// canceled before it started; the workflow ends). Serialized as the state machine's
+/// `ResultSelector`s read it.
+#[derive(Debug, Clone, PartialEq, serde::Serialize)]
 pub struct StepAnswer {
     pub proceed: bool,
     pub ended: bool,
@@ -28,25 +34,39 @@ pub struct StepAnswer {
     pub handle: Value,
     /// Whole seconds (what a state machine's Wait takes), rounded up so the wait keeps growing.
     pub wait_seconds: u64,
+    pub await_event: bool,
+    /// Whole seconds, at least 1 (a Task's timeout).
+    pub await_seconds: u64,
 }
 
 impl StepAnswer {
     fn from_step(step: Step, wait: Duration) -> Self {
         let wait_seconds = wait.as_secs_f64().ceil() as u64;
-        match step {
-            Step::Pending(handle) => Self { proceed: true, ended: false, done: false, handle, wait_seconds },
-            Step::Complete(handle) => Self { proceed: true, ended: false, done: true, handle, wait_seconds },
+        let (done, handle) = match step {
+            Step::Pending(handle) => (false, handle),
+            Step::Complete(handle) => (true, handle),
+        };
+        Self { proceed: true, ended: false, done, handle, wait_seconds, await_event: false, await_seconds: 1 }
+    }
+
+    /// A pending step of a plugin whose work ends with an event (`ends_with_event`) waits for
+    /// it, at most until the safety poll or the job's deadline (`deadline_in` from now).
+    fn awaiting_event_if(mut self, ends_with_event: bool, deadline_in: Duration) -> Self {
+        if ends_with_event && !self.done {
+            self.await_event = true;
+            self.await_seconds = deadline_in.min(AWAIT_SAFETY_POLL).as_secs().max(1);
         }
+        self
     }
 
     /// The job will not run: it was canceled before its submit.
     fn not_run() -> Self {
-        Self { proceed: false, ended: false, done: false, handle: Value::Null, wait_seconds: 0 }
+        Self { proceed: false, ended: false, done: false, handle: Value::Null, wait_seconds: 0, await_event: false, await_seconds: 1 }
     }
 
     /// The step ran the job to its end and recorded it (no finalize step).
     fn ended() -> Self {
-        Self { proceed: true, ended: true, done: true, handle: Value::Null, wait_seconds: 0 }
+        Self { proceed: true, ended: true, done: true, handle: Value::Null, wait_seconds: 0, await_event: false, await_seconds: 1 }
     }
 }
 
@@ -203,7 +223,8 @@ impl JobService {
             Step::Pending(_) => {
                 self.keep_written_result(&run).await;
                 self.keep_handle(&job, &step).await;
-                Ok(StepAnswer::from_step(step, PollBackoff::FIRST))
+                let deadline_in = self.deadline_in(&job, &run);
+                Ok(StepAnswer::from_step(step, PollBackoff::FIRST).awaiting_event_if(plugin.ends_with_event(&run), deadline_in))
             }
         }
     }
@@ -280,7 +301,15 @@ impl JobService {
         self.keep_handle(&job, &step).await;
         // The attempt's run time so far bounds the next wait (a retry starts again short).
         let attempt_ran_for = now_epoch_seconds() - job.attempt_started_at.or(job.started_at).unwrap_or(job.created_at);
-        Ok(StepAnswer::from_step(step, PollBackoff::after(waited, Duration::from_secs(attempt_ran_for.max(0) as u64))))
+        let answer = StepAnswer::from_step(step, PollBackoff::after(waited, Duration::from_secs(attempt_ran_for.max(0) as u64)));
+        Ok(answer.awaiting_event_if(plugin.ends_with_event(&run), self.deadline_in(&job, &run)))
+    }
+
+    /// How long `job` may still run before its deadline (the command's timeout).
+    fn deadline_in(&self, job: &Job, run: &PluginRun) -> Duration {
+        let ran_for = now_epoch_seconds() - job.started_at.unwrap_or(job.created_at);
+        // A second past it, so the safety poll that ends the wait finds the job overdue.
+        Duration::from_secs((self.deadline_seconds(run) as i64 - ran_for + 1).max(1) as u64)
     }
 
     /// Step `finalize`: the plugin stores what is left, the job is SUCCEEDED (or CANCELED if a
@@ -474,5 +503,20 @@ mod tests {
         // Doubling the run time past the cap's reach adds polls at five minutes each; below it,
         // about 22 polls per tenfold (log growth).
         assert!(two_hours - hour <= 3 * 12 + 3, "{hour} → {two_hours}");
+    }
+
+    #[test]
+    fn a_pending_step_of_a_plugin_ending_with_an_event_waits_for_it_until_the_safety_poll_or_the_deadline() {
+        let pending = || StepAnswer::from_step(Step::Pending(Value::Null), Duration::from_secs(1));
+        let waits = pending().awaiting_event_if(true, Duration::from_secs(7200));
+        assert!(waits.await_event);
+        assert_eq!(waits.await_seconds, AWAIT_SAFETY_POLL.as_secs());
+        assert_eq!(pending().awaiting_event_if(true, Duration::from_secs(90)).await_seconds, 90, "not past the deadline");
+        assert!(!pending().awaiting_event_if(false, Duration::from_secs(90)).await_event, "other plugins poll");
+        let done = StepAnswer::from_step(Step::Complete(Value::Null), Duration::from_secs(1)).awaiting_event_if(true, Duration::from_secs(90));
+        assert!(!done.await_event, "a done step goes to finalize");
+        // What the state machine's ResultSelectors read.
+        let fields: Vec<String> = serde_json::to_value(&waits).unwrap().as_object().unwrap().keys().cloned().collect();
+        assert_eq!(fields, ["await_event", "await_seconds", "done", "ended", "handle", "proceed", "wait_seconds"]);
     }
 }

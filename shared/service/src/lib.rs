@@ -13,6 +13,7 @@
 //! - [`job_attributes`]: a job's `job_attributes` as answered: templates rendered, its execution's link.
 //! - [`job_execution`]: how one job is driven through its plugin's steps to a final status.
 //! - [`job_steps`]: the same steps one call at a time, for a workflow engine (Step Functions).
+//! - [`awaited_ends`]: jobs whose work announces its end as an event: the workflow waits, then is woken.
 //! - [`triggered_jobs`]: jobs submitted by triggers for events and schedules, once per event.
 //! - [`retries`]: a failed attempt run again when its command's `retry` covers it.
 //! - [`metrics`]: the platform's figures in Prometheus' text format.
@@ -22,6 +23,7 @@
 //! - [`service_error`]: `ServiceError`, what went wrong in terms a client can act on.
 
 pub mod catalog;
+pub mod awaited_ends;
 pub mod catalog_changes;
 pub mod cluster_health;
 pub mod job_access;
