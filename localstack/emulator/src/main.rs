@@ -50,6 +50,7 @@ async fn main() -> anyhow::Result<()> {
         Command::Bootstrap { prefix, role_arn } => {
             let settings = create_stack(&sdk, &prefix, &role_arn).await?;
             println!("export HEIMDALL_TABLE={}", settings.table);
+            println!("export HEIMDALL_CATALOG_TABLE={}", settings.catalog_table);
             println!("export HEIMDALL_BUCKET={}", settings.bucket);
             println!("export HEIMDALL_QUEUE_URL={}", settings.queue_url);
             println!("export HEIMDALL_STATE_MACHINE_ARN={}", settings.state_machine_arn);

@@ -491,6 +491,13 @@ mod tests {
         3 + 3 * polls.count()
     }
 
+    /// The state transitions of a job awaiting its work's end event for `seconds`: Submit,
+    /// Done?, AwaitEnd, then Done?, Finalize when the event comes, and Poll, Done?, AwaitEnd
+    /// for each safety poll (each hour that passes without it).
+    fn transitions_of_an_awaited_job(seconds: u64) -> usize {
+        5 + 3 * (seconds.div_ceil(AWAIT_SAFETY_POLL.as_secs()) - 1) as usize
+    }
+
     #[test]
     fn a_two_hour_job_costs_a_few_hundred_state_transitions_growing_with_the_log_of_its_run_time() {
         let (minute, hour, two_hours, day) = (transitions_of_a_job_running(60), transitions_of_a_job_running(3600), transitions_of_a_job_running(7200), transitions_of_a_job_running(86_400));
@@ -498,7 +505,11 @@ mod tests {
         for (label, seconds) in [("10 s", 10), ("1 min", 60), ("10 min", 600), ("30 min", 1800), ("1 h", 3600), ("2 h", 7200), ("24 h", 86_400)] {
             eprintln!("| polled job running {label} | {} state transitions |", transitions_of_a_job_running(seconds));
         }
+        for (label, seconds) in [("10 s", 10), ("2 h", 7200), ("24 h", 86_400)] {
+            eprintln!("| spark job awaiting EMR's event, running {label} | {} state transitions |", transitions_of_an_awaited_job(seconds));
+        }
         assert_eq!(two_hours, 243, "was 743 with waits capped at 30 s and a claim step of its own");
+        assert_eq!(transitions_of_an_awaited_job(7200), 8, "Submit, Done?, AwaitEnd, Done?, Finalize and one safety poll");
         assert!(minute < hour && hour < two_hours && two_hours < day, "{minute} {hour} {two_hours} {day}");
         // Doubling the run time past the cap's reach adds polls at five minutes each; below it,
         // about 22 polls per tenfold (log growth).
