@@ -650,6 +650,8 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     assert_denied!(heimdall_ports::artifact_store::write_whole(&artifacts, queued.id, Artifact::Result, Bytes::from_static(b"{}")).await);
     assert_denied!(SqsJobQueue::new(aws_sdk_sqs::Client::new(&sdk), &config.aws.queue_url).enqueue(queued.id, "shell").await);
     assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template).stop(queued.id, "no").await);
+    let nothing_waits = || heimdall_ports::Resumption::Answer(json!({}));
+    assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template).resume(queued.id, None, nothing_waits()).await);
 
     // The events function queues async jobs on the jobs queue; it does not list, start
     // executions, or send to its own queue.
@@ -662,6 +664,11 @@ async fn the_dispatcher_starts_executions_and_the_events_function_queues_jobs_an
     assert_allowed!(store.count_active("loader", 100).await);
     assert_denied!(store.list(&JobQuery { limit: 1, ..Default::default() }).await);
     assert_denied!(SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template).start(JobId::new(), "ping").await);
+    // It resumes an execution waiting for its spark run's end: it reads the execution's history
+    // for the waiting task (SendTaskSuccess itself names no resource the emulator's IAM checks).
+    let workflows = SfnWorkflows::new(aws_sdk_sfn::Client::new(&sdk), &config.aws.state_machine_arn, &config.plugin_function_template);
+    assert!(!assert_allowed!(workflows.resume(queued.id, None, nothing_waits()).await), "the ping job's execution waits for no event");
+    assert_denied!(workflows.stop(queued.id, "no").await);
 }
 
 #[tokio::test]

@@ -158,7 +158,7 @@ async fn the_template_deploys_and_its_resources_are_wired_together() {
     // emulator lists the queue policy, which it does not model, without a logical id.)
     let resources = cloudformation.list_stack_resources().stack_name(&stack).send().await.unwrap();
     let logical_ids: Vec<&str> = resources.stack_resource_summaries().iter().filter_map(|r| r.logical_resource_id()).collect();
-    for present in ["DynamoDbReadPolicy", "EmrJobRunPolicy", "AssumeClusterRolesPolicy", "PluginSnowflakeFunction", "SchedulerRole", "ExecutionEndRule", "JanitorSchedulerRole"] {
+    for present in ["DynamoDbReadPolicy", "EmrJobRunPolicy", "AssumeClusterRolesPolicy", "PluginSnowflakeFunction", "SchedulerRole", "ExecutionEndRule", "EmrJobRunEndRule", "JanitorSchedulerRole"] {
         assert!(logical_ids.contains(&present), "{present} missing from {logical_ids:?}");
     }
     for absent in ["GlueCatalogReadPolicy", "SnowflakeKeyReadPolicy"] {

@@ -193,6 +193,32 @@ mod tests {
         assert_eq!(emr_run_end(&event("COMPLETED", "someone-elses-run")), None, "not a job's run");
     }
 
+    /// The `EventPattern` of the template's rule `EmrJobRunEndRule`, as JSON.
+    fn emr_rule_pattern() -> Value {
+        let template = include_str!("../../../infra/template.yaml");
+        let rule = &template[template.find("\n  EmrJobRunEndRule:").expect("the rule")..];
+        let pattern = &rule[rule.find("EventPattern:").unwrap() + "EventPattern:".len()..rule.find("Targets:").unwrap()];
+        serde_saphyr::from_str(pattern).expect("the rule's pattern is YAML without CloudFormation tags")
+    }
+
+    #[test]
+    fn the_templates_rule_sends_exactly_the_emr_events_this_function_wakes_jobs_for() {
+        let pattern = emr_rule_pattern();
+        heimdall_domain::event_pattern::validate(&pattern).unwrap();
+        let job = JobId::new();
+        for (state, name, wakes) in [
+            ("COMPLETED", heimdall_plugins_aws::spark::run_name(job), true),
+            ("FAILED", heimdall_plugins_aws::spark::run_name(job), true),
+            ("CANCELLED", heimdall_plugins_aws::spark::run_name(job), true),
+            ("RUNNING", heimdall_plugins_aws::spark::run_name(job), false),
+            ("COMPLETED", "nightly-etl".to_owned(), false),
+        ] {
+            let event = json!({"source": "aws.emr-containers", "detail-type": "EMR Job Run State Change", "detail": {"name": name, "state": state, "id": "r1"}});
+            assert_eq!(heimdall_domain::event_pattern::matches(&pattern, &event), wakes, "rule, {state} {name}");
+            assert_eq!(emr_run_end(&event.to_string()).is_some(), wakes, "function, {state} {name}");
+        }
+    }
+
     #[test]
     fn a_step_functions_status_change_names_the_job_and_how_its_execution_ended() {
         let job = JobId::new();
