@@ -26,6 +26,7 @@ async fn a_small_result_is_kept_with_the_job_and_a_large_one_as_its_file() {
     assert_eq!(fetched, ping["result"], "read back as answered");
     assert_eq!(fetched["data"][0][0], "Hello, test_user!");
     assert!(!app.data_dir.join("jobs").join(&ping_id).exists(), "a ping job leaves no folder: its result is in its record");
+    assert!(ping.get("cost_usd").is_none(), "nothing runs on AWS under heimdall serve: {ping}");
 
     let wide = app.submit_ok(&job("wide", &["shell:wide-result"], json!({}))).await;
     let wide_id = id_of(&wide);

@@ -32,6 +32,7 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     let (status, answer) = stack.api_json("alice", "POST", "/api/v1/job", Some(ping)).await;
     assert_eq!((status, answer["status"].as_str()), (200, Some("SUCCEEDED")));
     let sync_calls = stack.counted_calls()[start..].to_vec();
+    let sync_cost = answer["cost_usd"].as_f64().expect("a sync job on AWS answers what it cost");
     // Its result, kept in its item, is read back by the result route.
     let ping_id = answer["id"].as_str().unwrap().to_owned();
     let (status, result) = stack.api_json("alice", "GET", &format!("/api/v1/job/{ping_id}/result"), None).await;
@@ -84,7 +85,7 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
     eprintln!("retried shell job (fails once, then succeeds): {} AWS calls {:?}; {retried_transitions} state transitions", retried_calls.len(), tally(&retried_calls));
     // What each costs at list prices (docs/BENCHMARKS.md), from the calls counted and the
     // items' sizes as stored.
-    let ping_kb = item_kb(&stack, ping_id).await;
+    let ping_kb = item_kb(&stack, ping_id.clone()).await;
     let echo_kb = item_kb(&stack, id.to_string()).await;
     let sync_usage = usage(&sync_calls, ping_kb, 0, &[(0.5, sync_calls.len())]);
     // Submit (done within the step: no finalize step) runs in the shell function (1 GB), the
@@ -97,6 +98,13 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
         let parts: Vec<String> = usage.priced(&AwsPrices::LIST).iter().map(|(name, dollars)| format!("{name} ${:.2}", dollars * 1e6)).collect();
         eprintln!("{kind}: ${:.2} per million at list prices ({})", usage.cost_usd(&AwsPrices::LIST) * 1e6, parts.join(", "));
     }
+    // What the api function metered for the job (its adapters' own count of units, its real
+    // Lambda time) is what the calls the router counted cost (with an assumed Lambda time).
+    let counted_cost = sync_usage.cost_usd(&AwsPrices::LIST);
+    eprintln!("sync ping job: cost_usd answered ${:.2} per million, counted ${:.2}", sync_cost * 1e6, counted_cost * 1e6);
+    assert!((sync_cost - counted_cost).abs() <= 0.1 * counted_cost, "answered {sync_cost}, counted {counted_cost}");
+    let (_, stored) = stack.api_json("alice", "GET", &format!("/api/v1/job/{ping_id}"), None).await;
+    assert_eq!(stored["cost_usd"].as_f64(), Some(sync_cost), "recorded with the job's end");
     assert!(sync_calls.len() <= 3, "sync ping: {sync_calls:?}");
     assert!(!sync_calls.iter().any(|call| call.starts_with("s3:")), "a small result is kept in the job's item: {sync_calls:?}");
     assert!(!sync_calls.iter().any(|call| call == "dynamodb:GetItem"), "a sync job is never read back: {sync_calls:?}");

@@ -47,6 +47,7 @@ contract!(
     text_filters_take_heimdalls_like_patterns_and_exact_ones_stay_exact,
     a_held_job_is_ended_without_a_read_unless_another_writer_moved_it,
     a_small_result_is_recorded_with_the_end_and_read_back_with_the_job,
+    what_a_job_cost_is_recorded_with_its_end_whichever_way_it_is_written,
 );
 
 fn request(name: &str) -> JobRequest {
@@ -384,6 +385,21 @@ async fn a_held_job_is_ended_without_a_read_unless_another_writer_moved_it(store
     store.transition(canceled.id, &cancel).await.unwrap();
     assert!(matches!(store.transition_held(&canceled, &succeeded).await, Err(StoreError::Conflict { current: JobStatus::Canceling })));
     assert_eq!(store.get(canceled.id).await.unwrap().status, JobStatus::Canceling);
+}
+
+async fn what_a_job_cost_is_recorded_with_its_end_whichever_way_it_is_written(store: Store) {
+    let held = job("alice", JobStatus::Running, 1_000);
+    store.insert(&held).await.unwrap();
+    assert_eq!(store.get(held.id).await.unwrap().cost_usd, None);
+    let priced = StatusChange::new(JobStatus::Running, JobStatus::Succeeded, 1_001).unwrap().with_cost_usd(Some(0.000_012_73));
+    let ended = store.transition_held(&held, &priced).await.unwrap();
+    assert_eq!(ended.cost_usd, Some(0.000_012_73));
+    assert_eq!(store.get(held.id).await.unwrap(), ended);
+
+    let read = job("alice", JobStatus::Running, 1_002);
+    store.insert(&read).await.unwrap();
+    assert_eq!(store.transition(read.id, &priced).await.unwrap().cost_usd, Some(0.000_012_73));
+    assert_eq!(store.get(read.id).await.unwrap().cost_usd, Some(0.000_012_73));
 }
 
 async fn a_small_result_is_recorded_with_the_end_and_read_back_with_the_job(store: Store) {

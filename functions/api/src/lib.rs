@@ -21,12 +21,13 @@ use serde_json::Value;
 /// development only) stands in when API Gateway authenticated nobody.
 pub fn app(service: Arc<JobService>, default_user: Option<String>) -> Router {
     let access = Arc::new(service.catalog_held().access().clone());
-    router(AppState { service, identity: Identity::Gateway { default_user } }).layer(axum::middleware::from_fn(
-        move |request: Request, next: Next| {
+    router(AppState { service, identity: Identity::Gateway { default_user } })
+        .layer(axum::middleware::from_fn(move |request: Request, next: Next| {
             let access = Arc::clone(&access);
             async move { identity_from_request_context(request, next, &access).await }
-        },
-    ))
+        }))
+        // Each request metered: a sync job records what it cost on AWS.
+        .layer(axum::middleware::from_fn(|request: Request, next: Next| heimdall_ports::usage::UsageMeter::default().scope(next.run(request))))
 }
 
 async fn identity_from_request_context(mut request: Request, next: Next, access: &AccessPolicy) -> Response {

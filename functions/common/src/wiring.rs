@@ -108,6 +108,11 @@ pub async fn build_service(
             .with_log_group(config.plugin_log_group.clone()),
     ));
     let service = if config.emf_metrics { service.with_emf_metrics(Arc::new(|line| println!("{line}"))) } else { service };
+    // A sync job records what it cost at list prices, its Lambda time at this function's memory.
+    let service = service.with_aws_costing(heimdall_domain::aws_cost::AwsCosting {
+        prices: heimdall_domain::aws_cost::AwsPrices::LIST,
+        lambda_memory_gb: std::env::var("AWS_LAMBDA_FUNCTION_MEMORY_SIZE").ok().and_then(|mb| mb.parse::<f64>().ok()).unwrap_or(512.0) / 1024.0,
+    });
     let catalog_store = Arc::new(DynamoCatalogStore::new(aws_sdk_dynamodb::Client::new(sdk), &config.aws.catalog_table));
     let service = service
         .with_catalog_store(catalog_store, config.catalog_refresh, config.seeds_catalog)

@@ -232,6 +232,7 @@ impl DynamoJobStore {
         if let Some(result) = result {
             item.insert("result".to_owned(), AttributeValue::S(result.to_owned()));
         }
+        heimdall_ports::usage::record_write(job_write_units(&item));
         let mut request = self
             .client
             .put_item()
@@ -307,6 +308,9 @@ impl DynamoJobStore {
             .send()
             .await
             .map_err(|error| unavailable("GetItem", &error))?;
+        // A consistent read: a unit per 4 KB.
+        let units = output.item.as_ref().map_or(1.0, |item| (item_kb(item) / 4.0).ceil().max(1.0));
+        heimdall_ports::usage::record(|usage| usage.dynamodb_read_units += units);
         Ok(output.item)
     }
 
@@ -344,11 +348,13 @@ impl DynamoJobStore {
 impl JobStore for DynamoJobStore {
     #[tracing::instrument(skip(self, job), fields(job_id = %job.id))]
     async fn insert(&self, job: &Job) -> Result<(), StoreError> {
+        let item = self.to_item(job)?;
+        heimdall_ports::usage::record_write(job_write_units(&item));
         let result = self
             .client
             .put_item()
             .table_name(&self.table)
-            .set_item(Some(self.to_item(job)?))
+            .set_item(Some(item))
             .condition_expression("attribute_not_exists(id)")
             .send()
             .await;
@@ -377,9 +383,12 @@ impl JobStore for DynamoJobStore {
             .expression_attribute_values(":now", AttributeValue::N(now_epoch_seconds().to_string()))
             .build()
             .map_err(|error| unavailable("TransactWriteItems", &error))?;
+        let job_item = self.to_item(job)?;
+        // A transaction's writes cost twice their units; the key item is one unit, in no index.
+        heimdall_ports::usage::record_write(2.0 * (job_write_units(&job_item) + 1.0));
         let put_job = Put::builder()
             .table_name(&self.table)
-            .set_item(Some(self.to_item(job)?))
+            .set_item(Some(job_item))
             .condition_expression("attribute_not_exists(id)")
             .build()
             .map_err(|error| unavailable("TransactWriteItems", &error))?;
@@ -430,6 +439,8 @@ impl JobStore for DynamoJobStore {
                 .send()
                 .await
                 .map_err(|error| unavailable("Query", &error))?;
+            // An eventually consistent read of keys only: half a unit per page.
+            heimdall_ports::usage::record(|usage| usage.dynamodb_read_units += 0.5);
             count += usize::try_from(output.count()).unwrap_or(0);
             match output.last_evaluated_key() {
                 Some(key) if count < at_most => start_key = Some(key.clone()),
@@ -759,4 +770,30 @@ fn matches_filters(job: &Job, query: &JobQuery) -> bool {
         && query.tags.iter().all(|tag| job.tags.contains(tag))
         && query.created_after.is_none_or(|after| job.created_at >= after)
         && query.created_before.is_none_or(|before| job.created_at < before)
+}
+
+/// A job item's size in KB as DynamoDB bills it: attribute names and values.
+fn item_kb(item: &Item) -> f64 {
+    let bytes: usize = item
+        .iter()
+        .map(|(name, value)| {
+            name.len()
+                + match value {
+                    AttributeValue::S(text) => text.len(),
+                    AttributeValue::N(number) => number.len() / 2 + 1,
+                    AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
+                    _ => 1,
+                }
+        })
+        .sum();
+    bytes as f64 / 1024.0
+}
+
+/// The write units a write of the job `item` consumes on the jobs table (`create_table`): the
+/// item and its copies in the five indexes that project it whole, a unit per KB each; the two
+/// whose key moves on a status change (`by_status`, `by_updated`) written twice (counted on
+/// every write, an insert's too: at most two units over); one unit for the keys-only index of
+/// active jobs.
+fn job_write_units(item: &Item) -> f64 {
+    item_kb(item).ceil().max(1.0) * (1.0 + 5.0 + 2.0) + 1.0
 }

@@ -87,6 +87,7 @@ impl ArtifactStore for S3ArtifactStore {
     async fn archive_attempt(&self, job: JobId, attempt: u32) -> Result<(), StoreError> {
         for artifact in heimdall_ports::artifact_store::ARTIFACTS {
             let (from, to) = (self.key(job, artifact), self.archived_key(job, attempt, artifact));
+            heimdall_ports::usage::record(|usage| usage.s3_puts += 1.0);
             let copied = self.client.copy_object().bucket(&self.bucket).copy_source(format!("{}/{from}", self.bucket)).key(&to).send().await;
             match copied {
                 Ok(_) => {
@@ -119,12 +120,14 @@ impl S3ArtifactStore {
             ByteRange::Between(start, end) => Some(format!("bytes={start}-{end}")),
             ByteRange::Last(count) => Some(format!("bytes=-{count}")),
         };
+        heimdall_ports::usage::record(|usage| usage.s3_gets += 1.0);
         let result = self.client.get_object().bucket(&self.bucket).key(&key).set_range(header).send().await;
         let output = match result {
             Ok(output) => output,
             // Not finished: what the writer has published so far, if anything.
             Err(error) if error.as_service_error().is_some_and(|e| e.is_no_such_key()) => return self.open_live(&key, range).await,
             Err(error) if error.raw_response().is_some_and(|response| response.status().as_u16() == 416) => {
+                heimdall_ports::usage::record(|usage| usage.s3_gets += 1.0);
                 let head = self.client.head_object().bucket(&self.bucket).key(&key).send().await.map_err(|e| unavailable("HeadObject", &e))?;
                 let total = head.content_length().and_then(|length| u64::try_from(length).ok()).unwrap_or(0);
                 return Err(StoreError::RangeNotSatisfiable { total });
@@ -253,6 +256,8 @@ struct S3Writer {
 
 impl S3Writer {
     async fn upload_part(&mut self, body: Bytes) -> Result<(), StoreError> {
+        // The part, and the upload's creation or completion around it: about one request each.
+        heimdall_ports::usage::record(|usage| usage.s3_puts += 1.0);
         let upload_id = match &self.upload_id {
             Some(id) => id.clone(),
             None => {
@@ -352,6 +357,7 @@ impl ArtifactWriter for S3Writer {
         }
         let piece = std::mem::take(&mut self.unpublished).freeze();
         let length = piece.len() as u64;
+        heimdall_ports::usage::record(|usage| usage.s3_puts += 1.0);
         self.client
             .put_object()
             .bucket(&self.bucket)
@@ -372,6 +378,7 @@ impl ArtifactWriter for S3Writer {
             return Ok(0);
         }
         if self.upload_id.is_none() {
+            heimdall_ports::usage::record(|usage| usage.s3_puts += 1.0);
             self.client
                 .put_object()
                 .bucket(&self.bucket)

@@ -49,6 +49,8 @@ impl JobQueue for SqsJobQueue {
             .string_value(job.to_string())
             .build()
             .map_err(|error| QueueError(error_chain(&error)))?;
+        // Sent, then received and deleted by the dispatcher's event source: three requests.
+        heimdall_ports::usage::record(|usage| usage.sqs_requests += 3.0);
         self.client
             .send_message()
             .queue_url(&self.queue_url)

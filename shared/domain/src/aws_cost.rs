@@ -53,6 +53,14 @@ impl AwsPrices {
     };
 }
 
+/// How a process prices the AWS usage of the work it runs: at `prices`, its Lambda time at
+/// `lambda_memory_gb`.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct AwsCosting {
+    pub prices: AwsPrices,
+    pub lambda_memory_gb: f64,
+}
+
 impl AwsUsage {
     /// The usage priced at `prices`, with what each part costs (name, dollars), largest first.
     pub fn priced(&self, prices: &AwsPrices) -> Vec<(&'static str, f64)> {

@@ -303,6 +303,12 @@ pub struct Job {
     /// cluster's templates when the job is answered, never stored.
     #[serde(default, skip_serializing_if = "crate::job_attributes::JobAttributes::is_empty", skip_deserializing)]
     pub job_attributes: crate::job_attributes::JobAttributes,
+    /// What the job cost on AWS at list prices, in US dollars (API Gateway and Lambda requests,
+    /// Lambda GB-seconds, DynamoDB write and read units with every index copy, S3 and SQS
+    /// requests), metered by the functions that ran it and recorded with its end. Set for sync
+    /// jobs on AWS; absent under `heimdall serve` and, for now, for async jobs.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost_usd: Option<f64>,
 }
 
 impl Job {
@@ -379,6 +385,7 @@ impl Job {
             attempt_started_at: None,
             plugin_handle: None,
             job_attributes: Default::default(),
+            cost_usd: None,
         }
     }
 }

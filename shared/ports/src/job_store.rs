@@ -84,12 +84,14 @@ pub struct StatusChange {
     pub canceled_by: Option<String>,
     /// The job's result (JSON), recorded with the end it comes with.
     pub result: Option<std::sync::Arc<str>>,
+    /// What the job cost on AWS, recorded with its end.
+    pub cost_usd: Option<f64>,
 }
 
 impl StatusChange {
     pub fn new(from: JobStatus, to: JobStatus, at: i64) -> Result<Self, IllegalTransition> {
         from.transition_to(to)?;
-        Ok(Self { from, to, at, error: None, exit_code: None, canceled_by: None, result: None })
+        Ok(Self { from, to, at, error: None, exit_code: None, canceled_by: None, result: None, cost_usd: None })
     }
 
     /// Records why the job ended; cut to `MAX_ERROR_BYTES` so every store holds it.
@@ -114,6 +116,12 @@ impl StatusChange {
     pub fn with_result(mut self, result: Option<std::sync::Arc<str>>) -> Self {
         debug_assert!(result.as_ref().is_none_or(|json| self.to.is_terminal() && json.len() <= heimdall_domain::job::MAX_RECORDED_RESULT_BYTES));
         self.result = result;
+        self
+    }
+
+    /// Records what the job cost on AWS with its end.
+    pub fn with_cost_usd(mut self, cost_usd: Option<f64>) -> Self {
+        self.cost_usd = cost_usd.or(self.cost_usd);
         self
     }
 
@@ -149,6 +157,9 @@ impl StatusChange {
         }
         if let Some(user) = &self.canceled_by {
             job.canceled_by = Some(user.clone());
+        }
+        if self.cost_usd.is_some() {
+            job.cost_usd = self.cost_usd;
         }
     }
 }

@@ -10,6 +10,7 @@
 //! - [`job_queue`]: `JobQueue`, where async jobs wait for a worker.
 //! - [`workflows`]: `Workflows`, an external engine driving async jobs (Step Functions).
 //! - [`plugin`]: `Plugin`, what runs a job (sync `run`; async `submit`/`poll`/`cancel`/`finalize`).
+//! - [`usage`]: `UsageMeter`, what a piece of work uses of AWS, recorded by the AWS adapters.
 //! - [`errors`]: `StoreError`, `QueueError`, `PluginError`.
 
 pub mod artifact_store;
@@ -18,6 +19,7 @@ pub mod errors;
 pub mod job_queue;
 pub mod job_store;
 pub mod plugin;
+pub mod usage;
 pub mod workflows;
 
 pub use artifact_store::{Artifact, ArtifactReader, ArtifactStore, ArtifactWriter, ByteRange};

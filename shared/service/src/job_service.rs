@@ -64,6 +64,9 @@ pub struct JobService {
     /// One permit per sync job running (`settings.max_sync_jobs`).
     pub(crate) sync_slots: Arc<tokio::sync::Semaphore>,
     pub(crate) metrics: crate::metrics::JobMetrics,
+    /// How this process prices a metered sync job's AWS usage (the api function); `None` where
+    /// jobs cost nothing on AWS (`heimdall serve`).
+    pub(crate) aws_costing: Option<heimdall_domain::aws_cost::AwsCosting>,
 }
 
 /// What start-up recovery did.
@@ -98,11 +101,32 @@ impl JobService {
             workflows: None,
             sync_slots,
             metrics: crate::metrics::JobMetrics::default(),
+            aws_costing: None,
         }
     }
 
     /// Also writes every figure as a CloudWatch embedded-metric-format line to `sink` (on AWS,
     /// the function's stdout), so metrics need no call per job.
+    /// Sync jobs run in a metered request record what they cost on AWS, priced by `costing`.
+    pub fn with_aws_costing(mut self, costing: heimdall_domain::aws_cost::AwsCosting) -> Self {
+        self.aws_costing = Some(costing);
+        self
+    }
+
+    /// What the sync job ending now cost on AWS: the usage its request's meter recorded (the
+    /// write that records the end counted as the write before it), the API Gateway and Lambda
+    /// request, and the Lambda time so far. `None` without costing or outside a metered request.
+    fn sync_job_cost(&self) -> Option<f64> {
+        let costing = self.aws_costing?;
+        let meter = heimdall_ports::usage::current()?;
+        let mut usage = meter.usage();
+        usage.dynamodb_write_units += meter.last_write_units();
+        usage.api_requests += 1.0;
+        usage.lambda_requests += 1.0;
+        usage.lambda_gb_seconds += costing.lambda_memory_gb * meter.elapsed().as_secs_f64();
+        Some(usage.cost_usd(&costing.prices))
+    }
+
     pub fn with_emf_metrics(mut self, sink: crate::metrics::EmfSink) -> Self {
         self.metrics = std::mem::take(&mut self.metrics).with_emf(sink);
         self
@@ -415,7 +439,8 @@ impl JobService {
             Some(message) => change.with_error(message),
             None => change,
         }
-        .with_exit_code(exit_code);
+        .with_exit_code(exit_code)
+        .with_cost_usd(if job.is_sync && to.is_terminal() { self.sync_job_cost() } else { None });
         let written = match write {
             Write::AfterReading => self.jobs.transition(job.id, &change).await,
             Write::Held { result } => self.jobs.transition_held(&job, &change.with_result(result)).await,

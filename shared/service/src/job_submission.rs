@@ -146,10 +146,12 @@ impl JobService {
 
         // Run on its own task: a client that hangs up must not abandon a job half-way.
         let service = Arc::clone(self);
-        let (job, kept) = tokio::spawn(async move {
+        // Still metered: what the job uses is the request's.
+        let meter = heimdall_ports::usage::current();
+        let (job, kept) = tokio::spawn(heimdall_ports::usage::within(meter, async move {
             let _slot = sync_slot;
             service.execute_keeping_result(job).await
-        })
+        }))
             .await
             .map_err(|error| ServiceError::Internal(format!("a sync job's task failed: {error}")))?;
         let result = match kept {
