@@ -19,8 +19,8 @@ if ! rustc --print sysroot >/dev/null 2>&1 || [ ! -d "$(rustc --print sysroot)/l
   architecture=()
 fi
 # The api function in the release profile (opt-level 3: it answers requests, measured 14 % faster
-# per request than opt-level "s"); the others in the `lambda` profile (opt-level "s", fat LTO: 40 %
-# smaller, no slower to start). docs/BENCHMARKS.md, "Lambda binaries".
+# per request than opt-level "s"); the others in the `lambda` profile (opt-level "z", fat LTO:
+# about 45 % smaller, no slower to start). docs/BENCHMARKS.md, "Lambda binaries".
 cargo lambda build --release "${architecture[@]}" --output-format zip --bin api
 cargo lambda build --profile lambda "${architecture[@]}" --output-format zip $(printf -- '--bin %s ' "${functions[@]:1}")
 target_dir="$(cargo metadata --format-version 1 --no-deps | python3 -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')"

@@ -120,24 +120,12 @@ async fn a_sync_ping_and_an_async_shell_job_stay_within_their_aws_call_budgets()
 async fn item_kb(stack: &ServerlessStack, id: String) -> f64 {
     let client = aws_sdk_dynamodb::Client::new(&heimdall_tests::emulator::emulator().sdk_config().await);
     let item = client.get_item().table_name(&stack.settings.table).key("id", AttributeValue::S(id)).send().await.unwrap().item.expect("the job's item");
-    let bytes: usize = item
-        .iter()
-        .map(|(name, value)| {
-            name.len()
-                + match value {
-                    AttributeValue::S(text) => text.len(),
-                    AttributeValue::N(number) => number.len() / 2 + 1,
-                    AttributeValue::Ss(set) => set.iter().map(String::len).sum(),
-                    _ => 1,
-                }
-        })
-        .sum();
     if std::env::var_os("HEIMDALL_PRINT_ITEMS").is_some() {
         for (name, value) in &item {
             eprintln!("  {name}: {value:?}");
         }
     }
-    bytes as f64 / 1024.0
+    heimdall_adapters_aws::dynamo_job_store::item_kb(&item)
 }
 
 /// What a job's counted `calls` use, its item being `kb` large: DynamoDB writes count the base

@@ -773,7 +773,7 @@ fn matches_filters(job: &Job, query: &JobQuery) -> bool {
 }
 
 /// A job item's size in KB as DynamoDB bills it: attribute names and values.
-fn item_kb(item: &Item) -> f64 {
+pub fn item_kb(item: &HashMap<String, AttributeValue>) -> f64 {
     let bytes: usize = item
         .iter()
         .map(|(name, value)| {
