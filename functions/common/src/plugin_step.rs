@@ -109,14 +109,9 @@ pub async fn run_function(
     make_plugin: fn(&aws_config::SdkConfig, &FunctionConfig) -> Arc<dyn Plugin>,
 ) -> Result<(), lambda_runtime::Error> {
     lambda_runtime::tracing::init_default_subscriber();
-    let mut name = "";
-    let (service, _) = crate::service_from_env(|sdk, config| {
-        let plugin = make_plugin(sdk, config);
-        name = plugin.name();
-        PluginRegistry::running_only([plugin])
-    })
-    .await?;
-    let plugin = name;
+    let (service, _) = crate::service_from_env(|sdk, config| PluginRegistry::running_only([make_plugin(sdk, config)])).await?;
+    // The registry's one plugin.
+    let plugin = service.plugin_names()[0];
     lambda_runtime::run(service_fn(move |event: LambdaEvent<StepRequest>| {
         let service = service.clone();
         async move { handle(&service, plugin, event.payload).await }

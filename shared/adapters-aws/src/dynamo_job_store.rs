@@ -384,8 +384,11 @@ impl JobStore for DynamoJobStore {
             .build()
             .map_err(|error| unavailable("TransactWriteItems", &error))?;
         let job_item = self.to_item(job)?;
-        // A transaction's writes cost twice their units; the key item is one unit, in no index.
-        heimdall_ports::usage::record_write(2.0 * (job_write_units(&job_item) + 1.0));
+        // The job's write (what the job's later writes are counted at), then what the
+        // transaction adds: its writes cost twice, and the key item is a unit, in no index.
+        let units = job_write_units(&job_item);
+        heimdall_ports::usage::record_write(units);
+        heimdall_ports::usage::record(|usage| usage.dynamodb_write_units += units + 2.0);
         let put_job = Put::builder()
             .table_name(&self.table)
             .set_item(Some(job_item))

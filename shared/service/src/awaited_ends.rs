@@ -11,8 +11,8 @@
 
 use std::time::Duration;
 
-use heimdall_domain::{JobId, JobStatus};
-use heimdall_ports::{PluginError, Resumption};
+use heimdall_domain::{Job, JobId, JobStatus};
+use heimdall_ports::{PluginError, PluginRun, Resumption};
 use serde_json::Value;
 
 use crate::job_service::JobService;
@@ -23,7 +23,8 @@ impl JobService {
     /// asked once; an end found is handed to the waiting task at once. `Ok(true)` when it was.
     #[tracing::instrument(skip(self, handle, token), fields(job_id = %id))]
     pub async fn step_await(&self, id: JobId, plugin: &str, handle: &Value, token: &str) -> Result<bool, PluginError> {
-        let Some(end) = self.ended_work(id, plugin, handle).await? else {
+        let (job, run) = self.running_job(id, plugin).await?;
+        let Some(end) = self.ended_work(job, &run, handle).await? else {
             return Ok(false);
         };
         let workflows = self.workflows.as_ref().ok_or_else(|| PluginError::Unavailable("this deployment has no workflow engine".into()))?;
@@ -35,6 +36,9 @@ impl JobService {
     /// over (the job is not running, its work goes on, or no workflow is waiting: the await
     /// step or the safety poll will see the end); an error is worth retrying the event for.
     pub async fn wake_awaiting(&self, id: JobId) -> Result<bool, ServiceError> {
+        let Some(workflows) = &self.workflows else {
+            return Ok(false);
+        };
         let job = match self.jobs.get(id).await {
             Ok(job) => job,
             Err(heimdall_ports::StoreError::NotFound) => return Ok(false),
@@ -43,26 +47,23 @@ impl JobService {
         let (Some(handle), JobStatus::Running) = (job.plugin_handle.clone(), job.status) else {
             return Ok(false);
         };
-        let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
-        let Some(plugin) = job.command_id.as_deref().and_then(|command| catalog.command(command)).map(|command| command.plugin.clone()) else {
+        let Some(run) = self.plugin_run(&job).await else {
             return Ok(false);
         };
-        let end = match self.ended_work(id, &plugin, &handle).await {
+        let end = match self.ended_work(job, &run, &handle).await {
             Ok(Some(end)) => end,
             Ok(None) => return Ok(false),
             Err(error) => return Err(ServiceError::Unavailable(error.to_string())),
         };
-        let Some(workflows) = &self.workflows else {
-            return Ok(false);
-        };
         workflows.resume(id, None, end).await.map_err(|error| ServiceError::Unavailable(error.to_string()))
     }
 
-    /// What a poll of the job's work answers, when the work is over: done, or the poll's
-    /// failure (a run that failed, a job past its deadline). `None` while it goes on. A failure
-    /// to ask (the remote service unavailable) is an error: asking again may work.
-    async fn ended_work(&self, id: JobId, plugin: &str, handle: &Value) -> Result<Option<Resumption>, PluginError> {
-        match self.step_poll(id, plugin, handle, Duration::ZERO).await {
+    /// What a poll of the job's work (`run`, built from `job` as read) answers, when the work
+    /// is over: done, or the poll's failure (a run that failed, a job past its deadline). `None`
+    /// while it goes on. A failure to ask (the remote service unavailable) is an error: asking
+    /// again may work.
+    async fn ended_work(&self, job: Job, run: &PluginRun, handle: &Value) -> Result<Option<Resumption>, PluginError> {
+        match self.poll_run(job, run, handle, Duration::ZERO).await {
             Ok(answer) if answer.done => Ok(Some(Resumption::Answer(serde_json::to_value(&answer).unwrap_or(Value::Null)))),
             Ok(_) => Ok(None),
             Err(error @ PluginError::Unavailable(_)) => Err(error),

@@ -395,8 +395,7 @@ impl JobService {
     /// Puts `job` back on the queue, with its command's plugin (none if the command is gone:
     /// the job then fails when it is taken).
     async fn requeue(&self, job: &Job) -> Result<(), ServiceError> {
-        let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
-        let plugin = job.command_id.as_deref().and_then(|id| catalog.command(id)).map(|command| command.plugin.clone()).unwrap_or_default();
+        let plugin = self.plugin_name_of(job).await.unwrap_or_default();
         Ok(self.queue.enqueue(job.id, &plugin).await?)
     }
 

@@ -61,12 +61,12 @@ impl StepAnswer {
 
     /// The job will not run: it was canceled before its submit.
     fn not_run() -> Self {
-        Self { proceed: false, ended: false, done: false, handle: Value::Null, wait_seconds: 0, await_event: false, await_seconds: 1 }
+        Self { proceed: false, ..Self::from_step(Step::Pending(Value::Null), Duration::ZERO) }
     }
 
     /// The step ran the job to its end and recorded it (no finalize step).
     fn ended() -> Self {
-        Self { proceed: true, ended: true, done: true, handle: Value::Null, wait_seconds: 0, await_event: false, await_seconds: 1 }
+        Self { ended: true, ..Self::from_step(Step::Complete(Value::Null), Duration::ZERO) }
     }
 }
 
@@ -135,22 +135,22 @@ impl JobService {
         let Some(workflows) = &self.workflows else {
             return Err(ServiceError::Internal("this deployment has no workflow engine to dispatch to".into()));
         };
-        if let Some(plugin) = plugin.filter(|plugin| !plugin.is_empty()) {
-            let started = workflows.start(id, plugin).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
-            return Ok(if started { Dispatched::Started } else { Dispatched::AlreadyStarted });
-        }
-        let job = self.get(id).await?;
-        if job.status != JobStatus::Accepted {
-            return Ok(Dispatched::NotWaiting(job.status));
-        }
-        let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
-        let command = job.command_id.as_deref().and_then(|c| catalog.command(c));
-        let Some(command) = command else {
-            let message = format!("command `{}` is no longer in the config", job.command_id.as_deref().unwrap_or("?"));
-            self.settle(job, JobStatus::Failed, Some(message), None).await;
-            return Ok(Dispatched::NotWaiting(JobStatus::Failed));
+        let plugin = match plugin.filter(|plugin| !plugin.is_empty()) {
+            Some(plugin) => plugin.to_owned(),
+            None => {
+                let job = self.get(id).await?;
+                if job.status != JobStatus::Accepted {
+                    return Ok(Dispatched::NotWaiting(job.status));
+                }
+                let Some(plugin) = self.plugin_name_of(&job).await else {
+                    let message = format!("command `{}` is no longer in the config", job.command_id.as_deref().unwrap_or("?"));
+                    self.settle(job, JobStatus::Failed, Some(message), None).await;
+                    return Ok(Dispatched::NotWaiting(JobStatus::Failed));
+                };
+                plugin
+            }
         };
-        let started = workflows.start(id, &command.plugin).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
+        let started = workflows.start(id, &plugin).await.map_err(|e| ServiceError::Unavailable(e.to_string()))?;
         Ok(if started { Dispatched::Started } else { Dispatched::AlreadyStarted })
     }
 
@@ -287,22 +287,28 @@ impl JobService {
     #[tracing::instrument(skip(self, handle), fields(job_id = %id))]
     pub async fn step_poll(&self, id: JobId, plugin: &str, handle: &Value, waited: Duration) -> Result<StepAnswer, PluginError> {
         let (job, run) = self.running_job(id, plugin).await?;
-        let limit = self.deadline_seconds(&run);
+        self.poll_run(job, &run, handle, waited).await
+    }
+
+    /// A poll of `job`'s work, as read by the caller (`run` built from it).
+    pub(crate) async fn poll_run(&self, job: Job, run: &PluginRun, handle: &Value, waited: Duration) -> Result<StepAnswer, PluginError> {
+        let id = job.id;
+        let limit = self.deadline_seconds(run);
         let ran_for = now_epoch_seconds() - job.started_at.unwrap_or(job.created_at);
         if ran_for > limit as i64 {
-            let plugin = self.plugin_of(&run)?;
-            if let Err(error) = plugin.cancel(&run, Some(handle)).await {
+            let plugin = self.plugin_of(run)?;
+            if let Err(error) = plugin.cancel(run, Some(handle)).await {
                 tracing::warn!(job_id = %id, error.message = %error, "could not stop an overdue job");
             }
             return Err(PluginError::TimedOut { seconds: limit });
         }
-        let plugin = self.plugin_of(&run)?;
-        let step = plugin.poll(&run, handle).await?;
+        let plugin = self.plugin_of(run)?;
+        let step = plugin.poll(run, handle).await?;
         self.keep_handle(&job, &step).await;
         // The attempt's run time so far bounds the next wait (a retry starts again short).
         let attempt_ran_for = now_epoch_seconds() - job.attempt_started_at.or(job.started_at).unwrap_or(job.created_at);
         let answer = StepAnswer::from_step(step, PollBackoff::after(waited, Duration::from_secs(attempt_ran_for.max(0) as u64)));
-        Ok(answer.awaiting_event_if(plugin.ends_with_event(&run), self.deadline_in(&job, &run)))
+        Ok(answer.awaiting_event_if(plugin.ends_with_event(run), self.deadline_in(&job, run)))
     }
 
     /// How long `job` may still run before its deadline (the command's timeout).
@@ -370,12 +376,13 @@ impl JobService {
 
     /// Whether `job`'s plugin runs its work inside a step's process (shell).
     pub(crate) async fn work_runs_in_step(&self, job: &Job) -> bool {
+        self.plugin_name_of(job).await.and_then(|name| self.plugins.get(&name).cloned()).is_some_and(|plugin| plugin.work_runs_in_step())
+    }
+
+    /// The name of `job`'s command's plugin; `None` when the command is gone from the catalog.
+    pub(crate) async fn plugin_name_of(&self, job: &Job) -> Option<String> {
         let catalog = self.catalog_naming(job.command_id.as_deref(), None).await;
-        job.command_id
-            .as_deref()
-            .and_then(|id| catalog.command(id))
-            .and_then(|command| self.plugins.get(&command.plugin))
-            .is_some_and(|plugin| plugin.work_runs_in_step())
+        job.command_id.as_deref().and_then(|id| catalog.command(id)).map(|command| command.plugin.clone())
     }
 
     /// Best-effort stop of a job's plugin work after its workflow was stopped, with the handle
@@ -431,7 +438,7 @@ impl JobService {
     }
 
     /// The job, which must be RUNNING on `plugin`, and what its plugin needs.
-    async fn running_job(&self, id: JobId, plugin: &str) -> Result<(Job, PluginRun), PluginError> {
+    pub(crate) async fn running_job(&self, id: JobId, plugin: &str) -> Result<(Job, PluginRun), PluginError> {
         let job = self.jobs.get(id).await.map_err(|e| store_failure(id, e))?;
         let run = self.run_of(job.clone(), plugin).await?;
         Ok((job, run))
